@@ -1,0 +1,46 @@
+"""Request planning: coalesce nearby points of one table into as few reads as possible (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ferrogate.drivers.modbus_decode import PointDecoder, decoder_for
+from ferrogate.gateway.config import ModbusPoint, ModbusTable
+
+MAX_REGISTERS_PER_READ = 125  # Modbus application protocol limit for FC3/FC4
+
+
+@dataclass
+class ReadRequest:
+    table: ModbusTable
+    start: int
+    count: int
+    decoders: list[PointDecoder] = field(default_factory=list)
+
+
+def plan_requests(
+    points: list[ModbusPoint], max_gap: int, max_count: int = MAX_REGISTERS_PER_READ
+) -> list[ReadRequest]:
+    """Group points by table and address so that each read spans at most `max_count` registers
+    and skips at most `max_gap` unused registers between two points."""
+    requests: list[ReadRequest] = []
+    for table in ModbusTable:
+        group = sorted((p for p in points if p.table is table), key=lambda p: p.address)
+        current: list[ModbusPoint] = []
+        start = end = 0
+        for p in group:
+            p_end = p.address + p.type.registers
+            if current and (p.address - end > max_gap or max(end, p_end) - start > max_count):
+                requests.append(_request(table, start, end, current))
+                current = []
+            if not current:
+                start, end = p.address, p_end
+            current.append(p)
+            end = max(end, p_end)
+        if current:
+            requests.append(_request(table, start, end, current))
+    return requests
+
+
+def _request(table: ModbusTable, start: int, end: int, points: list[ModbusPoint]) -> ReadRequest:
+    return ReadRequest(table, start, end - start, [decoder_for(p, start) for p in points])

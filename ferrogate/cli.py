@@ -1,0 +1,140 @@
+"""The `ferrogate` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from ferrogate.gateway.config_loader import ConfigError, load_plant
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> float:
+    """'90', '90s', '15m', '6h', '2d' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 90s, 15m, 6h)")
+    return float(m.group(1)) * DURATION_UNITS[m.group(2) or "s"]
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferrogate", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check-config", help="validate a plant file; prints OK or every error")
+    check.add_argument("file", type=Path)
+
+    demo = sub.add_parser("demo", help="the whole stack on simulators, API up (Ctrl-C to stop)")
+    demo.add_argument("--plant", type=Path, default=Path("deploy/plants/demo.yaml"))
+    demo.add_argument("--api-port", type=int, default=8080)
+    demo.add_argument("--data-dir", type=Path, default=Path(".ferrogate-demo"))
+    demo.add_argument("--duration", type=duration, default=None, help="stop by itself after this long")
+    demo.add_argument("--speed", type=positive, default=60.0, help="simulated time runs N x faster")
+    demo.add_argument(
+        "--history", type=duration, default=2 * 3600.0, help="start simulated time this far in the past (e.g. 6h)"
+    )
+
+    run = sub.add_parser("run", help="run gateway roles against the broker and database in the plant file")
+    run.add_argument("--plant", type=Path, required=True)
+    run.add_argument("--role", default="collect,ingest,api", help="comma-separated: collect, ingest, api")
+    run.add_argument("--api-host", default="127.0.0.1")
+    run.add_argument("--api-port", type=int, default=8080)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not args.verbose:
+        # the libraries log every request at INFO; our own modules say what matters
+        for name in ("asyncua", "httpx", "pymodbus", "uvicorn.error"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    if args.command == "check-config":
+        return check_config(args.file)
+    commands = {"demo": _demo, "run": _run}
+    try:
+        return asyncio.run(_until_signalled(commands[args.command](args)))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("stopped", file=sys.stderr)
+        return 0
+
+
+async def _until_signalled(work: Coroutine[Any, Any, int]) -> int:
+    """Run `work`; SIGINT (Ctrl-C) and SIGTERM (systemd) cancel it so its cleanup runs."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    return await work
+
+
+def check_config(file: Path) -> int:
+    try:
+        load_plant(file)
+    except ConfigError as exc:
+        print(f"{len(exc.problems)} error(s) in {file}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"OK {file}")
+    return 0
+
+
+def _load_or_exit(file: Path):
+    try:
+        return load_plant(file)
+    except ConfigError as exc:
+        print(f"cannot use {file}:\n{exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from ferrogate.gateway.demo import Demo, DemoOptions
+
+    plant = _load_or_exit(args.plant)
+    demo = Demo(plant, DemoOptions(args.data_dir.resolve(), args.api_port, args.speed, args.history, args.duration))
+    try:
+        await demo.start()
+        print("ferrogate demo running:\n  " + "\n  ".join(demo.messages), flush=True)
+        print("Ctrl-C to stop." if args.duration is None else f"stopping after {args.duration:.0f} s.", flush=True)
+        await demo.run()
+    finally:
+        await demo.stop()
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from ferrogate.gateway.runtime import Gateway, RoleConfigError
+
+    plant = _load_or_exit(args.plant)
+    roles = tuple(r.strip() for r in args.role.split(",") if r.strip())
+    try:
+        gateway = Gateway(plant, roles, api_host=args.api_host, api_port=args.api_port)
+    except RoleConfigError as exc:
+        print(f"cannot run: {exc}", file=sys.stderr)
+        return 1
+    await gateway.start()
+    try:
+        await gateway.wait()
+    finally:
+        await gateway.stop()
+    return 0

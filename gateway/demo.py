@@ -1,0 +1,89 @@
+"""`ferrogate demo`: the whole stack on simulators in one process, with its own broker and
+database in the data directory unless the plant file names external ones."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferrogate.gateway.config import InfluxConfig, MqttConfig, PlantConfig
+from ferrogate.gateway.runtime import Gateway
+from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
+from ferrogate.simulators.plant import SimulatedPlant
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoOptions:
+    data_dir: Path
+    api_port: int = 8080
+    speed: float = 60.0
+    history_s: float = 2 * 3600.0
+    duration_s: float | None = None
+
+
+@dataclass
+class Demo:
+    plant: PlantConfig
+    options: DemoOptions
+    mosquitto: Mosquitto | None = None
+    influxdb: InfluxDB | None = None
+    simulation: SimulatedPlant | None = None
+    gateway: Gateway | None = None
+    messages: list[str] = field(default_factory=list)
+
+    async def start(self) -> None:
+        data = self.options.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        plant = self.plant
+        if plant.mqtt is None:
+            self.mosquitto = await asyncio.to_thread(start_mosquitto, data / "mosquitto")
+            plant = plant.model_copy(update={"mqtt": MqttConfig(port=self.mosquitto.port)})
+            self.messages.append(f"MQTT broker (Mosquitto, own): mqtt://127.0.0.1:{self.mosquitto.port}")
+        if plant.influxdb is None:
+            self.influxdb = await asyncio.to_thread(start_influxdb, data / "influxdb")
+            plant = plant.model_copy(update={"influxdb": InfluxConfig(url=self.influxdb.url)})
+            self.messages.append(f"InfluxDB (own): {self.influxdb.url} database 'ferrogate'")
+        self.plant = plant
+        self.simulation = SimulatedPlant(plant, speed=self.options.speed, history_s=self.options.history_s)
+        await self.simulation.start()
+        self.messages += [f"simulator: {e}" for e in self.simulation.endpoints()]
+        self.gateway = Gateway(plant, api_port=self.options.api_port, gateway_id="demo")
+        await self.gateway.start()
+        self.messages.append(
+            f"API: http://127.0.0.1:{self.options.api_port}/api/v1/assets "
+            f"(docs: http://127.0.0.1:{self.options.api_port}/docs)"
+        )
+
+    async def run(self) -> None:
+        """Run until the duration ends, a role fails, or the task is cancelled (Ctrl-C)."""
+        assert self.gateway is not None
+        if self.options.duration_s is None:
+            await self.gateway.wait()
+        else:
+            try:
+                await asyncio.wait_for(self.gateway.wait(), timeout=self.options.duration_s)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        if self.gateway is not None:
+            if self.gateway.publisher is not None:
+                try:
+                    await asyncio.wait_for(self.gateway.publisher.drain(), timeout=5)
+                except TimeoutError:
+                    log.warning("stopping with %d batches not yet published", self.gateway.publisher.queue.qsize())
+            if self.gateway.ingest is not None:
+                try:
+                    await asyncio.wait_for(self.gateway.ingest.writer.flush(), timeout=5)
+                except TimeoutError:
+                    log.warning("stopping with %d lines not yet written", len(self.gateway.ingest.writer.buffer))
+            await self.gateway.stop()
+        if self.simulation is not None:
+            await self.simulation.stop()
+        for service in (self.mosquitto, self.influxdb):
+            if service is not None:
+                await asyncio.to_thread(service.process.stop)

@@ -1,0 +1,120 @@
+"""MQTT topic tree and the versioned JSON payload of a device scan (schema `ferrogate/1`).
+
+Topic:   {root}/{site}/telemetry/{device}
+Payload: {"schema": "ferrogate/1", "site", "device", "seq", "gateway_time_ns",
+          "readings": [{"point", "asset", "v", "u", "q", "t", "r"?}]}
+`t` and `gateway_time_ns` are Unix nanoseconds (integers, exact); `v` is a number or null
+(null only with q == "bad"); `r` is the quality reason, present when q is not "good".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ferrogate.gateway.reading import Quality, Reading, ScanBatch
+
+SCHEMA = "ferrogate/1"
+_QUALITIES = {q.value: q for q in Quality}
+
+
+class PayloadError(ValueError):
+    """A telemetry message that does not follow the schema; the text says why."""
+
+
+def telemetry_topic(root: str, site: str, device: str) -> str:
+    return f"{root}/{site}/telemetry/{device}"
+
+
+def telemetry_filter(root: str, site: str = "+") -> str:
+    return f"{root}/{site}/telemetry/+"
+
+
+def status_topic(root: str, site: str, device: str | None = None) -> str:
+    """Retained online/offline status of a device, or of the gateway itself when device is None."""
+    return f"{root}/{site}/status/{device}" if device else f"{root}/{site}/status"
+
+
+def encode_batch(batch: ScanBatch) -> bytes:
+    readings = []
+    assets = batch.assets
+    for r in batch.readings:
+        item: dict[str, Any] = {
+            "point": r.point,
+            "v": r.value,
+            "u": r.unit,
+            "q": r.quality.value,
+            "t": r.source_time_ns,
+        }
+        asset = assets.get(r.point)
+        if asset is not None:
+            item["asset"] = asset
+        if r.reason is not None:
+            item["r"] = r.reason
+        readings.append(item)
+    doc = {
+        "schema": SCHEMA,
+        "site": batch.site,
+        "device": batch.device,
+        "seq": batch.seq,
+        "gateway_time_ns": batch.gateway_time_ns,
+        "readings": readings,
+    }
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode_batch(payload: bytes) -> ScanBatch:
+    """Parse and check a telemetry message; raises PayloadError with the reason."""
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise PayloadError("payload is not a JSON object")
+    if doc.get("schema") != SCHEMA:
+        raise PayloadError(f"unknown schema {doc.get('schema')!r}, expected {SCHEMA!r}")
+    try:
+        site, device, seq, gw = doc["site"], doc["device"], doc["seq"], doc["gateway_time_ns"]
+        items = doc["readings"]
+    except KeyError as exc:
+        raise PayloadError(f"missing field {exc.args[0]!r}") from exc
+    if not (isinstance(site, str) and isinstance(device, str) and _is_int(seq) and _is_int(gw)):
+        raise PayloadError("site/device must be strings, seq/gateway_time_ns integers")
+    if not isinstance(items, list):
+        raise PayloadError("'readings' is not a list")
+    batch = ScanBatch(site=site, device=device, seq=seq, gateway_time_ns=gw)
+    for i, item in enumerate(items):
+        batch.readings.append(_decode_reading(item, i, batch.assets))
+    return batch
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _decode_reading(item: object, i: int, assets: dict[str, str]) -> Reading:
+    if not isinstance(item, dict):
+        raise PayloadError(f"readings[{i}] is not an object")
+    point, value, unit, q, t = item.get("point"), item.get("v"), item.get("u"), item.get("q"), item.get("t")
+    if not isinstance(point, str) or not point:
+        raise PayloadError(f"readings[{i}].point missing")
+    if not isinstance(unit, str):
+        raise PayloadError(f"readings[{i}].u missing")
+    quality = _QUALITIES.get(q) if isinstance(q, str) else None
+    if quality is None:
+        raise PayloadError(f"readings[{i}].q must be one of {sorted(_QUALITIES)}")
+    if not _is_int(t):
+        raise PayloadError(f"readings[{i}].t must be integer nanoseconds")
+    if value is None:
+        if quality is not Quality.BAD:
+            raise PayloadError(f"readings[{i}].v is null but quality is {quality.value}")
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PayloadError(f"readings[{i}].v must be a finite number or null")
+    reason = item.get("r")
+    if reason is not None and not isinstance(reason, str):
+        raise PayloadError(f"readings[{i}].r must be a string")
+    asset = item.get("asset")
+    if isinstance(asset, str):
+        assets[point] = asset
+    return Reading(point, None if value is None else float(value), unit, t, quality, reason)

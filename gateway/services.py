@@ -1,0 +1,198 @@
+"""Run a private Mosquitto and InfluxDB as child processes (demo and test harness).
+
+Both come from Debian's packages (`mosquitto`, `influxdb`). Each gets a throw-away directory,
+loopback-only free ports, and a readiness check; a failure to start raises ServiceError with
+the reason and the tail of the service's own log, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (the caller retries if it was taken meanwhile)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(port: int, host: str = LOOPBACK) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def require_binary(name: str, package: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if path is None:
+        raise ServiceError(
+            f"{name} not found: install Debian's '{package}' package (apt-get install -y {package}); "
+            "the README's set-up commands do this for you"
+        )
+    return path
+
+
+@dataclass
+class ManagedProcess:
+    """A service child process that can be stopped and started again on the same ports and data."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    ready_check: object  # callable returning bool
+    ready_timeout_s: float = 30.0
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        if self.ready_check():  # type: ignore[operator]
+            # something else already answers there; we would be testing the wrong server
+            raise ServiceError(f"{self.name}: its port is already in use by another process")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServiceError(
+                    f"{self.name} exited with code {self.proc.returncode} while starting:\n{self.log_tail()}"
+                )
+            if self.ready_check():  # type: ignore[operator]
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServiceError(f"{self.name} did not become ready in {self.ready_timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@dataclass
+class Mosquitto:
+    port: int
+    directory: Path
+    process: ManagedProcess
+
+
+def start_mosquitto(directory: Path, port: int | None = None, extra_config: str = "") -> Mosquitto:
+    """Start Mosquitto on loopback with persistence in `directory` (created if missing)."""
+    binary = require_binary("mosquitto", "mosquitto")
+    directory.mkdir(parents=True, exist_ok=True)
+    # Mosquitto started as root drops privileges to user 'mosquitto', which cannot enter a
+    # 0700 temporary directory; keep the directory traversable and stay root in that case.
+    os.chmod(directory, 0o755)
+    for attempt in range(5):
+        chosen = port or free_port()
+        conf = directory / "mosquitto.conf"
+        lines = [
+            f"listener {chosen} {LOOPBACK}",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {directory}/",
+            "max_queued_messages 1000000",
+            "max_inflight_messages 100",
+            "log_dest stdout",
+            "log_type error",
+            "log_type warning",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        conf.write_text("\n".join(lines) + "\n" + extra_config)
+        proc = ManagedProcess(
+            "mosquitto", [binary, "-c", str(conf)], directory / "mosquitto.log", lambda p=chosen: port_accepts(p)
+        )
+        try:
+            proc.start()
+            return Mosquitto(chosen, directory, proc)
+        except ServiceError as exc:
+            if port is None and "Address already in use" in str(exc) and attempt < 4:
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class InfluxDB:
+    port: int
+    directory: Path
+    process: ManagedProcess
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+def _influx_ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/ping", timeout=0.5) as resp:
+            return resp.status == 204
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_influxdb(directory: Path, port: int | None = None) -> InfluxDB:
+    """Start influxd 1.x on loopback with its meta/data/wal in `directory`."""
+    binary = require_binary("influxd", "influxdb")
+    directory.mkdir(parents=True, exist_ok=True)
+    for attempt in range(5):
+        http_port = port or free_port()
+        rpc_port = free_port()
+        conf = directory / "influxdb.conf"
+        conf.write_text(
+            "reporting-disabled = true\n"
+            f'bind-address = "{LOOPBACK}:{rpc_port}"\n'
+            f'[meta]\n  dir = "{directory}/meta"\n'
+            f'[data]\n  dir = "{directory}/data"\n  wal-dir = "{directory}/wal"\n'
+            "  query-log-enabled = false\n"
+            f'[http]\n  bind-address = "{LOOPBACK}:{http_port}"\n  log-enabled = false\n'
+            "[continuous_queries]\n  enabled = false\n"
+            "[monitor]\n  store-enabled = false\n"
+        )
+        proc = ManagedProcess(
+            "influxd", [binary, "-config", str(conf)], directory / "influxd.log", lambda p=http_port: _influx_ready(p)
+        )
+        try:
+            proc.start()
+            return InfluxDB(http_port, directory, proc)
+        except ServiceError as exc:
+            if port is None and "address already in use" in str(exc).lower() and attempt < 4:
+                continue
+            raise
+    raise AssertionError("unreachable")

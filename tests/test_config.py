@@ -1,0 +1,70 @@
+"""Plant configuration: golden cases (tests/testcases/config/<case>/plant.yaml + expected.txt),
+every shipped plant file, secrets and the check-config command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ferrogate.gateway.config_loader import ConfigError, format_path, load_plant
+from tests.conftest import ROOT
+
+CASES = sorted((Path(__file__).parent / "testcases" / "config").iterdir())
+
+
+def describe(file: Path) -> list[str]:
+    try:
+        load_plant(file)
+    except ConfigError as exc:
+        return [f"{p.line}: {format_path(p.path) or '<document>'}: {p.reason}" for p in exc.problems]
+    return ["OK"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden_case(case: Path) -> None:
+    expected = (case / "expected.txt").read_text(encoding="utf-8").splitlines()
+    assert describe(case / "plant.yaml") == expected
+
+
+@pytest.mark.parametrize("plant", sorted((ROOT / "deploy" / "plants").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_plant_files_are_valid(plant: Path) -> None:
+    assert describe(plant) == ["OK"]
+
+
+def test_password_comes_from_environment_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plant = load_plant(CASES[0].parent / "valid_minimal" / "plant.yaml")
+    assert plant.mqtt is not None and plant.influxdb is not None
+    with pytest.raises(LookupError, match="FERROGATE_MQTT_PASSWORD"):
+        plant.mqtt.resolve_password()
+    monkeypatch.setenv("FERROGATE_MQTT_PASSWORD", "s3cret")
+    assert plant.mqtt.resolve_password() == "s3cret"
+    secret = tmp_path / "influx.pw"
+    secret.write_text("from-a-file\n")
+    influx = plant.influxdb.model_copy(update={"password_file": secret})
+    assert influx.resolve_password() == "from-a-file"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "ferrogate", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
+
+
+def test_check_config_command_ok_and_errors() -> None:
+    ok = run_cli("check-config", "deploy/plants/demo.yaml")
+    assert (ok.returncode, ok.stdout.strip()) == (0, "OK deploy/plants/demo.yaml")
+    bad = run_cli("check-config", "tests/testcases/config/bad_references/plant.yaml")
+    assert bad.returncode == 1
+    lines = bad.stderr.strip().splitlines()
+    assert lines[0] == "6 error(s) in tests/testcases/config/bad_references/plant.yaml:"
+    assert (
+        "tests/testcases/config/bad_references/plant.yaml:20: assets[0].meters.electricity_import: "
+        "unknown device 'meter9'" in bad.stderr
+    )
+    missing = run_cli("check-config", "no/such/file.yaml")
+    assert missing.returncode == 1 and "cannot read file" in missing.stderr

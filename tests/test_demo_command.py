@@ -1,0 +1,95 @@
+"""`ferrogate demo` as a user runs it: own broker and database, API up, SIGINT stops everything."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from ferrogate.gateway.services import free_port
+from tests.conftest import DEMO_PLANT, ROOT
+
+
+def demo_plant_on_free_ports(tmp_path: Path) -> Path:
+    doc = yaml.safe_load(DEMO_PLANT.read_text())
+    for device in doc["devices"]:
+        if device["protocol"] == "modbus":
+            device["port"] = free_port()
+        else:
+            device["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/ferrogate/whg1"
+    path = tmp_path / "plant.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return path
+
+
+def test_demo_serves_live_values_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    api_port = free_port()
+    data_dir = tmp_path / "data"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ferrogate",
+            "demo",
+            "--plant",
+            str(demo_plant_on_free_ports(tmp_path)),
+            "--api-port",
+            str(api_port),
+            "--data-dir",
+            str(data_dir),
+            "--speed",
+            "60",
+            "--history",
+            "1h",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        good = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and good is None:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                live = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/assets/eaf1/live", timeout=2).json()
+            except httpx.HTTPError:
+                live = None
+            if live and all(p["quality"] == "good" for p in live["points"]):
+                good = live
+            else:
+                time.sleep(0.2)
+        assert good is not None, "the demo's API never showed good readings for eaf1"
+        assert {p["unit"] for p in good["points"]} == {"kWh", "kW"}
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output
+    assert "ferrogate demo running" in output and "stopped" in output
+    # its own broker and database ran in the data directory and were stopped with it
+    for log in ("mosquitto/mosquitto.log", "influxdb/influxd.log"):
+        assert (data_dir / log).exists()
+    assert processes_mentioning(str(data_dir)) == []
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
