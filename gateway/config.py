@@ -207,18 +207,29 @@ class AssetType(StrEnum):
 
 
 class MeterRole(StrEnum):
+    """What a point means to the accounting engine and the API."""
+
     electricity_import = "electricity_import"  # cumulative kWh counter
     electricity_export = "electricity_export"  # cumulative kWh exported (generation)
-    active_power = "active_power"
-    reactive_power = "reactive_power"
+    active_power = "active_power"  # kW
+    reactive_power = "reactive_power"  # kvar
     power_factor = "power_factor"
-    tap_weight = "tap_weight"
+    generation_power = "generation_power"  # kW generated
+    transformer_tap = "transformer_tap"
+    oil_temperature = "oil_temperature"  # degC
+    # production events: a counter that steps at each tap/heat, the weighed tonnes of the last one,
+    # and the device's Unix time of the last one
     tap_counter = "tap_counter"
+    tap_weight = "tap_weight"
+    tap_time = "tap_time"
     heat_number = "heat_number"
     heat_state = "heat_state"
-    product_counter = "product_counter"
-    oil_temperature = "oil_temperature"
-    generation_power = "generation_power"
+    product_counter = "product_counter"  # cumulative tonnes of a continuous process
+    electrode_counter = "electrode_counter"  # cumulative electrode / paste consumption
+    # other carriers and indicators (cumulative counters)
+    fuel_counter = "fuel_counter"
+    water_fresh_intake = "water_fresh_intake"
+    water_recirculated = "water_recirculated"
 
 
 class Asset(Strict):
