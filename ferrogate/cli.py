@@ -12,6 +12,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from ferrogate import dbinit_cmd
 from ferrogate.gateway.config_loader import ConfigError, load_plant
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the whole stack on simulators, API up (Ctrl-C to stop)")
     demo.add_argument("--plant", type=Path, default=Path("deploy/plants/demo.yaml"))
     demo.add_argument("--api-port", type=int, default=8080)
+    demo.add_argument("--api-host", default="127.0.0.1", help="address the API listens on (0.0.0.0: all)")
     demo.add_argument("--data-dir", type=Path, default=Path(".ferrogate-demo"))
     demo.add_argument("--duration", type=duration, default=None, help="stop by itself after this long")
     demo.add_argument("--speed", type=positive, default=60.0, help="simulated time runs N x faster")
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--role", default="collect,ingest,api", help="comma-separated: collect, ingest, api")
     run.add_argument("--api-host", default="127.0.0.1")
     run.add_argument("--api-port", type=int, default=8080)
+    dbinit_cmd.add_parser(sub)
     return parser
 
 
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     if args.command == "check-config":
         return check_config(args.file)
+    if args.command == "db-init":
+        return dbinit_cmd.run(args)
     commands = {"demo": _demo, "run": _run}
     try:
         return asyncio.run(_until_signalled(commands[args.command](args)))
@@ -111,7 +116,10 @@ async def _demo(args: argparse.Namespace) -> int:
     from ferrogate.gateway.demo import Demo, DemoOptions
 
     plant = _load_or_exit(args.plant)
-    demo = Demo(plant, DemoOptions(args.data_dir.resolve(), args.api_port, args.speed, args.history, args.duration))
+    options = DemoOptions(
+        args.data_dir.resolve(), args.api_port, args.speed, args.history, args.duration, api_host=args.api_host
+    )
+    demo = Demo(plant, options)
     try:
         await demo.start()
         print("ferrogate demo running:\n  " + "\n  ".join(demo.messages), flush=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -98,6 +98,11 @@ def parse_plant(text: str, file: Path) -> PlantConfig:
     lines: dict[Location, int] = {}
     if root is not None:
         _line_index(root, (), lines)
+    if "extends" in data:
+        own = set(data) - {"extends"}
+        data = _extend(data, file, (file.resolve(),), lines)
+        # line numbers only for what this file itself says; inherited parts have none here
+        lines = {loc: n for loc, n in lines.items() if loc and loc[0] in own}
     try:
         plant = PlantConfig.model_validate(data)
     except ValidationError as exc:
@@ -110,6 +115,37 @@ def parse_plant(text: str, file: Path) -> PlantConfig:
     if cross:
         raise ConfigError(file, [ConfigProblem(file, loc, _nearest_line(loc, lines), msg) for loc, msg in cross])
     return plant
+
+
+def _extend(data: dict, file: Path, chain: tuple[Path, ...], lines: dict[Location, int]) -> dict:
+    """`extends: base.yaml` (relative to this file): the base's mappings merged with this file's;
+    lists and values given here replace the base's."""
+    ref = data.pop("extends")
+    where = ConfigProblem(file, ("extends",), lines.get(("extends",)), "")
+    if not isinstance(ref, str):
+        raise ConfigError(file, [replace(where, reason="must be a path to another plant file")])
+    base_file = (file.parent / ref).resolve()
+    if base_file in chain:
+        raise ConfigError(file, [replace(where, reason=f"circular extends: {ref} is already being loaded")])
+    try:
+        base = yaml.safe_load(base_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(file, [replace(where, reason=f"cannot load {ref}: {exc}")]) from exc
+    if not isinstance(base, dict):
+        raise ConfigError(file, [replace(where, reason=f"{ref} is not a YAML mapping")])
+    if "extends" in base:
+        base = _extend(base, base_file, (*chain, base_file), {})
+    return _deep_merge(base, data)
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _reason(err: dict) -> str:

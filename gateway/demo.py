@@ -23,6 +23,7 @@ class DemoOptions:
     speed: float = 60.0
     history_s: float = 2 * 3600.0
     duration_s: float | None = None
+    api_host: str = "127.0.0.1"
 
 
 @dataclass
@@ -51,7 +52,7 @@ class Demo:
         self.simulation = SimulatedPlant(plant, speed=self.options.speed, history_s=self.options.history_s)
         await self.simulation.start()
         self.messages += [f"simulator: {e}" for e in self.simulation.endpoints()]
-        self.gateway = Gateway(plant, api_port=self.options.api_port, gateway_id="demo")
+        self.gateway = Gateway(plant, api_host=self.options.api_host, api_port=self.options.api_port, gateway_id="demo")
         await self.gateway.start()
         self.messages.append(
             f"API: http://127.0.0.1:{self.options.api_port}/api/v1/assets "

@@ -35,10 +35,13 @@ class Series:
 
 
 class InfluxV1Client:
-    def __init__(self, config: InfluxConfig) -> None:
+    def __init__(self, config: InfluxConfig, credentials: tuple[str, str] | None = None) -> None:
+        """`credentials` (user, password) override the config's user, e.g. for an admin task."""
         self.config = config
         auth = None
-        if config.username is not None:
+        if credentials is not None:
+            auth = httpx.BasicAuth(*credentials)
+        elif config.username is not None:
             auth = httpx.BasicAuth(config.username, config.resolve_password() or "")
         self._http = httpx.AsyncClient(base_url=config.url, auth=auth, timeout=config.timeout_s)
 

@@ -111,8 +111,13 @@ class Mosquitto:
     process: ManagedProcess
 
 
-def start_mosquitto(directory: Path, port: int | None = None, extra_config: str = "") -> Mosquitto:
-    """Start Mosquitto on loopback with persistence in `directory` (created if missing)."""
+def start_mosquitto(
+    directory: Path, port: int | None = None, extra_config: str = "", anonymous: bool = True
+) -> Mosquitto:
+    """Start Mosquitto on loopback with persistence in `directory` (created if missing).
+
+    `extra_config` is appended (e.g. password file, ACL, a TLS listener); `anonymous=False` leaves
+    authentication to it."""
     binary = require_binary("mosquitto", "mosquitto")
     directory.mkdir(parents=True, exist_ok=True)
     # Mosquitto started as root drops privileges to user 'mosquitto', which cannot enter a
@@ -123,7 +128,7 @@ def start_mosquitto(directory: Path, port: int | None = None, extra_config: str 
         conf = directory / "mosquitto.conf"
         lines = [
             f"listener {chosen} {LOOPBACK}",
-            "allow_anonymous true",
+            f"allow_anonymous {'true' if anonymous else 'false'}",
             "persistence true",
             f"persistence_location {directory}/",
             "max_queued_messages 1000000",
@@ -167,7 +172,7 @@ def _influx_ready(port: int) -> bool:
         return False
 
 
-def start_influxdb(directory: Path, port: int | None = None) -> InfluxDB:
+def start_influxdb(directory: Path, port: int | None = None, auth_enabled: bool = False) -> InfluxDB:
     """Start influxd 1.x on loopback with its meta/data/wal in `directory`."""
     binary = require_binary("influxd", "influxdb")
     directory.mkdir(parents=True, exist_ok=True)
@@ -182,6 +187,7 @@ def start_influxdb(directory: Path, port: int | None = None) -> InfluxDB:
             f'[data]\n  dir = "{directory}/data"\n  wal-dir = "{directory}/wal"\n'
             "  query-log-enabled = false\n"
             f'[http]\n  bind-address = "{LOOPBACK}:{http_port}"\n  log-enabled = false\n'
+            f"  auth-enabled = {'true' if auth_enabled else 'false'}\n"
             "[continuous_queries]\n  enabled = false\n"
             "[monitor]\n  store-enabled = false\n"
         )
