@@ -1,4 +1,10 @@
-"""Register words to engineering values: data type, word order, scale and offset (pure)."""
+"""Register words and bits to engineering values: data type, byte and word order, scale, offset,
+bit fields (pure).
+
+Decoding works on the response packed once into big-endian bytes (2 per register): a point whose
+byte and word order agree is one `unpack_from` at its offset; only mixed orders (CDAB, BADC) need
+their words reversed first.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,8 @@ import math
 import struct
 from dataclasses import dataclass
 
-from ferrogate.gateway.config import ModbusPoint, ModbusType, WordOrder
+from ferrogate.gateway.config import ByteOrder, ModbusPoint, ModbusType, WordOrder
 
-# Bytes inside a register are big-endian on the wire; word order is the device's choice.
 _FORMATS = {
     ModbusType.int16: "h",
     ModbusType.uint16: "H",
@@ -23,35 +28,58 @@ _FORMATS = {
 
 @dataclass(frozen=True, slots=True)
 class PointDecoder:
-    """Decodes one point from the registers of the request it belongs to."""
+    """Decodes one point from the response of the request it belongs to."""
 
     point_id: str
     unit: str
-    offset: int  # index of the point's first register inside the request
-    count: int
-    unpack: struct.Struct
-    swap_words: bool
+    offset: int  # index of the point's first register (or bit) inside the request
+    count: int  # registers it spans (1 for a bit)
+    unpack: struct.Struct | None  # None for coils/discrete inputs
+    reverse_words: bool
     scale: float
     add: float
+    bit: int | None = None
+    is_float: bool = False
+
+    def decode_buffer(self, buf: bytes) -> float:
+        """Engineering value from the request's registers packed as big-endian bytes."""
+        start = self.offset * 2
+        if self.reverse_words:
+            words = [buf[i : i + 2] for i in range(start, start + 2 * self.count, 2)]
+            raw = self.unpack.unpack(b"".join(reversed(words)))[0]  # type: ignore[union-attr]
+        else:
+            raw = self.unpack.unpack_from(buf, start)[0]  # type: ignore[union-attr]
+        if self.bit is not None:
+            return float((raw >> self.bit) & 1)  # two's complement bits for signed types too
+        return raw * self.scale + self.add if (self.scale != 1.0 or self.add != 0.0) else float(raw)
+
+    def decode_bits(self, bits: list[bool]) -> float:
+        return 1.0 if bits[self.offset] else 0.0
 
     def decode(self, regs: list[int]) -> float:
-        words = regs[self.offset : self.offset + self.count]
-        if self.swap_words:
-            words = words[::-1]
-        raw = self.unpack.unpack(struct.pack(f">{self.count}H", *words))[0]
-        return raw * self.scale + self.add if (self.scale != 1.0 or self.add != 0.0) else float(raw)
+        """Convenience for callers holding a register list (tests, probe): not the hot path."""
+        return self.decode_buffer(struct.pack(f">{len(regs)}H", *regs))
 
 
 def decoder_for(point: ModbusPoint, request_start: int) -> PointDecoder:
+    if point.type is ModbusType.bool:
+        return PointDecoder(point.id, point.unit, point.address - request_start, 1, None, False, 1.0, 0.0)
+    count = point.type.registers
+    endian = "<" if point.byte_order is ByteOrder.little else ">"
+    # words are reversed when byte and word order disagree: CDAB (big bytes, little words) and
+    # BADC (little bytes, big words); ABCD and DCBA are plain big / little endian
+    reverse = count > 1 and (point.word_order is WordOrder.little) != (point.byte_order is ByteOrder.little)
     return PointDecoder(
         point_id=point.id,
         unit=point.unit,
         offset=point.address - request_start,
-        count=point.type.registers,
-        unpack=struct.Struct(">" + _FORMATS[point.type]),
-        swap_words=point.word_order is WordOrder.little and point.type.registers > 1,
+        count=count,
+        unpack=struct.Struct(endian + _FORMATS[point.type]),
+        reverse_words=reverse,
         scale=point.scale,
         add=point.offset,
+        bit=point.bit,
+        is_float=point.type in (ModbusType.float32, ModbusType.float64),
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from ferrogate import dbinit_cmd
+from ferrogate import apikey_cmd, cert_cmd, dbinit_cmd, probe_cmd, simulate_cmd
 from ferrogate.gateway.config_loader import ConfigError, load_plant
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--api-host", default="127.0.0.1")
     run.add_argument("--api-port", type=int, default=8080)
     dbinit_cmd.add_parser(sub)
+    apikey_cmd.add_parser(sub)
+    simulate_cmd.add_parser(sub)
+    probe_cmd.add_parser(sub)
+    cert_cmd.add_parser(sub)
     return parser
 
 
@@ -74,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         return check_config(args.file)
     if args.command == "db-init":
         return dbinit_cmd.run(args)
+    if args.command == "api-key":
+        return apikey_cmd.run(args)
+    if args.command == "simulate":
+        return simulate_cmd.run(args)
+    if args.command == "probe":
+        return probe_cmd.run(args)
+    if args.command == "make-cert":
+        return cert_cmd.run(args)
     commands = {"demo": _demo, "run": _run}
     try:
         return asyncio.run(_until_signalled(commands[args.command](args)))
@@ -136,7 +148,7 @@ async def _run(args: argparse.Namespace) -> int:
     plant = _load_or_exit(args.plant)
     roles = tuple(r.strip() for r in args.role.split(",") if r.strip())
     try:
-        gateway = Gateway(plant, roles, api_host=args.api_host, api_port=args.api_port)
+        gateway = Gateway(plant, roles, api_host=args.api_host, api_port=args.api_port, plant_file=args.plant)
     except RoleConfigError as exc:
         print(f"cannot run: {exc}", file=sys.stderr)
         return 1

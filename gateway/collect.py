@@ -1,4 +1,18 @@
-"""The collector: one task per device, scans aligned to the device's interval, one batch per scan."""
+"""The collector: one scanner per device, one task per scan class, one batch per scan.
+
+- Scan classes: a device's points are grouped by scan interval (`scan_interval_s` of the point,
+  else of the device); each class is read and published on its own, aligned to wall-clock
+  multiples of its interval (a 1 s class scans at .000 of every second) so scans do not drift.
+  A scan that runs into the next slot skips it and counts an overrun instead of piling up.
+- Reconnects: a device that does not answer (comm_error or timeout on every reading) is offline;
+  its scans publish BAD readings with the last reason without touching the network until the
+  next attempt, which backs off exponentially with jitter up to `reconnect_max_s`. A dead device
+  costs its own task nothing but sleeps and never delays the others.
+- Report by exception: a point with `report_deadband` is published when its value moved more
+  than the deadband or its quality changed, and every `refresh_s` anyway.
+- Status: `on_status(device_id, online)` is called on every online/offline transition (and once
+  at the first scan), e.g. to publish a retained MQTT status per device.
+"""
 
 from __future__ import annotations
 
@@ -7,115 +21,242 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ferrogate.drivers.base import Driver, bad_readings, now_ns
+from ferrogate.drivers.base import Driver, bad_readings, is_comm_failure, now_ns
+from ferrogate.drivers.modbus_link import ModbusLinks
 from ferrogate.gateway.config import PlantConfig
+from ferrogate.gateway.metrics import DeviceMetrics, GatewayMetrics
 from ferrogate.gateway.mqtt import Backoff
-from ferrogate.gateway.reading import COMM_ERROR, Quality, ScanBatch
+from ferrogate.gateway.reading import COMM_ERROR, Quality, Reading, ScanBatch
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class DeviceStats:
-    scans: int = 0
-    overruns: int = 0
-    connect_failures: int = 0
-    bad_readings: int = 0
-    last_scan_ms: float = 0.0
-    online: bool = False
-    errors: dict[str, int] = field(default_factory=dict)
+StatusCallback = Callable[[str, bool], None]
+# kept for callers of the slice: the per-device statistics are the device's metrics
+DeviceStats = DeviceMetrics
 
 
-def make_driver(plant: PlantConfig, device_id: str) -> Driver:
+def make_driver(
+    plant: PlantConfig, device_id: str, metrics: DeviceMetrics | None = None, links: ModbusLinks | None = None
+) -> Driver:
     device = plant.device(device_id)
     if device.protocol == "modbus":
         from ferrogate.drivers.modbus import ModbusDriver
 
-        return ModbusDriver(device)
+        return ModbusDriver(device, metrics, links)
     from ferrogate.drivers.opcua import OpcUaDriver
 
-    return OpcUaDriver(device)
+    return OpcUaDriver(device, metrics)
+
+
+def first_slot(now: float, interval: float) -> int:
+    """Scans happen at wall-clock multiples of the interval (slot k at k x interval), so they do
+    not drift and all devices with one interval scan together; the first is the next one to come."""
+    return math.floor(now / interval) + 1
+
+
+def next_slot(slot: int, now: float, interval: float) -> tuple[int, int]:
+    """After the scan of `slot` finished at `now`: the slot to scan next and how many slots were
+    skipped because they started while the scan ran (overruns: counted, never queued)."""
+    following = max(slot + 1, math.floor(now / interval) + 1)
+    return following, following - slot - 1
+
+
+@dataclass
+class ScanClass:
+    interval_s: float
+    points: list[tuple[str, str]]  # (point id, unit)
+    group: object  # the driver's prepared read
+    next_refresh: float = 0.0  # time.monotonic() of the next full refresh (report deadband)
+
+    @property
+    def name(self) -> str:
+        return f"{self.interval_s:g}s"
 
 
 class DeviceScanner:
     """Scans one device forever; never raises for device trouble, publishes BAD readings instead."""
 
-    def __init__(self, plant: PlantConfig, device_id: str, sink: Callable[[ScanBatch], None]) -> None:
+    def __init__(
+        self,
+        plant: PlantConfig,
+        device_id: str,
+        sink: Callable[[ScanBatch], None],
+        *,
+        metrics: DeviceMetrics | None = None,
+        on_status: StatusCallback | None = None,
+        links: ModbusLinks | None = None,
+    ) -> None:
         self.site = plant.site.id
-        self.device = plant.device(device_id)
-        self.driver = make_driver(plant, device_id)
+        self.device = device = plant.device(device_id)
+        self.metrics = metrics if metrics is not None else DeviceMetrics(device_id, device.protocol)
+        self.stats = self.metrics
+        self.driver = make_driver(plant, device_id, self.metrics, links)
         self.sink = sink
-        self.stats = DeviceStats()
+        self.on_status = on_status
         self.seq = 0
         owners = plant.asset_of_point()
-        self.assets = {p.id: owners[(device_id, p.id)] for p in self.device.points if (device_id, p.id) in owners}
-        self._points = [(p.id, p.unit) for p in self.device.points]
-        self._backoff = Backoff(first=self.device.scan_interval_s, limit=30.0)
-        self._next_connect = 0.0
+        self.assets = {p.id: owners[(device_id, p.id)] for p in device.points if (device_id, p.id) in owners}
+        by_interval: dict[float, list[tuple[str, str]]] = {}
+        for p in device.points:
+            by_interval.setdefault(p.scan_interval_s or device.scan_interval_s, []).append((p.id, p.unit))
+        self.classes = [
+            ScanClass(interval, pts, self.driver.group([pid for pid, _ in pts]))
+            for interval, pts in sorted(by_interval.items())
+        ]
+        self._deadband = {p.id: p.report_deadband for p in device.points if p.report_deadband is not None}
+        self._reported: dict[str, tuple[float | None, Quality]] = {}
+        # connection state, shared by the scan classes
+        self._connected = False
+        self._connect_lock = asyncio.Lock()
+        self._backoff = Backoff(first=min(1.0, device.scan_interval_s), limit=device.reconnect_max_s)
+        self._next_attempt = 0.0
+        self._last_error = f"{COMM_ERROR}: not connected yet"
+        self._status: bool | None = None
+        self._ever_online = False
 
-    async def _ensure_connected(self) -> bool:
-        if self.stats.online:
+    # -- connection state -------------------------------------------------------------------
+
+    def _went_offline(self, reason: str) -> None:
+        self._connected = False
+        self._last_error = reason
+        self._next_attempt = time.monotonic() + self._backoff.next_delay()
+        self._set_status(False)
+
+    def _set_status(self, online: bool) -> None:
+        self.metrics.online = online
+        if online and not self._ever_online:
+            self._ever_online = True
+        elif online and self._status is False:
+            self.metrics.reconnects += 1
+        if online:
+            self._backoff.reset()
+        if online != self._status:
+            self._status = online
+            log.info("device %s is %s", self.device.id, "online" if online else f"offline ({self._last_error})")
+            if self.on_status is not None:
+                self.on_status(self.device.id, online)
+
+    async def _connect(self) -> bool:
+        """Connect unless offline and the backoff says wait; True when reads may go ahead."""
+        if self._connected:
             return True
-        if time.monotonic() < self._next_connect:
-            return False
-        try:
-            await asyncio.wait_for(self.driver.connect(), timeout=self.device.timeout_s * 2)
-        except Exception as exc:  # any failure to connect is a device problem, reported as quality
-            self.stats.connect_failures += 1
-            self._next_connect = time.monotonic() + self._backoff.next_delay()
-            self._last_error = f"{COMM_ERROR}: connect: {type(exc).__name__}: {exc}"
-            return False
-        self._backoff.reset()
-        self.stats.online = True
-        return True
+        async with self._connect_lock:  # another scan class may be connecting right now
+            if self._connected:
+                return True
+            if time.monotonic() < self._next_attempt:
+                return False
+            try:
+                # connect may take a security handshake and a few requests: a few timeouts' worth
+                async with asyncio.timeout(self.device.timeout_s * 3):
+                    await self.driver.connect()
+            except Exception as exc:  # any failure to connect is a device problem, reported as quality
+                self.metrics.connect_failures += 1
+                self._went_offline(f"{COMM_ERROR}: connect: {type(exc).__name__}: {exc}")
+                return False
+            self._connected = True
+            return True
 
-    async def scan_once(self) -> ScanBatch:
+    # -- scanning ---------------------------------------------------------------------------
+
+    async def scan_once(self, scan_class: ScanClass | None = None) -> ScanBatch:
+        """Read one scan class (the first when None) and build its batch."""
+        cls = scan_class or self.classes[0]
         started = time.perf_counter()
-        if await self._ensure_connected():
-            readings = await self.driver.read()
+        m = self.metrics
+        if await self._connect():
+            readings = await self.driver.read(cls.group)
         else:
-            readings = bad_readings(self._points, self._last_error, now_ns())
-        bad = 0
+            readings = bad_readings(cls.points, self._last_error, now_ns())
+        bad = comm = 0
         for r in readings:
             if r.quality is not Quality.GOOD:
                 bad += 1
-                key = (r.reason or "unknown").split(":", 1)[0]
-                self.stats.errors[key] = self.stats.errors.get(key, 0) + 1
-        if (
-            readings
-            and bad == len(readings)
-            and self.stats.online
-            and all((r.reason or "").startswith(COMM_ERROR) for r in readings)
-        ):
-            self.stats.online = False  # reconnect next scan
-            await self.driver.close()
+                m.count_error(r.reason)
+                if is_comm_failure(r.reason):
+                    comm += 1
+        if readings and comm == len(readings):
+            if self._connected:
+                self._went_offline(readings[0].reason or COMM_ERROR)
+            elif self._status is None:
+                self._set_status(False)
+        elif self._connected:
+            self._set_status(True)
+        m.bad_readings += bad
+        if self._deadband:
+            readings = self._report_by_exception(cls, readings)
         self.seq += 1
         batch = ScanBatch(self.site, self.device.id, self.seq, now_ns(), readings, self.assets)
-        self.stats.scans += 1
-        self.stats.bad_readings += bad
-        self.stats.last_scan_ms = (time.perf_counter() - started) * 1000
+        m.scans += 1
+        m.readings += len(readings)
+        m.scan_latency.observe(time.perf_counter() - started)
         return batch
 
+    def _report_by_exception(self, cls: ScanClass, readings: list[Reading]) -> list[Reading]:
+        now = time.monotonic()
+        refresh = now >= cls.next_refresh
+        if refresh:
+            cls.next_refresh = now + self.device.refresh_s
+        deadband, reported = self._deadband, self._reported
+        out: list[Reading] = []
+        for r in readings:
+            band = deadband.get(r.point)
+            if band is not None and not refresh:
+                last = reported.get(r.point)
+                if (
+                    last is not None
+                    and last[1] is r.quality
+                    and (r.value is None or (last[0] is not None and abs(r.value - last[0]) <= band))
+                ):
+                    self.metrics.suppressed += 1
+                    continue
+            if band is not None:
+                reported[r.point] = (r.value, r.quality)
+            out.append(r)
+        return out
+
+    async def run_class(self, cls: ScanClass) -> None:
+        interval = cls.interval_s
+        slot = first_slot(time.time(), interval)
+        while True:
+            await asyncio.sleep(max(0.0, slot * interval - time.time()))
+            batch = await self.scan_once(cls)
+            if batch.readings:  # an all-suppressed scan (report by exception) has nothing to say
+                self.sink(batch)
+            slot, skipped = next_slot(slot, time.time(), interval)
+            self.metrics.overruns += skipped
+
     async def run(self) -> None:
-        interval = self.device.scan_interval_s
         try:
-            while True:
-                # align to wall-clock multiples of the interval so scans do not drift
-                now = time.time()
-                next_slot = math.floor(now / interval + 1) * interval
-                await asyncio.sleep(next_slot - now)
-                self.sink(await self.scan_once())
-                if time.time() - next_slot > interval:
-                    self.stats.overruns += 1
+            async with asyncio.TaskGroup() as tg:
+                for cls in self.classes:
+                    tg.create_task(self.run_class(cls), name=f"scan:{self.device.id}:{cls.name}")
         finally:
             await self.driver.close()
 
 
 class Collector:
-    def __init__(self, plant: PlantConfig, sink: Callable[[ScanBatch], None]) -> None:
-        self.scanners = [DeviceScanner(plant, d.id, sink) for d in plant.devices]
+    def __init__(
+        self,
+        plant: PlantConfig,
+        sink: Callable[[ScanBatch], None],
+        on_status: StatusCallback | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
+        links = ModbusLinks()  # units behind one host:port share its connections
+        self.scanners = [
+            DeviceScanner(
+                plant,
+                d.id,
+                sink,
+                metrics=self.metrics.device(d.id, d.protocol),
+                on_status=on_status,
+                links=links,
+            )
+            for d in plant.devices
+        ]
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:

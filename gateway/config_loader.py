@@ -65,6 +65,12 @@ def _nearest_line(path: Location, index: dict[Location, int]) -> int | None:
     return None
 
 
+def _union_tags(node: dict) -> tuple[object, ...]:
+    """Names pydantic puts in a location for the member of a tagged union (device protocol,
+    simulated equipment kind, fault); they are not YAML keys."""
+    return ("modbus", "opcua", node.get("kind"), node.get("fault"))
+
+
 def _yaml_location(path: Location, data: object) -> Location:
     """Map pydantic's loc (which names union members, e.g. 'modbus') back to YAML keys."""
     out: list[str | int] = []
@@ -75,7 +81,7 @@ def _yaml_location(path: Location, data: object) -> Location:
         ):
             out.append(part)
             node = node[part]
-        elif isinstance(node, dict) and isinstance(part, str) and part not in ("modbus", "opcua"):
+        elif isinstance(node, dict) and isinstance(part, str) and part not in _union_tags(node):
             # a missing or extra key: keep it, it is what the user must add or remove
             out.append(part)
             node = None

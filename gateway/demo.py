@@ -4,16 +4,27 @@ database in the data directory unless the plant file names external ones."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferrogate.gateway.config import InfluxConfig, MqttConfig, PlantConfig
+from ferrogate.api.keys import Role, new_key
+from ferrogate.gateway.config import InfluxConfig, MqttConfig, PlantConfig, SpoolConfig
 from ferrogate.gateway.runtime import Gateway
 from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
 from ferrogate.simulators.plant import SimulatedPlant
 
 log = logging.getLogger(__name__)
+
+DEMO_KEY_VARIABLE = "FERROGATE_DEMO_API_KEY"
+
+
+def demo_gateway_id(data_dir: Path) -> str:
+    """Stable for one data directory (persistent MQTT sessions survive a restart), distinct between
+    two demos on one broker (a shared client id would make the broker drop one of them)."""
+    return "demo-" + hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
 
 
 @dataclass
@@ -35,29 +46,43 @@ class Demo:
     simulation: SimulatedPlant | None = None
     gateway: Gateway | None = None
     messages: list[str] = field(default_factory=list)
+    api_key: str = ""
 
     async def start(self) -> None:
         data = self.options.data_dir
         data.mkdir(parents=True, exist_ok=True)
         plant = self.plant
+        spool = SpoolConfig(path=data / "spool.sqlite")  # the demo's own broker/database: outboxes on disk
         if plant.mqtt is None:
             self.mosquitto = await asyncio.to_thread(start_mosquitto, data / "mosquitto")
-            plant = plant.model_copy(update={"mqtt": MqttConfig(port=self.mosquitto.port)})
+            plant = plant.model_copy(update={"mqtt": MqttConfig(port=self.mosquitto.port, spool=spool)})
             self.messages.append(f"MQTT broker (Mosquitto, own): mqtt://127.0.0.1:{self.mosquitto.port}")
         if plant.influxdb is None:
             self.influxdb = await asyncio.to_thread(start_influxdb, data / "influxdb")
-            plant = plant.model_copy(update={"influxdb": InfluxConfig(url=self.influxdb.url)})
+            plant = plant.model_copy(update={"influxdb": InfluxConfig(url=self.influxdb.url, spool=spool)})
             self.messages.append(f"InfluxDB (own): {self.influxdb.url} database 'ferrogate'")
         self.plant = plant
-        self.simulation = SimulatedPlant(plant, speed=self.options.speed, history_s=self.options.history_s)
+        self.simulation = SimulatedPlant(
+            plant, speed=self.options.speed, history_s=self.options.history_s, truth=data / "truth.jsonl"
+        )
         await self.simulation.start()
         self.messages += [f"simulator: {e}" for e in self.simulation.endpoints()]
-        self.gateway = Gateway(plant, api_host=self.options.api_host, api_port=self.options.api_port, gateway_id="demo")
+        self.messages.append(f"simulator ground truth (heats, taps, hourly generation): {data / 'truth.jsonl'}")
+        # an admin key for this run: FERROGATE_DEMO_API_KEY when set (so scripts can call the API)
+        self.api_key, stored = new_key("demo-admin", Role.admin, os.environ.get(DEMO_KEY_VARIABLE) or None)
+        self.gateway = Gateway(
+            plant,
+            api_host=self.options.api_host,
+            api_port=self.options.api_port,
+            gateway_id=demo_gateway_id(data),
+            api_keys=[stored],
+        )
         await self.gateway.start()
         self.messages.append(
             f"API: http://127.0.0.1:{self.options.api_port}/api/v1/assets "
             f"(docs: http://127.0.0.1:{self.options.api_port}/docs)"
         )
+        self.messages.append(f"API key (admin, send as X-API-Key): {self.api_key}")
 
     async def run(self) -> None:
         """Run until the duration ends, a role fails, or the task is cancelled (Ctrl-C)."""
@@ -76,7 +101,7 @@ class Demo:
                 try:
                     await asyncio.wait_for(self.gateway.publisher.drain(), timeout=5)
                 except TimeoutError:
-                    log.warning("stopping with %d batches not yet published", self.gateway.publisher.queue.qsize())
+                    log.warning("stopping with %d batches not yet published", self.gateway.publisher.backlog)
             if self.gateway.ingest is not None:
                 try:
                     await asyncio.wait_for(self.gateway.ingest.writer.flush(), timeout=5)

@@ -7,20 +7,53 @@ answered by 1.x, by 2.x (DBRP mapping) and by 3.x, so they are the portable pair
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
 import httpx
 
 from ferrogate.gateway.config import InfluxConfig
 
 
-class InfluxError(Exception):
-    """A request InfluxDB answered with an error; `retryable` says whether trying again can help."""
+class ErrorKind(Enum):
+    """What a failed write means for the batch."""
 
-    def __init__(self, message: str, status: int | None, retryable: bool) -> None:
+    UNAVAILABLE = "unavailable"  # unreachable, timeout, 5xx, 429: try again later
+    NOT_FOUND = "not_found"  # database/bucket missing: create it if we may, else wait for it
+    UNAUTHORIZED = "unauthorized"  # 401/403: credentials; the batch is fine, hold it until fixed
+    TOO_LARGE = "too_large"  # 413: split the batch
+    REJECTED = "rejected"  # other 4xx (bad lines, field type conflict): retrying cannot fix it
+
+
+def error_kind(status: int | None) -> ErrorKind:
+    if status is None or status >= 500 or status in (408, 429):
+        return ErrorKind.UNAVAILABLE
+    return {404: ErrorKind.NOT_FOUND, 401: ErrorKind.UNAUTHORIZED, 403: ErrorKind.UNAUTHORIZED}.get(
+        status, ErrorKind.TOO_LARGE if status == 413 else ErrorKind.REJECTED
+    )
+
+
+class InfluxError(Exception):
+    """A request InfluxDB answered with an error; `retryable` says whether trying again can help,
+    `kind` what the writer should do with the batch."""
+
+    def __init__(self, message: str, status: int | None, retryable: bool, kind: ErrorKind | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.kind = kind or (ErrorKind.UNAVAILABLE if retryable else error_kind(status))
+
+
+class LineSink(Protocol):
+    """Where the ingest writes line protocol: the v1 `/write` client or the v2 client."""
+
+    async def write(self, lines: list[str], precision: str = "ns") -> None: ...
+
+    async def prepare(self) -> bool:
+        """Create the write target if this dialect may (v1: CREATE DATABASE); True if it exists now."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -58,10 +91,11 @@ class InfluxV1Client:
             raise InfluxError(f"/ping answered {resp.status_code}", resp.status_code, True)
         return resp.headers.get("X-Influxdb-Version", "unknown")
 
-    async def write(self, lines: list[str], precision: str = "ns") -> None:
+    async def write(self, lines: list[str], precision: str = "ns", retention_policy: str | None = None) -> None:
+        """`retention_policy` overrides the configured one (derived series go to `long`)."""
         params = {"db": self.config.database, "precision": precision}
-        if self.config.retention_policy:
-            params["rp"] = self.config.retention_policy
+        if retention_policy or self.config.retention_policy:
+            params["rp"] = retention_policy or self.config.retention_policy
         body = "\n".join(lines).encode()
         try:
             resp = await self._http.post("/write", params=params, content=body)
@@ -69,9 +103,13 @@ class InfluxV1Client:
             raise InfluxError(f"write failed: {exc!r}", None, True) from exc
         if resp.status_code == 204:
             return
-        # 4xx other than 429 will fail again the same way (bad lines, unknown database, auth)
-        retryable = resp.status_code >= 500 or resp.status_code == 429
-        raise InfluxError(f"write answered {resp.status_code}: {resp.text.strip()}", resp.status_code, retryable)
+        kind = error_kind(resp.status_code)
+        raise InfluxError(
+            f"write answered {resp.status_code}: {resp.text.strip()}",
+            resp.status_code,
+            kind is ErrorKind.UNAVAILABLE,
+            kind,
+        )
 
     async def query(self, q: str, *, epoch: str | None = "ns", db: bool = True) -> list[Series]:
         """Run one InfluxQL statement; SELECT/SHOW go as GET, everything else as POST."""
@@ -102,4 +140,20 @@ class InfluxV1Client:
         return out
 
     async def ensure_database(self) -> None:
+        """The database and its retention policies (`raw` default, `long` for derived series);
+        missing ones are created, existing ones (e.g. set by `ferrogate db-init`) are left as they are."""
+        from ferrogate.gateway.influx_setup import ensure_policies  # it builds on this client
+
         await self.query(f'CREATE DATABASE "{self.config.database}"', epoch=None, db=False)
+        await ensure_policies(self, self.config.database)
+
+    async def prepare(self) -> bool:
+        """CREATE DATABASE (idempotent). A user without admin rights gets 401/403: then the database
+        is left to `ferrogate db-init`, and False says it was not created here."""
+        try:
+            await self.ensure_database()
+        except InfluxError as exc:
+            if exc.status in (401, 403):
+                return False
+            raise
+        return True

@@ -44,6 +44,27 @@ def default_policies(raw_duration: str) -> list[RetentionPolicy]:
     return [RetentionPolicy(RAW_POLICY, raw_duration, default=True), RetentionPolicy(DERIVED_POLICY, "INF")]
 
 
+DEFAULT_RAW_DURATION = "90d"
+
+
+async def ensure_policies(client: InfluxV1Client, database: str) -> list[str]:
+    """Create `raw` (default, 90 days) and `long` (indefinite) where missing; never alter existing ones."""
+    existing = {
+        row["name"]
+        for s in await client.query(f"SHOW RETENTION POLICIES ON {ident(database)}", db=False)
+        for row in s.rows()
+    }
+    created = []
+    for rp in default_policies(DEFAULT_RAW_DURATION):
+        if rp.name not in existing:
+            clause = f"DURATION {rp.duration} REPLICATION 1" + (" DEFAULT" if rp.default else "")
+            await client.query(
+                f"CREATE RETENTION POLICY {ident(rp.name)} ON {ident(database)} {clause}", epoch=None, db=False
+            )
+            created.append(rp.name)
+    return created
+
+
 def _duration_hours(literal_duration: str) -> float | None:
     """'90d' -> 2160; InfluxDB reports '2160h0m0s' for it and '0s' for INF (None here)."""
     if literal_duration == "INF":

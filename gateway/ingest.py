@@ -1,133 +1,423 @@
-"""Ingest: telemetry from MQTT (v5 shared subscription) into InfluxDB as line protocol, in batches."""
+"""Ingest: telemetry and device status from MQTT (v5 shared subscription) into InfluxDB, in batches.
+
+A message is acknowledged (manual PUBACK) only once its points are durable: written to InfluxDB,
+spooled to disk while the database is away, or, if the database rejects them for good, kept in the
+dead-letter file. Until then the broker holds the message for this worker's persistent session, so
+a worker that dies gets it again when it comes back. Several workers share the stream through the
+shared subscription `$share/ferrogate-ingest/...`, each message going to one of them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
+import time
+from collections import deque
+from collections.abc import Callable
 
 import aiomqtt
 
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
-from ferrogate.gateway.influx import InfluxError, InfluxV1Client
-from ferrogate.gateway.lineprotocol import batch_lines
-from ferrogate.gateway.mqtt import Backoff, make_client
-from ferrogate.gateway.payload import PayloadError, decode_batch, telemetry_filter
+from ferrogate.gateway.deadletter import DeadLetters
+from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
+from ferrogate.gateway.lineprotocol import batch_lines, device_status_line
+from ferrogate.gateway.mqtt import Backoff, ack, make_client
+from ferrogate.gateway.payload import (
+    PayloadError,
+    decode_batch,
+    decode_device_status,
+    device_status_filter,
+    ingest_probe_topic,
+    telemetry_filter,
+)
+from ferrogate.gateway.spool import Spool, open_spool
 
 log = logging.getLogger(__name__)
 
 SHARE_GROUP = "ferrogate-ingest"
+SPOOL_NAME = "influx_outbox"
+# rejected messages are logged at most this often (seconds), each log line with the running count
+REJECT_LOG_INTERVAL_S = 1.0
+Ack = Callable[[], None]
+
+
+def open_sink(config: InfluxConfig) -> LineSink:
+    if config.dialect == "v2":
+        from ferrogate.gateway.influx_v2 import InfluxV2Client
+
+        return InfluxV2Client(config)
+    return InfluxV1Client(config)
 
 
 class InfluxWriter:
-    """Buffers lines and writes them in batches of `batch_size` or every `flush_interval_s`."""
+    """Batches lines by size (`batch_size`) and time (`flush_interval_s`) and makes each batch durable.
 
-    def __init__(self, config: InfluxConfig, client: InfluxV1Client) -> None:
+    A batch is written; or, after `max_retries` failed tries, spooled to disk and replayed in order
+    once the database answers again (new batches queue behind the spool meanwhile); or, rejected
+    for good (4xx), kept as a dead letter. The acks of a batch's messages run after that, in order.
+    """
+
+    def __init__(
+        self,
+        config: InfluxConfig,
+        sink: LineSink,
+        spool: Spool | None = None,
+        dead_letters: DeadLetters | None = None,
+        max_pending: int = 1000,
+    ) -> None:
         self.config = config
-        self.client = client
-        self.buffer: list[str] = []
+        self.sink = sink
+        self.spool = spool if spool is not None else open_spool(config.spool, SPOOL_NAME)
+        self.dead_letters = (
+            dead_letters if dead_letters is not None else DeadLetters(config.resolved_dead_letter_path())
+        )
+        # flush early when this many messages wait for their ack (the broker sends no more than
+        # the worker's Receive Maximum unacknowledged)
+        self.max_pending = max_pending
+        self.buffer: deque[tuple[list[str], Ack | None]] = deque()
+        self.buffered_lines = 0
+        self.added = 0  # entries (messages) handed over
+        self.done = 0  # entries made durable and acknowledged
         self.written_lines = 0
-        self.failed_batches = 0
+        self.written_batches = 0
+        self.spooled_batches = 0
+        self.spooled_lines = 0
+        self.replayed_batches = 0
+        self.replayed_lines = 0
+        self.database_down = False
+        self._backoff = Backoff(config.retry_initial_s, config.retry_max_s)
+        self._retry_at = 0.0
         self._wake = asyncio.Event()
-        self._flushed = asyncio.Condition()
+        self._progress = asyncio.Condition()
 
-    def add(self, lines: list[str]) -> None:
-        self.buffer.extend(lines)
-        if len(self.buffer) >= self.config.batch_size:
+    @property
+    def pending(self) -> int:
+        """Messages handed over whose points are not durable yet (not acknowledged)."""
+        return self.added - self.done
+
+    @property
+    def failed_batches(self) -> int:
+        """Batches given up on (dead letters)."""
+        return self.dead_letters.batches
+
+    def add(self, lines: list[str], ack: Ack | None = None) -> None:
+        """Queue one message's lines; `ack` runs once they are durable (also for an empty list)."""
+        self.buffer.append((lines, ack))
+        self.buffered_lines += len(lines)
+        self.added += 1
+        if self.buffered_lines >= self.config.batch_size or len(self.buffer) >= self.max_pending:
             self._wake.set()
 
     async def run(self) -> None:
-        backoff = Backoff(first=0.5, limit=30.0)
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.config.flush_interval_s)
-            except TimeoutError:
-                pass
+            timeout = self.config.flush_interval_s
+            if self.spool.rows:
+                timeout = min(timeout, max(0.0, self._retry_at - loop.time()))
+            if not self._wake.is_set():
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
             self._wake.clear()
-            while self.buffer:
-                chunk = self.buffer[: self.config.batch_size]
-                try:
-                    await self.client.write(chunk)
-                except InfluxError as exc:
-                    if exc.retryable:
-                        delay = backoff.next_delay()
-                        log.warning("InfluxDB write failed (%s); retrying in %.1f s", exc, delay)
-                        await asyncio.sleep(delay)
-                        continue
-                    # not retryable: keep the reason and the lines visible, then move on
-                    self.failed_batches += 1
-                    log.error("InfluxDB rejected %d lines: %s; first line: %s", len(chunk), exc, chunk[0])
-                backoff.reset()
-                del self.buffer[: len(chunk)]
-                self.written_lines += len(chunk)
-            async with self._flushed:
-                self._flushed.notify_all()
+            await self._flush_buffer()
+            if self.spool.rows and loop.time() >= self._retry_at:
+                await self._replay()
+            async with self._progress:
+                self._progress.notify_all()
 
     async def flush(self) -> None:
-        """Wait until everything added so far has been written (or rejected)."""
+        """Wait until everything added so far is durable (written, spooled or dead-lettered)."""
+        target = self.added
         self._wake.set()
-        async with self._flushed:
-            await self._flushed.wait_for(lambda: not self.buffer)
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.done >= target)
+
+    async def drain(self) -> None:
+        """Wait until everything added so far is in the database (or dead-lettered): spool empty."""
+        await self.flush()
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.spool.rows == 0)
+
+    async def _flush_buffer(self) -> None:
+        while self.buffer:
+            groups, acks = self._take()
+            # while the spool holds older batches, new ones queue behind them (order, and no hammering)
+            if groups and (self.spool.rows or not await self._write_retrying(groups)):
+                self._to_spool(groups)
+            self._acknowledge(acks)
+
+    def _take(self) -> tuple[list[list[str]], list[Ack | None]]:
+        """The oldest messages, whole, up to `batch_size` lines (at least one message): the lines of
+        each message with any (a rejected message or a probe has none), and every message's ack."""
+        groups: list[list[str]] = []
+        acks: list[Ack | None] = []
+        taken = 0
+        limit = self.config.batch_size
+        while self.buffer and (not taken or taken + len(self.buffer[0][0]) <= limit):
+            entry_lines, entry_ack = self.buffer.popleft()
+            if entry_lines:
+                groups.append(entry_lines)
+                taken += len(entry_lines)
+            acks.append(entry_ack)
+        self.buffered_lines -= taken
+        return groups, acks
+
+    def _acknowledge(self, acks: list[Ack | None]) -> None:
+        for entry_ack in acks:
+            if entry_ack is not None:
+                entry_ack()
+        self.done += len(acks)
+
+    async def _write_retrying(self, groups: list[list[str]]) -> bool:
+        """Write with `max_retries` retries; False (and outage mode) if the database stays away."""
+        backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s)
+        for attempt in range(self.config.max_retries + 1):
+            try:
+                await self._write(groups)
+                return True
+            except InfluxError as exc:
+                error = exc
+            if attempt < self.config.max_retries:
+                delay = backoff.next_delay()
+                log.warning(
+                    "InfluxDB write of %d lines failed (%s); retry %d of %d in %.1f s",
+                    sum(map(len, groups)),
+                    error,
+                    attempt + 1,
+                    self.config.max_retries,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        self._enter_outage(error)
+        return False
+
+    async def _write(self, groups: list[list[str]]) -> None:
+        """One write of the groups' lines (a group: one message, or one spooled batch). A missing v1
+        database is created, an oversized batch split; when the database rejects lines for good, the
+        groups are bisected so that only those that fail by themselves become dead letters.
+        Raises InfluxError when trying again later is worth it."""
+        lines = groups[0] if len(groups) == 1 else [line for group in groups for line in group]
+        for first_try in (True, False):
+            try:
+                await self.sink.write(lines)
+            except InfluxError as exc:
+                if exc.kind is ErrorKind.NOT_FOUND and first_try and await self._create_target():
+                    continue
+                if exc.kind not in (ErrorKind.REJECTED, ErrorKind.TOO_LARGE):
+                    raise
+                if len(groups) > 1:
+                    half = len(groups) // 2
+                    await self._write(groups[:half])
+                    await self._write(groups[half:])
+                elif exc.kind is ErrorKind.TOO_LARGE and len(lines) > 1:
+                    half = len(lines) // 2
+                    await self._write([lines[:half]])
+                    await self._write([lines[half:]])
+                else:
+                    self.dead_letters.add(lines, exc, time.time_ns())
+                return
+            self.written_lines += len(lines)
+            self.written_batches += 1
+            return
+
+    async def _create_target(self) -> bool:
+        try:
+            return await self.sink.prepare()
+        except InfluxError:
+            return False
+
+    def _enter_outage(self, error: InfluxError) -> None:
+        if not self.database_down:
+            self.database_down = True
+            where = self.spool.path or "memory"
+            log.error("InfluxDB unavailable (%s): spooling batches to %s until it answers again", error, where)
+        self._retry_at = asyncio.get_running_loop().time() + self._backoff.next_delay()
+
+    def _to_spool(self, groups: list[list[str]]) -> None:
+        # a full spool applies its policy (drop oldest/newest), counted and logged by the spool
+        count = sum(map(len, groups))
+        self.spool.append("", "\n".join(line for group in groups for line in group).encode(), count)
+        self.spooled_batches += 1
+        self.spooled_lines += count
+
+    async def _replay(self) -> None:
+        """Write the spool's batches, oldest first, until it is empty or the database fails again."""
+        loop = asyncio.get_running_loop()
+        before = self.replayed_batches
+        while self.spool.rows:
+            entries = self.spool.peek(1000, max_items=self.config.batch_size)
+            groups = [entry.payload.decode().split("\n") for entry in entries]
+            try:
+                await self._write(groups)
+            except InfluxError as exc:
+                delay = self._backoff.next_delay()
+                self._retry_at = loop.time() + delay
+                log.warning(
+                    "InfluxDB still unavailable (%s); %d batches spooled, next try in %.1f s",
+                    exc,
+                    self.spool.rows,
+                    delay,
+                )
+                return
+            self.spool.remove_through(entries[-1].id)
+            self.replayed_batches += len(entries)
+            self.replayed_lines += sum(map(len, groups))
+            self._backoff.reset()
+            # keep acknowledging new messages while a long backlog replays: they queue behind it
+            while self.buffer:
+                more, acks = self._take()
+                if more:
+                    self._to_spool(more)
+                self._acknowledge(acks)
+        self.database_down = False
+        log.info(
+            "InfluxDB spool replayed: %d batches now, %d batches (%d lines) in total",
+            self.replayed_batches - before,
+            self.replayed_batches,
+            self.replayed_lines,
+        )
+
+    def close(self) -> None:
+        self.spool.close()
 
 
 class IngestWorker:
     def __init__(self, mqtt: MqttConfig, influx: InfluxConfig, site: str, worker_id: str = "1") -> None:
         self.mqtt = mqtt
-        self.influx_client = InfluxV1Client(influx)
-        self.writer = InfluxWriter(influx, self.influx_client)
         self.site = site
         self.worker_id = worker_id
-        self.messages = 0
+        self.sink = open_sink(influx)
+        self.influx_client = self.sink  # with dialect v1 also the InfluxQL query client
+        self.writer = InfluxWriter(influx, self.sink, max_pending=mqtt.receive_maximum)
+        self.messages = 0  # telemetry batches accepted
+        self.status_messages = 0  # device status changes accepted
         self.rejected = 0
+        self.rejected_reasons: dict[str, int] = {}
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
+        self._telemetry_prefix = f"{mqtt.topic_root}/{site}/telemetry/"
+        self._status_prefix = f"{mqtt.topic_root}/{site}/status/"
+        self._probe_topic = ingest_probe_topic(mqtt.topic_root, site)
+        self._client: aiomqtt.Client | None = None
+        self._next_reject_log = 0.0
 
-    def handle(self, payload: bytes, topic: str) -> None:
+    def handle(self, topic: str, payload: bytes, ack: Ack | None = None) -> None:
+        """Turn one message into lines for the writer; a malformed one is rejected (counted, logged)
+        and, like every message, acknowledged in its turn."""
+        lines: list[str] = []
         try:
-            batch = decode_batch(payload)
+            if topic.startswith(self._telemetry_prefix):
+                batch = decode_batch(payload)
+                _check_origin(batch.site, batch.device, self.site, topic[len(self._telemetry_prefix) :])
+                lines = batch_lines(batch)
+                self.messages += 1
+            elif topic.startswith(self._status_prefix):
+                site, device, online, time_ns = decode_device_status(payload)
+                _check_origin(site, device, self.site, topic[len(self._status_prefix) :])
+                lines = [device_status_line(site, device, online, time_ns)]
+                self.status_messages += 1
+            elif topic != self._probe_topic:  # probes only ask whether a worker is subscribed
+                raise PayloadError("not a telemetry or device status topic of this site")
         except PayloadError as exc:
-            self.rejected += 1
-            log.warning("rejected message on %s: %s", topic, exc)
-            return
-        self.messages += 1
-        self.writer.add(batch_lines(batch))
+            self._reject(topic, str(exc))
+        except Exception as exc:  # a payload must never stop the worker; say loudly what broke
+            self._reject(topic, f"unexpected: {type(exc).__name__}: {exc}")
+            log.exception("message on %s could not be converted", topic)
+        self.writer.add(lines, ack)
 
-    async def _ensure_database(self) -> None:
+    def _reject(self, topic: str, reason: str) -> None:
+        self.rejected += 1
+        key = re.sub(r"\[\d+\]", "[]", reason.split(":", 1)[0])[:80]
+        self.rejected_reasons[key] = self.rejected_reasons.get(key, 0) + 1
+        now = time.monotonic()
+        if now >= self._next_reject_log:
+            self._next_reject_log = now + REJECT_LOG_INTERVAL_S
+            log.warning("rejected message on %s: %s (%d rejected so far)", topic, reason, self.rejected)
+
+    async def run(self) -> None:
+        first_try = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._prepare(first_try), name="influx-prepare")
+            tg.create_task(self._consume(), name="mqtt-ingest")
+            # writes start once the database (and its retention policies) had a chance to be created,
+            # so none lands in a policy about to stop being the default; an unreachable database
+            # does not hold them up (they retry and spool)
+            await first_try.wait()
+            tg.create_task(self.writer.run(), name="influx-writer")
+
+    async def _prepare(self, first_try: asyncio.Event) -> None:
+        """Create the database if this dialect and user may; retried while the database is away."""
         backoff = Backoff(first=0.5, limit=30.0)
         while True:
             try:
-                await self.influx_client.ensure_database()
+                created = await self.sink.prepare()
             except InfluxError as exc:
+                first_try.set()
                 if not exc.retryable:
-                    raise
+                    log.error("InfluxDB write target not prepared: %s", exc)
+                    return
                 delay = backoff.next_delay()
                 log.warning("InfluxDB not ready (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
-            else:
-                self.database_ready.set()
-                return
-
-    async def run(self) -> None:
-        await self._ensure_database()
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.writer.run(), name="influx-writer")
-            tg.create_task(self._consume(), name="mqtt-ingest")
+                continue
+            if not created:
+                log.info("InfluxDB write target is not created by the gateway; it must exist (db-init or admin)")
+            self.database_ready.set()
+            first_try.set()
+            return
 
     async def _consume(self) -> None:
-        topic = f"$share/{SHARE_GROUP}/{telemetry_filter(self.mqtt.topic_root, self.site)}"
+        root = self.mqtt.topic_root
+        filters = [
+            telemetry_filter(root, self.site),
+            device_status_filter(root, self.site),
+            ingest_probe_topic(root, self.site),
+        ]
         backoff = Backoff()
         while True:
+            client = make_client(
+                self.mqtt,
+                f"{self.mqtt.client_id_prefix}-ingest-{self.worker_id}",
+                receive_maximum=self.mqtt.receive_maximum,
+                manual_ack=True,
+            )
             try:
-                async with make_client(self.mqtt, f"{self.mqtt.client_id_prefix}-ingest-{self.worker_id}") as client:
-                    await client.subscribe(topic, qos=1)
+                async with client:
+                    self._client = client
+                    for topic_filter in filters:
+                        granted = await client.subscribe(f"$share/{SHARE_GROUP}/{topic_filter}", qos=1)
+                        if any(getattr(code, "is_failure", False) for code in granted):
+                            # e.g. the broker's ACL: without the probe topic, collectors hold their spools
+                            log.error("the broker refused the subscription to %s: %s", topic_filter, granted)
                     self.subscribed.set()
                     backoff.reset()
                     async for message in client.messages:
-                        self.handle(message.payload, str(message.topic))
+                        self.handle(message.topic.value, message.payload, self._acker(client, message))
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
                 delay = backoff.next_delay()
                 log.warning("ingest MQTT: %s; reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
+            finally:
+                self._client = None
+
+    def _acker(self, client: aiomqtt.Client, message: aiomqtt.Message) -> Ack:
+        def send() -> None:
+            # a message id is only meaningful on the connection that delivered it; after a
+            # reconnect the broker redelivers whatever was not acknowledged
+            if self._client is client:
+                ack(client, message)
+
+        return send
 
     async def aclose(self) -> None:
-        await self.influx_client.aclose()
+        await self.sink.aclose()
+        self.writer.close()
+
+
+def _check_origin(site: str, device: str, own_site: str, topic_device: str) -> None:
+    if site != own_site or device != topic_device:
+        raise PayloadError(f"payload is for {site}/{device} but came on the topic of {own_site}/{topic_device}")

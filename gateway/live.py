@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import aiomqtt
 
 from ferrogate.gateway.config import MqttConfig
 from ferrogate.gateway.mqtt import Backoff, make_client
 from ferrogate.gateway.payload import PayloadError, decode_batch, telemetry_filter
-from ferrogate.gateway.reading import Reading, ScanBatch
+from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 
 log = logging.getLogger(__name__)
+
+
+class Subscription:
+    """A live-stream client's bounded queue: when it is full the oldest batch is dropped and
+    counted, so a slow client loses updates but never holds up the gateway."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[ScanBatch] = asyncio.Queue(maxsize)
+        self.skipped = 0
+
+    def offer(self, batch: ScanBatch) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.skipped += 1
+        self.queue.put_nowait(batch)
 
 
 class LiveCache:
@@ -21,9 +37,27 @@ class LiveCache:
     def __init__(self) -> None:
         self.latest: dict[tuple[str, str], tuple[Reading, int]] = {}
         self.batches = 0
+        self.subscriptions: set[Subscription] = set()
+        # device -> (gateway time of its last scan, whether that scan had any good reading)
+        self.devices: dict[str, tuple[int, bool]] = {}
+        # called with every batch (e.g. the alarm evaluator); must be quick and must not raise
+        self.listeners: list[Callable[[ScanBatch], None]] = []
+
+    def subscribe(self, maxsize: int) -> Subscription:
+        subscription = Subscription(maxsize)
+        self.subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.subscriptions.discard(subscription)
 
     def update(self, batch: ScanBatch) -> None:
         self.batches += 1
+        for subscription in self.subscriptions:
+            subscription.offer(batch)
+        for listener in self.listeners:
+            listener(batch)
+        good = False
         latest = self.latest
         for r in batch.readings:
             key = (batch.device, r.point)
@@ -31,6 +65,10 @@ class LiveCache:
             # replayed or re-delivered older data must not overwrite a newer value
             if old is None or r.source_time_ns >= old[0].source_time_ns:
                 latest[key] = (r, batch.gateway_time_ns)
+            good = good or r.quality is Quality.GOOD
+        seen = self.devices.get(batch.device)
+        if seen is None or batch.gateway_time_ns >= seen[0]:
+            self.devices[batch.device] = (batch.gateway_time_ns, good)
 
     def get(self, device: str, point: str) -> tuple[Reading, int] | None:
         return self.latest.get((device, point))
@@ -54,6 +92,8 @@ async def follow_telemetry(
                     except PayloadError as exc:
                         log.debug("live cache ignored a message on %s: %s", message.topic, exc)
         except aiomqtt.MqttError as exc:
+            if subscribed is not None:
+                subscribed.clear()
             delay = backoff.next_delay()
             log.warning("live cache MQTT: %s; reconnecting in %.1f s", exc, delay)
             await asyncio.sleep(delay)

@@ -1,26 +1,116 @@
-"""MQTT connections (aiomqtt over paho-mqtt, MQTT v5) and the publisher the collector feeds."""
+"""MQTT connections (aiomqtt over paho-mqtt, MQTT v5) and the publisher the collector feeds.
+
+The publisher is store-and-forward: every scan batch is committed to the disk spool first and leaves
+it only after the broker's PUBACK, so a broker outage or a killed gateway loses nothing; after a
+reconnect or a restart the spool is replayed in order. A batch may therefore be delivered twice
+(QoS 1 is at-least-once); InfluxDB's point key (series + timestamp) makes the second write a no-op.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import time
+from collections.abc import Coroutine
+from types import TracebackType
+from typing import Any, TypeVar
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ferrogate.gateway.config import MqttConfig
-from ferrogate.gateway.payload import encode_batch, status_topic, telemetry_topic
+from ferrogate.gateway.payload import (
+    encode_batch,
+    encode_device_status,
+    ingest_probe_topic,
+    status_topic,
+    telemetry_topic,
+)
 from ferrogate.gateway.reading import ScanBatch
+from ferrogate.gateway.spool import Spool, SpoolEntry, open_spool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ONLINE = b"online"
 OFFLINE = b"offline"
+SPOOL_NAME = "mqtt_outbox"
+NO_MATCHING_SUBSCRIBERS = 16  # MQTT v5 PUBACK reason code
+# while connected, the publisher checks again that an ingest worker is subscribed this often (s)
+PROBE_INTERVAL_S = 10.0
+# holding the spool this long for want of an ingest worker is worth a warning (s)
+INGEST_WAIT_WARNING_S = 30.0
 
 
-def make_client(config: MqttConfig, identifier: str, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
-    """An MQTT v5 client; must be created inside the running event loop (aiomqtt's rule)."""
-    return aiomqtt.Client(
+class Client(aiomqtt.Client):
+    """aiomqtt's client, made to keep a `Task.cancel()` a cancellation.
+
+    On Python 3.11, `asyncio.wait_for` (which aiomqtt awaits for CONNACK, SUBACK and PUBACK) returns
+    normally when the awaited packet arrives in the same loop turn as the cancellation, swallowing it
+    (fixed in 3.12); and aiomqtt 2.5 can raise MqttError from `__aexit__`, which would replace a
+    CancelledError in flight. Either way a reconnect loop would run on after being cancelled, and
+    whoever awaits the task would wait forever. So: after each such call a pending cancellation is
+    raised again, and leaving the client while cancelled stays a cancellation.
+    """
+
+    async def __aenter__(self) -> Client:
+        await super().__aenter__()
+        if _cancel_pending():
+            with contextlib.suppress(Exception):
+                await super().__aexit__(asyncio.CancelledError, None, None)
+            raise asyncio.CancelledError
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        except aiomqtt.MqttError:
+            if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+                return  # the CancelledError propagates
+            raise
+
+    async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        granted = await super().subscribe(*args, **kwargs)
+        if _cancel_pending():
+            raise asyncio.CancelledError
+        return granted
+
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        await super().publish(*args, **kwargs)
+        if _cancel_pending():
+            raise asyncio.CancelledError
+
+
+def _cancel_pending() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def make_client(
+    config: MqttConfig,
+    identifier: str,
+    will: aiomqtt.Will | None = None,
+    *,
+    receive_maximum: int | None = None,
+    manual_ack: bool = False,
+) -> Client:
+    """An MQTT v5 client with a persistent session (unless `clean_start`); must be created inside the
+    running event loop (aiomqtt's rule).
+
+    `manual_ack`: QoS 1 messages are acknowledged only when the caller says so (`ack`), not on
+    receipt; it is set before connecting, because a persistent session's queued messages arrive
+    right after CONNACK. `receive_maximum` caps the unacknowledged messages the broker sends.
+    """
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = config.session_expiry_s
+    if receive_maximum is not None:
+        properties.ReceiveMaximum = receive_maximum
+    client = Client(
         config.host,
         config.port,
         username=config.username,
@@ -30,7 +120,55 @@ def make_client(config: MqttConfig, identifier: str, will: aiomqtt.Will | None =
         will=will,
         keepalive=config.keepalive_s,
         timeout=10,
+        clean_start=config.clean_start,
+        properties=properties,
+        max_inflight_messages=config.max_inflight,
     )
+    # aiomqtt 2.5 (pinned) has no manual-ack option; paho, which it wraps, has
+    client._client.manual_ack_set(manual_ack)
+    return client
+
+
+def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """Send the PUBACK of a message received with `manual_ack` (QoS 0 needs none)."""
+    if message.qos > 0:
+        client._client.ack(message.mid, message.qos)
+
+
+def connection_lost(client: aiomqtt.Client) -> asyncio.Future[None]:
+    """Resolves when the client's connection drops (aiomqtt 2.5 keeps this future private)."""
+    return client._disconnected
+
+
+async def has_subscribers(client: aiomqtt.Client, topic: str) -> bool:
+    """Publish a QoS 1 probe to `topic`; False if the broker answers 'No matching subscribers'.
+
+    aiomqtt 2.5 drops PUBACK reason codes, so this listens on paho's publish callback itself.
+    """
+    paho = client._client
+    forward = paho.on_publish
+    answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    mid = -1
+
+    def on_publish(c, userdata, acked_mid, reason_code, properties) -> None:  # paho's callback signature
+        if acked_mid == mid and not answer.done():
+            answer.set_result(reason_code.value)
+        forward(c, userdata, acked_mid, reason_code, properties)
+
+    paho.on_publish = on_publish
+    try:
+        info = paho.publish(topic, b"probe", qos=1)
+        if info.rc != 0:
+            raise aiomqtt.MqttCodeError(info.rc, "could not publish the ingest probe")
+        mid = info.mid  # the PUBACK cannot arrive before we next yield to the loop
+        try:
+            async with asyncio.timeout(client.timeout):
+                reason = await answer
+        except TimeoutError:
+            raise aiomqtt.MqttError("no PUBACK for the ingest probe") from None
+    finally:
+        paho.on_publish = forward
+    return reason != NO_MATCHING_SUBSCRIBERS
 
 
 class Backoff:
@@ -49,65 +187,167 @@ class Backoff:
 
 
 class MqttPublisher:
-    """Publishes scan batches with QoS 1 in order; a batch leaves the queue only after PUBACK.
+    """Publishes scan batches and device status with QoS 1, in order, from the spool.
 
     The gateway's retained status topic carries 'online' while connected and 'offline' by
-    last-will when the connection dies.
+    last-will when the connection dies; each device's retained status topic carries its last
+    online/offline change.
     """
 
-    def __init__(self, config: MqttConfig, site: str, gateway_id: str, queue_size: int = 10_000) -> None:
+    def __init__(self, config: MqttConfig, site: str, gateway_id: str, spool: Spool | None = None) -> None:
         self.config = config
         self.site = site
         self.gateway_id = gateway_id
-        self.queue: asyncio.Queue[ScanBatch] = asyncio.Queue(queue_size)
-        self.submitted = 0
-        self.published = 0
-        self.dropped = 0
+        self.spool = spool if spool is not None else open_spool(config.spool, SPOOL_NAME)
+        self.submitted = 0  # telemetry batches handed over by the collector in this run
+        self.published = 0  # telemetry batches acknowledged by the broker (PUBACK)
+        self.status_published = 0
+        self.replayed = 0  # batches that waited in the spool through an outage or a restart
+        self.ingest_absent = 0  # probes the broker answered with 'no matching subscribers'
         self.connected = asyncio.Event()
+        self._device_online: dict[str, bool] = {}
+        self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
 
+    @property
+    def dropped(self) -> int:
+        """Entries the full spool dropped (its policy), counted and logged by the spool."""
+        return self.spool.dropped
+
+    @property
+    def backlog(self) -> int:
+        """Entries waiting in the spool (spooled while the broker was away, or in flight)."""
+        return self.spool.rows
+
     def submit(self, batch: ScanBatch) -> None:
-        """Hand over a batch without waiting; when the queue is full the oldest batch is dropped
-        and counted (the disk spool of a later issue removes this loss)."""
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-            log.warning("MQTT queue full: dropped oldest batch (%d dropped so far)", self.dropped)
-        self.queue.put_nowait(batch)
+        """Commit a batch to the spool (durable when this returns); the run loop publishes it."""
+        topic = telemetry_topic(self.config.topic_root, batch.site, batch.device)
+        self.spool.append(topic, encode_batch(batch), len(batch.readings))
         self.submitted += 1
+        self._wake.set()
+
+    def set_device_status(self, device_id: str, online: bool) -> None:
+        """Publish (retained, through the spool so it keeps its place in the stream) a device's
+        online/offline change; a repeat of the current state is ignored."""
+        if self._device_online.get(device_id) is online:
+            return
+        self._device_online[device_id] = online
+        payload = encode_device_status(self.site, device_id, online, time.time_ns())
+        self.spool.append(status_topic(self.config.topic_root, self.site, device_id), payload, 0, retain=True)
+        self._wake.set()
 
     async def run(self) -> None:
         root = self.config.topic_root
         gw_status = status_topic(root, self.site)
         will = aiomqtt.Will(gw_status, OFFLINE, qos=1, retain=True)
         backoff = Backoff()
-        pending: ScanBatch | None = None
         while True:
             try:
                 async with make_client(
                     self.config, f"{self.config.client_id_prefix}-collect-{self.gateway_id}", will
                 ) as client:
+                    client.pending_calls_threshold = self.config.max_inflight + 1
                     await client.publish(gw_status, ONLINE, qos=1, retain=True)
                     self.connected.set()
                     backoff.reset()
-                    while True:
-                        if pending is None:
-                            pending = await self.queue.get()
-                        await client.publish(
-                            telemetry_topic(root, pending.site, pending.device), encode_batch(pending), qos=1
-                        )
-                        self.published += 1
-                        pending = None
-                        async with self._progress:
-                            self._progress.notify_all()
+                    replay_through = self.spool.last_id if self.spool.rows else 0
+                    if replay_through:
+                        log.info("MQTT connected: replaying %d spooled batches", self.spool.rows)
+                    try:
+                        await self._forward(client, replay_through)
+                    except asyncio.CancelledError:
+                        # a graceful stop sends no last-will: say 'offline' ourselves
+                        with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                            await asyncio.wait_for(client.publish(gw_status, OFFLINE, qos=1, retain=True), 2)
+                        raise
             except aiomqtt.MqttError as exc:
+                if self.connected.is_set():
+                    log.warning("MQTT broker lost (%s): batches wait in the spool", exc)
                 self.connected.clear()
                 delay = backoff.next_delay()
-                log.warning("MQTT publisher: %s; reconnecting in %.1f s", exc, delay)
+                log.warning("MQTT publisher: %s; reconnecting in %.1f s (%d batches spooled)", exc, delay, self.backlog)
                 await asyncio.sleep(delay)
 
+    async def _forward(self, client: aiomqtt.Client, replay_through: int) -> None:
+        """Publish the spool's head, a window of `max_inflight` at a time, until the connection drops."""
+        lost = connection_lost(client)
+        loop = asyncio.get_running_loop()
+        probed_at = -PROBE_INTERVAL_S
+        while True:
+            if self.config.wait_for_ingest and loop.time() - probed_at >= PROBE_INTERVAL_S:
+                await self._until_ingest_subscribed(client, lost)
+                probed_at = loop.time()
+            entries = self.spool.peek(self.config.max_inflight)
+            if not entries:
+                self._wake.clear()
+                await _first_of(self._wake.wait(), lost)
+                continue
+            await _first_of(self._publish(client, entries), lost)
+            self.spool.remove_through(entries[-1].id)
+            for entry in entries:
+                if entry.retain:
+                    self.status_published += 1
+                else:
+                    self.published += 1
+            if entries[0].id <= replay_through:
+                replayed = sum(1 for e in entries if e.id <= replay_through)
+                self.replayed += replayed
+                if entries[-1].id >= replay_through:
+                    log.info("MQTT replay done (%d batches replayed so far)", self.replayed)
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def _until_ingest_subscribed(self, client: aiomqtt.Client, lost: asyncio.Future[None]) -> None:
+        """Hold the spool while no ingest worker is subscribed: a broker restarted from its persistence
+        file (Mosquitto 2.0) drops messages for shared subscriptions until their workers reconnect."""
+        probe = ingest_probe_topic(self.config.topic_root, self.site)
+        backoff = Backoff(first=0.2, limit=5.0)
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        refused = 0
+        warned = False
+        while not await _first_of(has_subscribers(client, probe), lost):
+            self.ingest_absent += 1
+            refused += 1
+            waited = loop.time() - since
+            if refused == 1 or (waited >= INGEST_WAIT_WARNING_S and not warned):
+                warned = waited >= INGEST_WAIT_WARNING_S
+                log.log(
+                    logging.WARNING if warned else logging.INFO,
+                    "no ingest worker subscribed on the broker for %.0f s: holding %d spooled batches",
+                    waited,
+                    self.backlog,
+                )
+            await _first_of(asyncio.sleep(backoff.next_delay()), lost)
+        if refused:
+            log.info("an ingest worker is subscribed: forwarding %d spooled batches", self.backlog)
+
+    @staticmethod
+    async def _publish(client: aiomqtt.Client, entries: list[SpoolEntry]) -> None:
+        # paho sends them in this order; all must be acknowledged before the spool forgets them
+        await asyncio.gather(*(client.publish(e.topic, e.payload, qos=1, retain=e.retain) for e in entries))
+
     async def drain(self) -> None:
-        """Wait until every batch submitted so far has been acknowledged (or counted as dropped)."""
-        target = self.submitted
+        """Wait until every batch submitted so far has been acknowledged (or dropped by a full spool)."""
+        target = self.spool.last_id
         async with self._progress:
-            await self._progress.wait_for(lambda: self.published + self.dropped >= target)
+            await self._progress.wait_for(lambda: (self.spool.head_id() or target + 1) > target)
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+async def _first_of(work: Coroutine[Any, Any, T], lost: asyncio.Future[None]) -> T:
+    """Run `work` unless the connection drops first; then raise MqttError."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await task
+    if task.done() and not task.cancelled():
+        return task.result()  # or re-raises the work's error
+    cause = lost.exception() if lost.done() else None
+    raise aiomqtt.MqttError(f"connection lost: {cause}") from cause

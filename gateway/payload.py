@@ -36,6 +36,40 @@ def status_topic(root: str, site: str, device: str | None = None) -> str:
     return f"{root}/{site}/status/{device}" if device else f"{root}/{site}/status"
 
 
+def device_status_filter(root: str, site: str = "+") -> str:
+    return f"{root}/{site}/status/+"
+
+
+def ingest_probe_topic(root: str, site: str) -> str:
+    """Only ingest workers subscribe here (shared): a publisher learns from the PUBACK reason code
+    whether any is subscribed before it forwards its spool."""
+    return f"{root}/{site}/ingest/probe"
+
+
+def encode_device_status(site: str, device: str, online: bool, time_ns: int) -> bytes:
+    """A device's status change: {"schema", "site", "device", "status": "online"|"offline", "t"}."""
+    doc = {"schema": SCHEMA, "site": site, "device": device, "status": "online" if online else "offline", "t": time_ns}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def decode_device_status(payload: bytes) -> tuple[str, str, bool, int]:
+    """(site, device, online, time_ns) of a device status message; raises PayloadError with the reason."""
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise PayloadError(f"not a {SCHEMA} status object")
+    site, device, status, t = doc.get("site"), doc.get("device"), doc.get("status"), doc.get("t")
+    if not (isinstance(site, str) and isinstance(device, str)):
+        raise PayloadError("site/device must be strings")
+    if status not in ("online", "offline"):
+        raise PayloadError("status must be 'online' or 'offline'")
+    if not _is_int(t):
+        raise PayloadError("t must be integer nanoseconds")
+    return site, device, status == "online", t
+
+
 def encode_batch(batch: ScanBatch) -> bytes:
     readings = []
     assets = batch.assets

@@ -9,21 +9,29 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from ferrogate.api.app import create_app
+from ferrogate.api.context import ApiContext, ReadinessCheck
+from ferrogate.api.keys import KeyStore, StoredKey
+from ferrogate.gateway.accounting_service import AccountingService, start_accounting
+from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
 from ferrogate.gateway.config import PlantConfig
+from ferrogate.gateway.energy.model import resolve
+from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache, follow_telemetry
 from ferrogate.gateway.mqtt import MqttPublisher
 
 log = logging.getLogger(__name__)
 
-ROLES = ("collect", "ingest", "api")
+ROLES = ("collect", "ingest", "api", "energy")
 
 
 class RoleConfigError(ValueError):
@@ -46,6 +54,8 @@ class Gateway:
         api_host: str = "127.0.0.1",
         api_port: int = 8080,
         gateway_id: str | None = None,
+        api_keys: list[StoredKey] | None = None,
+        plant_file: Path | None = None,
     ) -> None:
         unknown = set(roles) - set(ROLES)
         if unknown:
@@ -60,11 +70,23 @@ class Gateway:
         self.publisher: MqttPublisher | None = None
         self.collector: Collector | None = None
         self.ingest: IngestWorker | None = None
+        self.energy: AccountingService | None = None  # the accounting engine (energy role, plant has `accounting`)
         self.live = LiveCache()
+        self.alarms = AlarmBook(plant.alarms.history)
+        self.alarm_evaluator = AlarmEvaluator(
+            self.alarms,
+            list(plant.alarms.limits),
+            {d.id: d.scan_interval_s for d in plant.devices},
+            plant.api.stale_after_scans,
+        )
         self.live_subscribed = asyncio.Event()
         self.api_server: uvicorn.Server | None = None
+        self.api_context: ApiContext | None = None
         self.api_host, self.api_port = api_host, api_port
         self._tasks: list[asyncio.Task] = []
+        self._influx_probe: InfluxV1Client | None = None
+        self.api_keys = api_keys or []
+        self.plant_file = plant_file
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -76,18 +98,70 @@ class Gateway:
             assert plant.influxdb is not None
             self.ingest = IngestWorker(mqtt, plant.influxdb, plant.site.id, self.gateway_id)
             self._spawn(self.ingest.run(), "ingest")
+        if "energy" in self.roles and plant.accounting is not None:
+            self.energy = start_accounting(plant, self.gateway_id)
+            self._spawn(self.energy.run(), "energy")
         if "api" in self.roles:
             ident = f"{mqtt.client_id_prefix}-live-{self.gateway_id}"
+            self.live.listeners.append(lambda batch: self.alarm_evaluator.on_batch(batch, time.time_ns()))
             self._spawn(follow_telemetry(self.live, mqtt, plant.site.id, ident, self.live_subscribed), "live")
-            app = create_app(plant, self.live)
+            self._spawn(self._watch_staleness(), "stale-watch")
+            self.api_context = self._api_context()
+            app = create_app(self.api_context)
             config = uvicorn.Config(app, host=self.api_host, port=self.api_port, log_level="warning", lifespan="off")
             self.api_server = EmbeddedServer(config)
             self._spawn(self.api_server.serve(), "api")
         if "collect" in self.roles:
             self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id)
-            self.collector = Collector(plant, self.publisher.submit)
+            self.collector = Collector(plant, self.publisher.submit, on_status=self.publisher.set_device_status)
             self._spawn(self.publisher.run(), "mqtt-publisher")
             self._spawn(self.collector.run(), "collector")
+
+    def _api_context(self) -> ApiContext:
+        keys = KeyStore.load(self.plant.api.keys_file, extra=self.api_keys)
+        if not len(keys):
+            log.warning("no API keys configured: every /api/v1 request will be refused (ferrogate api-key create)")
+        readiness: dict[str, ReadinessCheck] = {"mqtt": self._mqtt_ready}
+        if self.plant.influxdb is not None:
+            self._influx_probe = InfluxV1Client(self.plant.influxdb)
+            readiness["influxdb"] = self._influx_ready
+        return ApiContext(
+            self.plant,
+            self.live,
+            keys,
+            readiness,
+            self._metrics_text,
+            self.alarms,
+            plant_file=self.plant_file,
+            extra_keys=self.api_keys,
+            limits_changed=self.alarm_evaluator.set_limits,
+            influx=self._influx_probe,
+            accounting=resolve(self.plant)[0] if self.plant.accounting is not None else None,
+            recompute=self.energy.recompute if self.energy is not None else None,
+        )
+
+    async def _watch_staleness(self) -> None:
+        period = min(d.scan_interval_s for d in self.plant.devices)
+        while True:
+            await asyncio.sleep(period)
+            self.alarm_evaluator.check_stale(time.time_ns())
+
+    async def _mqtt_ready(self) -> str | None:
+        return None if self.live_subscribed.is_set() else "not connected to the MQTT broker"
+
+    async def _influx_ready(self) -> str | None:
+        assert self._influx_probe is not None
+        try:
+            await self._influx_probe.ping()
+        except InfluxError as exc:
+            return str(exc)
+        return None
+
+    def _metrics_text(self) -> str:
+        parts = []
+        if self.collector is not None:
+            parts.append(self.collector.metrics.render_prometheus())
+        return "".join(parts)
 
     async def wait(self) -> None:
         """Return when a role stops by itself (a crash is re-raised so the service manager restarts us)."""
@@ -106,5 +180,11 @@ class Gateway:
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.publisher is not None:
+            self.publisher.close()
         if self.ingest is not None:
             await self.ingest.aclose()
+        if self.energy is not None:
+            await self.energy.aclose()
+        if self._influx_probe is not None:
+            await self._influx_probe.aclose()

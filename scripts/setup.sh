@@ -11,6 +11,8 @@ PY=${PYTHON:-python3}
 need=()
 have mosquitto || need+=(mosquitto)
 have influxd || need+=(influxdb)
+# speaks InfluxDB's v2 write API: the tests of the v2 dialect write to it (InfluxDB 2.x is not in Debian)
+have victoria-metrics || need+=(victoria-metrics)
 "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

@@ -31,3 +31,21 @@ class SimClock:
 
     def now_ns(self) -> int:
         return int(self.now() * 1e9)
+
+
+class ManualClock:
+    """Simulated time that moves only when told to: deterministic tests and scripted runs."""
+
+    def __init__(self, t: float) -> None:
+        self.t = float(t)
+
+    def now(self) -> float:
+        return self.t
+
+    def now_ns(self) -> int:
+        return int(self.t * 1e9)
+
+    def set(self, t: float) -> None:
+        if t < self.t:
+            raise ValueError("simulated time never runs backwards")
+        self.t = float(t)

@@ -1,91 +1,59 @@
-"""Physical models of plant equipment, advanced on simulated time (no I/O here).
-
-Energy counters are exact integrals of the modelled power: power is piecewise constant between
-the instants the model is advanced to, so counter deltas and the integrated power agree.
-"""
+"""The equipment models by kind, and building a plant's models from its `simulation:` section."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-# (phase, minutes, fraction of rated active power) of one EAF heat
-EAF_PHASES: tuple[tuple[str, float, float], ...] = (
-    ("charge", 3.0, 0.0),
-    ("bore_down", 5.0, 0.70),
-    ("melt", 25.0, 0.95),
-    ("refine", 10.0, 0.40),
-    ("tap", 3.0, 0.0),
-    ("turnaround", 6.0, 0.0),
-)
+from ferrogate.simulators.cells import CellsModel
+from ferrogate.simulators.electrical import IncomerModel, TransformerModel, WasteHeatGeneratorModel
+from ferrogate.simulators.furnaces import EafModel, SafModel
+from ferrogate.simulators.model_base import CLOCK_SIGNAL, STEP_S, Equipment, TruthRecord
 
+if TYPE_CHECKING:
+    from ferrogate.simulators.config import Simulation
 
-@dataclass
-class EafModel:
-    """Electric arc furnace heat cycle: charge, bore-down, melt, refine, tap, turnaround."""
+__all__ = ["CLOCK_SIGNAL", "MODEL_CLASSES", "STEP_S", "Equipment", "TruthRecord", "build_models"]
 
-    id: str
-    rated_kw: float
-    nominal_t: float
-    rng: random.Random
-    t: float  # simulated Unix seconds of the model state
-    energy_import_kwh: float = 0.0
-    power_kw: float = 0.0
-    heat_number: int = 1
-    phase_index: int = 0
-    phase_left_s: float = EAF_PHASES[0][1] * 60
-    tap_weight_t: float = 0.0
-    taps: int = 0
-    last_tap_time: float = 0.0
-    _load: float = 1.0  # this heat's load factor (heat-to-heat variation)
-
-    def advance(self, t: float) -> None:
-        while t > self.t:
-            step = min(t - self.t, self.phase_left_s)
-            self.energy_import_kwh += self.power_kw * step / 3600.0
-            self.t += step
-            self.phase_left_s -= step
-            if self.phase_left_s <= 1e-9:
-                self._next_phase()
-
-    def _next_phase(self) -> None:
-        name = EAF_PHASES[self.phase_index][0]
-        if name == "tap":
-            self.taps += 1
-            self.tap_weight_t = round(self.nominal_t * self.rng.uniform(0.95, 1.05), 1)
-            self.last_tap_time = self.t
-        self.phase_index = (self.phase_index + 1) % len(EAF_PHASES)
-        if self.phase_index == 0:
-            self.heat_number += 1
-            self._load = self.rng.uniform(0.92, 1.08)
-        _, minutes, fraction = EAF_PHASES[self.phase_index]
-        self.phase_left_s = minutes * 60 * self.rng.uniform(0.9, 1.1)
-        self.power_kw = self.rated_kw * fraction * self._load
-
-    @property
-    def phase(self) -> str:
-        return EAF_PHASES[self.phase_index][0]
+MODEL_CLASSES: dict[str, type[Equipment]] = {
+    cls.kind: cls for cls in (EafModel, SafModel, TransformerModel, WasteHeatGeneratorModel, IncomerModel, CellsModel)
+}
 
 
-@dataclass
-class WasteHeatGeneratorModel:
-    """Waste-heat power: a share of its furnace's power, with a first-order lag on the off-gas heat."""
+def build_models(sim: Simulation, t0: int) -> dict[str, Equipment]:
+    """Models keyed by equipment id, in an order where each comes after what it follows. Each draws
+    from its own RNG seeded with (seed, id), so adding equipment does not change the others."""
+    models: dict[str, Equipment] = {}
+    pending = list(sim.equipment)
+    while pending:
+        progressed = False
+        for cfg in list(pending):
+            model = _build(cfg, models, random.Random(f"{sim.seed}:{cfg.id}"), t0)
+            if model is not None:
+                models[cfg.id] = model
+                pending.remove(cfg)
+                progressed = True
+        if not progressed:
+            raise ValueError(f"simulation.equipment: circular references among {[c.id for c in pending]}")
+    return models
 
-    id: str
-    furnace: EafModel
-    efficiency: float  # electrical output / furnace electrical input at steady state
-    lag_s: float
-    t: float
-    power_kw: float = 0.0
-    exported_kwh: float = 0.0
 
-    def advance(self, t: float) -> None:
-        if t <= self.t:
-            return
-        self.furnace.advance(t)
-        dt = t - self.t
-        self.exported_kwh += self.power_kw * dt / 3600.0
-        target = self.furnace.power_kw * self.efficiency
-        alpha = min(1.0, dt / self.lag_s) if self.lag_s > 0 else 1.0
-        self.power_kw += (target - self.power_kw) * alpha
-        self.t = t
+def _build(cfg, models: dict[str, Equipment], rng: random.Random, t0: int) -> Equipment | None:
+    """The model, or None while something it follows is not built yet."""
+    if cfg.kind == "eaf":
+        return EafModel(cfg, rng, t0)
+    if cfg.kind == "submerged_arc_furnace":
+        return SafModel(cfg, rng, t0)
+    if cfg.kind == "electrolytic_cells":
+        return CellsModel(cfg, rng, t0)
+    if cfg.kind in ("transformer", "waste_heat_generator"):
+        furnace = models.get(cfg.furnace)
+        if furnace is None:
+            return None
+        cls = TransformerModel if cfg.kind == "transformer" else WasteHeatGeneratorModel
+        return cls(cfg, furnace, t0)
+    feeders = [models.get(f) for f in cfg.feeders]
+    generators = [models.get(g) for g in cfg.generators]
+    if None in feeders or None in generators:
+        return None
+    return IncomerModel(cfg, feeders, generators, rng, t0)  # type: ignore[arg-type]

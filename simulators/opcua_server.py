@@ -1,50 +1,97 @@
 """A simulated OPC UA device: an asyncua server with a folder per equipment and typed variables
-carrying engineering units and simulated source timestamps."""
+(Double, Float, UInt32, Int64, Boolean) carrying engineering units, simulated source timestamps and
+status codes. Clients may read or subscribe (the server notifies on each publish). Faults in force
+(Bad status codes, frozen/NaN/out-of-range values, latency, refused connections) come from a
+DeviceFaults object."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asyncua import Server, ua
+from asyncua.common.callback import CallbackType
 
 from ferrogate.gateway.timeutil import ns_to_datetime
-
-NAMESPACE_URI = "urn:ferrogate:simulator"
-# UNECE codes for the EngineeringUnits property (OPC UA Part 8)
-UNECE = {"kW": ("KWT", 4937544), "kWh": ("KWH", 4937800), "degC": ("CEL", 4408652), "t": ("TNE", 5525061)}
-
-
-@dataclass(frozen=True)
-class Variable:
-    name: str  # browse name; node id is "s=<EQUIPMENT>.<name>"
-    signal: str
-    unit: str
-    variant: ua.VariantType = ua.VariantType.Double
-
-
-@dataclass(frozen=True)
-class AddressSpace:
-    name: str
-    variables: tuple[Variable, ...]
-
-
-WASTE_HEAT_GENERATOR = AddressSpace(
-    "waste_heat_generator",
-    (
-        Variable("P_kW", "power_kw", "kW"),
-        Variable("E_export_kWh", "exported_kwh", "kWh"),
-    ),
+from ferrogate.simulators.address_spaces import (  # noqa: F401  (re-exported for older imports)
+    ADDRESS_SPACES,
+    NAMESPACE_URI,
+    WASTE_HEAT_GENERATOR,
+    AddressSpace,
+    Variable,
 )
+from ferrogate.simulators.faults import DeviceFaults
+from ferrogate.simulators.registers import FLOAT32_MAX
 
-ADDRESS_SPACES = {s.name: s for s in (WASTE_HEAT_GENERATOR,)}
+# UNECE Recommendation 20 common codes of the units served (OPC UA Part 8 EUInformation)
+UNECE_CODES = {
+    "kW": "KWT",
+    "kWh": "KWH",
+    "kvar": "KVR",
+    "degC": "CEL",
+    "t": "TNE",
+    "kg": "KGM",
+    "%": "P1",
+    "A": "AMP",
+    "V": "VLT",
+    "ms": "C26",
+    "s": "SEC",
+    "1": "C62",
+}
+UNECE_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
+VARIANTS = {
+    "Double": ua.VariantType.Double,
+    "Float": ua.VariantType.Float,
+    "UInt32": ua.VariantType.UInt32,
+    "Int64": ua.VariantType.Int64,
+    "Boolean": ua.VariantType.Boolean,
+}
+_INT_RANGE = {"UInt32": (0, 2**32 - 1), "Int64": (-(2**63), 2**63 - 1)}
+GOOD = ua.StatusCode(ua.StatusCodes.Good)
+STOP_TIMEOUT_S = 5.0
+log = logging.getLogger(__name__)
+
+
+def unece_unit_id(code: str) -> int:
+    """OPC UA Part 8: UnitId is the common code's characters packed into an Int32, e.g. KWT -> 0x4B5754."""
+    unit_id = 0
+    for char in code:
+        unit_id = (unit_id << 8) | ord(char)
+    return unit_id
+
+
+def coerce(value: float, data_type: str) -> float | int | bool:
+    """The value as the variable's data type; integers that cannot hold it serve their limit."""
+    if data_type == "Double":
+        return float(value)
+    if data_type == "Float":  # what a client receives: the value rounded to 32 bits (or infinite)
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            return value if not math.isfinite(value) else math.copysign(math.inf, value)
+        return struct.unpack("<f", struct.pack("<f", value))[0]
+    if data_type == "Boolean":
+        return bool(value) and math.isfinite(value)
+    low, high = _INT_RANGE[data_type]
+    if not math.isfinite(value):
+        return high
+    return max(low, min(high, int(value)))
+
+
+@dataclass(frozen=True)
+class Folder:
+    space: AddressSpace
+    name: str  # browse name and node-id prefix, e.g. "SAF1"
+    signals: Callable[[str], float]
+    equipment: str = ""
 
 
 class SimulatedOpcUaDevice:
-    """Serves one equipment's variables at `endpoint`; `publish(sim_time_ns)` writes current values."""
+    """Serves equipment folders at `endpoint`; `publish(sim_time_ns)` writes the current values."""
 
     def __init__(
         self,
@@ -53,39 +100,73 @@ class SimulatedOpcUaDevice:
         folder: str,
         signals: Callable[[str], float],
         served_log: int = 100_000,
+        faults: DeviceFaults | None = None,
+        equipment: str = "",
     ) -> None:
-        self.space = space
         self.endpoint = endpoint
-        self.folder = folder
-        self._signals = signals
+        self.folders = [Folder(space, folder, signals, equipment)]
+        self.faults = faults if faults is not None else DeviceFaults()
         self.server = Server()
-        self._nodes: list[tuple[Variable, ua.NodeId]] = []
-        # every value written: (signal, value, source time ns)
+        # loopback simulators: no security and anonymous users, unless a test configures `server` before start()
+        self.server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        self.server.set_identity_tokens([ua.AnonymousIdentityToken])
+        self.refusing = False
+        self._nodes: list[tuple[Folder, Variable, ua.NodeId]] = []
+        # every value written: (signal, value, source time ns) and (node id, value, source time ns, status)
         self.served: deque[tuple[str, float, int]] = deque(maxlen=served_log)
+        self.served_nodes: deque[tuple[str, float | int | bool, int, int]] = deque(maxlen=served_log)
         for noisy in ("asyncua.server", "asyncua.common"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    @property
+    def space(self) -> AddressSpace:
+        return self.folders[0].space
+
+    @property
+    def folder(self) -> str:
+        return self.folders[0].name
+
+    def add_folder(
+        self, space: AddressSpace, folder: str, signals: Callable[[str], float], equipment: str = ""
+    ) -> None:
+        """Serve another equipment on the same server (before `start`)."""
+        self.folders.append(Folder(space, folder, signals, equipment))
+
+    def node_ids(self) -> list[str]:
+        return [f"{f.name}.{v.name}" for f in self.folders for v in f.space.variables]
 
     async def start(self) -> None:
         await self.server.init()
         self.server.set_endpoint(self.endpoint)
-        self.server.set_server_name(f"ferrogate simulator {self.folder}")
+        self.server.set_server_name(f"ferrogate simulator {', '.join(f.name for f in self.folders)}")
+        self.server.subscribe_server_callback(CallbackType.PreRead, self._before_read)
         idx = await self.server.register_namespace(NAMESPACE_URI)
-        folder = await self.server.nodes.objects.add_folder(ua.NodeId(self.folder, idx), self.folder)
-        for var in self.space.variables:
-            node_id = ua.NodeId(f"{self.folder}.{var.name}", idx)
-            node = await folder.add_variable(node_id, var.name, ua.Variant(0.0, var.variant))
-            await self._add_unit(node, var.unit, idx)
-            self._nodes.append((var, node_id))
+        for folder in self.folders:
+            node = await self.server.nodes.objects.add_folder(ua.NodeId(folder.name, idx), folder.name)
+            for var in folder.space.variables:
+                node_id = ua.NodeId(f"{folder.name}.{var.name}", idx)
+                initial = ua.Variant(coerce(0.0, var.data_type), VARIANTS[var.data_type])
+                variable = await node.add_variable(node_id, var.name, initial)
+                if var.description:
+                    await variable.write_attribute(
+                        ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(var.description)))
+                    )
+                await self._add_unit(variable, var.unit, idx)
+                self._nodes.append((folder, var, node_id))
         try:
             await self.server.start()
         except OSError as exc:
             raise RuntimeError(f"OPC UA simulator cannot listen on {self.endpoint}: {exc}") from exc
 
+    async def _before_read(self, event: object, dispatcher: object) -> None:
+        if self.faults.latency_s:
+            await asyncio.sleep(self.faults.latency_s)
+
     async def _add_unit(self, node, unit: str, idx: int) -> None:
-        code = UNECE.get(unit)
+        code = UNECE_CODES.get(unit)
         info = ua.EUInformation()
-        info.NamespaceUri = "http://www.opcfoundation.org/UA/units/un/cefact"
-        info.UnitId = code[1] if code else -1
+        info.NamespaceUri = UNECE_NAMESPACE
+        info.UnitId = unece_unit_id(code) if code else -1
         info.DisplayName = ua.LocalizedText(unit)
         info.Description = ua.LocalizedText(unit)
         await node.add_property(idx, "EngineeringUnits", ua.Variant(info, ua.VariantType.ExtensionObject))
@@ -93,16 +174,45 @@ class SimulatedOpcUaDevice:
     async def publish(self, sim_time_ns: int) -> None:
         sim_time_ns -= sim_time_ns % 1000  # OPC UA clients see microseconds (Python datetime)
         stamp = ns_to_datetime(sim_time_ns)
-        for var, node_id in self._nodes:
-            value = float(self._signals(var.signal))
+        server_time = datetime.now(UTC)
+        faults = self.faults
+        for folder, var, node_id in self._nodes:
+            key = (folder.equipment, var.signal)
+            value = coerce(faults.value(key, folder.signals(var.signal)), var.data_type)
+            bad = faults.status(key)
             dv = ua.DataValue(
-                ua.Variant(value, var.variant),
-                StatusCode=ua.StatusCode(ua.StatusCodes.Good),
+                ua.Variant(value, VARIANTS[var.data_type]),
+                StatusCode=GOOD if bad is None else ua.StatusCode(bad),
                 SourceTimestamp=stamp,
-                ServerTimestamp=datetime.now(UTC),
+                ServerTimestamp=server_time,
             )
             await self.server.write_attribute_value(node_id, dv)
             self.served.append((var.signal, value, sim_time_ns))
+            status = GOOD.value if bad is None else bad
+            self.served_nodes.append((f"{folder.name}.{var.name}", value, sim_time_ns, status))
+
+    async def refuse(self) -> None:
+        """Close every connection and stop listening."""
+        if not self.refusing and self.server.bserver is not None:
+            self.refusing = True
+            await self._bounded(self.server.bserver.stop(), "refusing connections")
+
+    async def accept(self) -> None:
+        if self.refusing and self.server.bserver is not None:
+            await self.server.bserver.start()
+            self.refusing = False
 
     async def stop(self) -> None:
-        await self.server.stop()
+        if not await self._bounded(self.server.stop(), "stopping"):
+            await self.server.iserver.stop()
+
+    async def _bounded(self, closing: Awaitable[None], what: str) -> bool:
+        """asyncua closes its listening socket at once but then waits, through asyncio's
+        Server.wait_closed(), for every connection to detach; a connection caught mid-handshake can
+        keep that wait open for ever. Give it STOP_TIMEOUT_S, then go on (nothing listens any more)."""
+        try:
+            await asyncio.wait_for(closing, STOP_TIMEOUT_S)
+            return True
+        except TimeoutError:
+            log.warning("OPC UA simulator %s: connections open %.0f s after %s", self.endpoint, STOP_TIMEOUT_S, what)
+            return False

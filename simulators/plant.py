@@ -1,117 +1,199 @@
 """A simulated plant: equipment models on one simulated clock, served over Modbus TCP and OPC UA
-exactly where the plant file's devices expect them."""
+exactly where the plant file's devices expect them, with the fault script applied and the ground
+truth written as it happens."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any, Protocol
 
-from ferrogate.gateway.config import ModbusDevice, OpcUaDevice, PlantConfig, SimulatedEquipment
+from ferrogate.gateway.config import ModbusDevice, PlantConfig
+from ferrogate.simulators.address_spaces import ADDRESS_SPACES
 from ferrogate.simulators.clock import SimClock
-from ferrogate.simulators.equipment import EafModel, WasteHeatGeneratorModel
+from ferrogate.simulators.config import FaultBase
+from ferrogate.simulators.engine import Engine
+from ferrogate.simulators.equipment import build_models
+from ferrogate.simulators.faults import FaultController, Key
 from ferrogate.simulators.modbus_server import SimulatedModbusDevice
-from ferrogate.simulators.opcua_server import ADDRESS_SPACES, SimulatedOpcUaDevice
-from ferrogate.simulators.registers import REGISTER_MAPS
+from ferrogate.simulators.opcua_server import SimulatedOpcUaDevice
+from ferrogate.simulators.register_maps import REGISTER_MAPS
 
 log = logging.getLogger(__name__)
-
-Model = EafModel | WasteHeatGeneratorModel
+SERVED_LOG = 10_000  # Modbus reads each device remembers serving (for tests; a read logs every signal)
 
 
 class SimulationConfigError(ValueError):
     pass
 
 
-def _param(eq: SimulatedEquipment, name: str, default: float | str | None = None) -> float | str:
-    value = eq.params.get(name, default)
-    if value is None:
-        raise SimulationConfigError(f"simulation.equipment {eq.id}: parameter {name!r} is required")
-    return value
-
-
-def build_models(plant: PlantConfig, clock: SimClock) -> dict[str, Model]:
-    sim = plant.simulation
-    assert sim is not None
-    t0 = clock.now()
-    models: dict[str, Model] = {}
-    # furnaces first: generators refer to them
-    for eq in sorted(sim.equipment, key=lambda e: e.kind != "eaf"):
-        rng = random.Random(f"{sim.seed}:{eq.id}")
-        if eq.kind == "eaf":
-            models[eq.id] = EafModel(eq.id, float(_param(eq, "rated_kw")), float(_param(eq, "nominal_t")), rng, t0)
-        else:
-            furnace = models.get(str(_param(eq, "furnace")))
-            if not isinstance(furnace, EafModel):
-                raise SimulationConfigError(f"simulation.equipment {eq.id}: 'furnace' must name an eaf")
-            models[eq.id] = WasteHeatGeneratorModel(
-                eq.id, furnace, float(_param(eq, "efficiency", 0.15)), float(_param(eq, "lag_s", 300.0)), t0
-            )
-    return models
+class Clock(Protocol):
+    def now(self) -> float: ...
 
 
 class SimulatedPlant:
-    def __init__(self, plant: PlantConfig, speed: float = 1.0, history_s: float = 0.0, tick_s: float = 0.1) -> None:
-        if plant.simulation is None:
+    def __init__(
+        self,
+        plant: PlantConfig,
+        speed: float = 1.0,
+        history_s: float = 0.0,
+        tick_s: float = 0.1,
+        truth: Path | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """`truth`: the ground-truth ledger file (JSON lines), rewritten from the start.
+        `clock`: simulated time source (default: SimClock(speed, history_s))."""
+        sim = plant.simulation
+        if sim is None:
             raise SimulationConfigError("the plant file has no 'simulation' section")
-        self.clock = SimClock(speed, history_s)
-        self.models = build_models(plant, self.clock)
+        self.config = sim
+        self._device_configs = list(plant.devices)
+        self.clock: Clock = clock if clock is not None else SimClock(speed, history_s)
+        t0 = int(self.clock.now())
+        self.t0 = t0  # simulated Unix seconds the models start at (just after a tap)
+        self.models = build_models(sim, t0)
+        self.engine = Engine(self.models, t0)
         self.tick_s = tick_s
+        self.truth_path = truth
+        self.truth: list[dict[str, Any]] = []  # every ledger line so far
+        self._truth_file: IO[str] | None = None
         self.modbus: dict[str, SimulatedModbusDevice] = {}
         self.opcua: dict[str, SimulatedOpcUaDevice] = {}
-        for sd in plant.simulation.devices:
+        served = {d: sim.served_signals(d) for d in {sd.device for sd in sim.devices}}
+        self.faults = FaultController(
+            sim.faults,
+            served,
+            {eq_id: model.COUNTERS for eq_id, model in self.models.items()},
+            {d: self._float_outputs(d) for d in served},
+            true_value=self.engine.signal,
+            sim_start=t0,
+        )
+        for sd in sim.devices:
             device = plant.device(sd.device)
-            model = self.models[sd.equipment]
+            signals = self._signals_of(sd.equipment)
+            faults = self.faults.devices[device.id]
             if isinstance(device, ModbusDevice):
-                if sd.model not in REGISTER_MAPS:
-                    raise SimulationConfigError(f"simulation.devices {sd.device}: unknown register map {sd.model!r}")
                 self.modbus[device.id] = SimulatedModbusDevice(
                     REGISTER_MAPS[sd.model],
                     device.host,
                     device.port,
                     device.unit,
-                    sample=lambda m=model: m.advance(self.clock.now()),
-                    signals=lambda name, m=model: _signal(m, name),
+                    sample=self.advance,
+                    signals=signals,
+                    served_log=SERVED_LOG,
+                    faults=faults,
+                    equipment=sd.equipment,
                 )
-            elif isinstance(device, OpcUaDevice):
-                if sd.model not in ADDRESS_SPACES:
-                    raise SimulationConfigError(f"simulation.devices {sd.device}: unknown address space {sd.model!r}")
+            elif device.id in self.opcua:
+                self.opcua[device.id].add_folder(ADDRESS_SPACES[sd.model], sd.folder_name, signals, sd.equipment)
+            else:
                 self.opcua[device.id] = SimulatedOpcUaDevice(
                     ADDRESS_SPACES[sd.model],
                     device.endpoint,
-                    sd.equipment.upper(),
-                    signals=lambda name, m=model: _signal(m, name),
+                    sd.folder_name,
+                    signals,
+                    faults=faults,
+                    equipment=sd.equipment,
                 )
         self._task: asyncio.Task | None = None
 
+    def _signals_of(self, equipment: str):
+        engine = self.engine
+        return lambda name: engine.signal(equipment, name)
+
+    def _float_outputs(self, device_id: str) -> set[Key]:
+        out: set[Key] = set()
+        for sd in self.config.devices:
+            if sd.device == device_id:
+                if sd.model in REGISTER_MAPS:
+                    out |= {(sd.equipment, r.signal) for r in REGISTER_MAPS[sd.model].registers if r.is_float}
+                else:
+                    out |= {(sd.equipment, v.signal) for v in ADDRESS_SPACES[sd.model].variables if v.is_float}
+        return out
+
     def endpoints(self) -> list[str]:
-        out = [f"modbus tcp://{d.host}:{d.port} unit {d.unit} ({d.map.name})" for d in self.modbus.values()]
-        out += [f"opcua {d.endpoint} ({d.space.name})" for d in self.opcua.values()]
+        sims = {sd.device: sd for sd in self.config.devices}
+        out = [
+            f"{i}: modbus tcp://{d.host}:{d.port} unit {d.unit} (map {d.map.name}, equipment {sims[i].equipment})"
+            for i, d in self.modbus.items()
+        ]
+        out += [
+            f"{i}: opcua {d.endpoint} ({', '.join(f'folder {f.name}: {f.space.name}' for f in d.folders)})"
+            for i, d in self.opcua.items()
+        ]
         return out
 
     def advance(self) -> float:
+        """Bring the models, the faults and the ledger to the clock's time; returns that time."""
         now = self.clock.now()
-        for model in self.models.values():
-            model.advance(now)
+        self.engine.advance(now)
+        self.faults.update(self.engine.now)
+        records = self.engine.drain_records()
+        if records:
+            self._write_truth([r.to_json() for r in records])
         return now
 
+    def _write_truth(self, lines: list[dict[str, Any]]) -> None:
+        self.truth += lines
+        if self._truth_file is not None:
+            for line in lines:
+                self._truth_file.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self._truth_file.flush()
+
     async def start(self) -> None:
+        if self.truth_path is not None:
+            self.truth_path.parent.mkdir(parents=True, exist_ok=True)
+            self._truth_file = self.truth_path.open("w", encoding="utf-8")
         for dev in self.modbus.values():
             await dev.start()
         for odev in self.opcua.values():
             await odev.start()
-        await self._publish()
+        await self.step()
         self._task = asyncio.create_task(self._run(), name="simulated-plant")
 
-    async def _publish(self) -> None:
+    async def step(self) -> None:
+        """Advance, apply connection faults and publish the OPC UA values (the periodic tick)."""
         now = self.advance()
+        await self._apply_connection_faults()
         for odev in self.opcua.values():
             await odev.publish(int(now * 1e9))
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
-            await self._publish()
+            try:
+                await self.step()
+            except Exception:
+                log.exception("simulator tick failed")
+
+    async def _apply_connection_faults(self) -> None:
+        devices: Mapping[str, SimulatedModbusDevice | SimulatedOpcUaDevice] = {**self.modbus, **self.opcua}
+        for device_id, dev in devices.items():
+            wanted = self.faults.devices[device_id].refusing
+            if wanted and not dev.refusing:
+                log.info("simulator %s: refusing connections (injected fault)", device_id)
+                await dev.refuse()
+            elif not wanted and dev.refusing:
+                log.info("simulator %s: accepting connections again", device_id)
+                await dev.accept()
+
+    async def inject(self, spec: Mapping[str, Any] | FaultBase) -> FaultBase:
+        """Add a fault now (a mapping without 'at' starts at once); raises ValueError if it does not fit the plant."""
+        fault = self.faults.parse(spec, self.engine.now)
+        checked = self.config.model_copy(update={"faults": [fault]})
+        problems = [msg for loc, msg in checked.reference_errors(self._device_configs) if loc[1] == "faults"]
+        if problems:
+            raise ValueError(f"fault {fault.fault} on {fault.device}: {'; '.join(problems)}")
+        self.faults.add(fault)
+        await self.step()
+        return fault
+
+    async def clear_faults(self, device: str | None = None) -> None:
+        self.faults.clear(device)
+        await self.step()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -121,9 +203,6 @@ class SimulatedPlant:
             await dev.stop()
         for odev in self.opcua.values():
             await odev.stop()
-
-
-def _signal(model: Model, name: str) -> float:
-    if name == "clock_ms":
-        return int(model.t * 1000)
-    return float(getattr(model, name))
+        if self._truth_file is not None:
+            self._truth_file.close()
+            self._truth_file = None

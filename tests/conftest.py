@@ -5,14 +5,16 @@ with the reason and the tests that need it fail: no silent skips, no mocks."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import yaml
 
 from ferrogate.gateway.config import InfluxConfig, MqttConfig, PlantConfig
 from ferrogate.gateway.config_loader import parse_plant
+from ferrogate.gateway.demo import Demo
 from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +49,9 @@ def plant_on_free_ports(source: Path, mosquitto: Mosquitto, influxdb: InfluxDB, 
     plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), source)
     return plant.model_copy(
         update={
-            "mqtt": MqttConfig(port=mosquitto.port),
+            # a topic root per database: persistent ingest sessions of an earlier test's gateway stay
+            # members of the broker's shared subscription and would take a share of this test's batches
+            "mqtt": MqttConfig(port=mosquitto.port, topic_root=f"{database}/ferrogate/v1"),
             "influxdb": InfluxConfig(url=influxdb.url, database=database, flush_interval_s=0.2),
         }
     )
@@ -56,3 +60,18 @@ def plant_on_free_ports(source: Path, mosquitto: Mosquitto, influxdb: InfluxDB, 
 @pytest.fixture
 def fresh_database() -> str:
     return f"test_{next(_db_names)}"
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def accounted_demo(influxdb: InfluxDB, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
+    """The demo plant run fast with the accounting engine; InfluxDB keeps its readings and books.
+    It has a broker of its own: it lives for the whole session, and its ingest and energy workers
+    must not share the session broker's subscriptions with other tests' demos of the same site."""
+    from tests.accounted_run import start_accounted_run
+
+    directory = tmp_path_factory.mktemp("accounted")
+    broker = start_mosquitto(directory / "mosquitto")
+    demo = await start_accounted_run(broker, influxdb, directory, "accounted")
+    yield demo
+    await demo.stop()
+    broker.process.stop()

@@ -95,11 +95,11 @@ async def test_acl_lets_each_role_do_only_its_job(secured_broker: tuple[Mosquitt
         await ingest.subscribe("$share/ferrogate-ingest/ferrogate/v1/+/telemetry/+", qos=1)
         async with client(broker.port, "collector", "acl-collector") as collector:
             await collector.publish("ferrogate/v1/plant/telemetry/meter1", b"batch", qos=1)  # allowed
-            await collector.publish("ferrogate/v1/plant/derived/energy", b"forged", qos=1)  # denied
+            await collector.publish("ferrogate/v1/plant/energy/kpi/day/plant/plant", b"forged", qos=1)  # denied
         async with client(broker.port, "ingest", "acl-ingest-writer") as writer:
             await writer.publish("ferrogate/v1/plant/telemetry/meter1", b"forged", qos=1)  # denied
         async with client(broker.port, "energy", "acl-energy") as energy:
-            await energy.publish("ferrogate/v1/plant/derived/energy", b"kpi", qos=1)  # allowed
+            await energy.publish("ferrogate/v1/plant/energy/kpi/day/plant/plant", b"kpi", qos=1)  # allowed
             await energy.publish("ferrogate/v1/plant/status", b"forged", qos=1)  # denied: not energy's
         async with client(broker.port, "collector", "acl-marker") as marker:
             await marker.publish("ferrogate/v1/plant/status", b"marker", qos=1)  # allowed; ends the watch
@@ -109,7 +109,7 @@ async def test_acl_lets_each_role_do_only_its_job(secured_broker: tuple[Mosquitt
     # a denied publish is silently dropped by Mosquitto: check what subscribers actually got
     assert seen == [
         ("ferrogate/v1/plant/telemetry/meter1", b"batch"),
-        ("ferrogate/v1/plant/derived/energy", b"kpi"),
+        ("ferrogate/v1/plant/energy/kpi/day/plant/plant", b"kpi"),
         ("ferrogate/v1/plant/status", b"marker"),
     ]
     assert (str(got.topic), got.payload) == ("ferrogate/v1/plant/telemetry/meter1", b"batch")

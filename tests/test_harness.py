@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import aiomqtt
@@ -27,11 +28,12 @@ async def test_database_round_trip(influxdb: InfluxDB, fresh_database: str) -> N
     try:
         assert (await client.ping()).startswith("1.")
         await client.ensure_database()
-        await client.write(["harness,tag=a value=1.5 1000000000"])
+        now_ns = time.time_ns()  # inside the default `raw` retention policy
+        await client.write([f"harness,tag=a value=1.5 {now_ns}"])
         series = await client.query("SELECT value FROM harness")
     finally:
         await client.aclose()
-    assert series[0].rows() == [{"time": 1_000_000_000, "value": 1.5}]
+    assert series[0].rows() == [{"time": now_ns, "value": 1.5}]
 
 
 def test_broker_that_cannot_start_says_why(tmp_path: Path) -> None:

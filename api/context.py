@@ -1,0 +1,34 @@
+"""What the API reads from the running gateway (it owns none of it)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferrogate.api.keys import KeyStore, StoredKey
+from ferrogate.gateway.alarms import AlarmBook, LimitRule
+from ferrogate.gateway.config import PlantConfig
+from ferrogate.gateway.energy.model import AccountingModel
+from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.live import LiveCache
+
+# name -> async check returning None when healthy, else the reason
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+
+
+@dataclass
+class ApiContext:
+    plant: PlantConfig
+    live: LiveCache
+    keys: KeyStore
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    # Prometheus text exposition of the gateway's own metrics
+    metrics_text: Callable[[], str] = lambda: ""
+    alarms: AlarmBook = field(default_factory=AlarmBook)
+    plant_file: Path | None = None  # for admin reload
+    extra_keys: list[StoredKey] = field(default_factory=list)  # keys not from the key file (the demo's)
+    limits_changed: Callable[[list[LimitRule]], None] = lambda limits: None
+    influx: InfluxV1Client | None = None  # history (derived series) for the energy routes
+    accounting: AccountingModel | None = None  # the plant's resolved accounting section
+    recompute: Callable[[int, int], Awaitable[None]] | None = None  # when the energy role runs here

@@ -1,0 +1,422 @@
+"""The `energy` role: the accounting engine on the live MQTT stream, and recomputation of any past
+period from InfluxDB. Derived series go to InfluxDB and MQTT (docs/accounting.md §6).
+
+Live: readings of the accounting meters are kept for a window (`tap_lookback_h` x 2) in memory;
+every cycle the books are re-derived from the earliest reading that arrived since the last cycle
+(so a late or replayed reading corrects the figures), and the KPIs of every period touched are
+re-summed from the records and buckets kept since the start of the previous month. Readings older
+than the window trigger a recompute from InfluxDB instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import aiomqtt
+
+from ferrogate.gateway.config import InfluxConfig, MqttConfig, PlantConfig
+from ferrogate.gateway.energy import wire
+from ferrogate.gateway.energy.aggregate import Period, PeriodKind
+from ferrogate.gateway.energy.books import ALL_PERIODS, BalanceRow, Books, IntervalRow, Kpi
+from ferrogate.gateway.energy.model import AccountingModel, resolve
+from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP, ProductionRecord
+from ferrogate.gateway.energy.series import Series
+from ferrogate.gateway.influx import InfluxError, InfluxV1Client
+from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.mqtt import Backoff, make_client
+from ferrogate.gateway.payload import PayloadError, decode_batch, telemetry_filter
+from ferrogate.gateway.reading import Quality, ScanBatch
+
+log = logging.getLogger(__name__)
+
+NS_PER_H = 3_600_000_000_000
+RAW_QUERY_CHUNK_NS = NS_PER_H  # raw readings are read back an hour at a time
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool = False
+
+
+class AccountingService:
+    def __init__(
+        self,
+        model: AccountingModel,
+        mqtt: MqttConfig,
+        influx: InfluxConfig,
+        gateway_id: str = "1",
+        cycle_s: float = 2.0,
+    ) -> None:
+        self.model = model
+        self.books = Books(model)
+        self.mqtt = mqtt
+        self.influx = InfluxV1Client(influx)
+        self.gateway_id = gateway_id
+        self.cycle_s = cycle_s
+        self.site = model.site
+        self.material_units = {m: mat.unit for m, mat in model.materials.items()}
+        self.store: dict[tuple[str, str], Series] = {m.key: Series() for m in model.meters()}
+        self.window_ns = int(model.config.tap_lookback_h * 2 * NS_PER_H)
+        # derived state kept for period sums: record id -> record, (asset, role, start) -> bucket
+        self.records: dict[str, ProductionRecord] = {}
+        self.intervals: dict[tuple[str, str, int], IntervalRow] = {}
+        # the latest figure per (scope, subject, period kind): what the API shows
+        self.latest: dict[tuple[str, str, str], Kpi] = {}
+        self.latest_balances: dict[tuple[str, str], BalanceRow] = {}
+        self.horizon_ns = 0
+        self.cycles = 0
+        self.readings = 0
+        self.pending_lines: list[str] = []  # derived lines InfluxDB has not accepted yet
+        self.rejected_lines = 0
+        self.cycle_errors = 0
+        self.batches = 0
+        self.subscribed = asyncio.Event()
+        self.database_ready = asyncio.Event()
+        self._dirty_from: int | None = None
+        self._outbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._cycle_done = asyncio.Condition()
+
+    # --- live input (hot path) -------------------------------------------------------------------
+
+    def handle(self, batch: ScanBatch) -> None:
+        """Keep the readings of accounting meters; everything else is ignored at a dict lookup."""
+        store = self.store
+        device = batch.device
+        earliest = self._dirty_from
+        kept = 0
+        for r in batch.readings:
+            series = store.get((device, r.point))
+            if series is None:
+                continue
+            changed_from = series.add(r.source_time_ns, r.value, r.quality)
+            kept += 1
+            if earliest is None or changed_from < earliest:
+                earliest = changed_from
+        self.readings += kept
+        self.batches += 1
+        self._dirty_from = earliest
+
+    # --- running -----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self._ensure_database()
+        now = time.time_ns()
+        await self.load_derived(self._keep_from(now), now + NS_PER_H)
+        # the readings of the last tap lookback, so the first cycles re-derive with context and
+        # do not replace whole buckets and heats written before a restart with partial ones
+        lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
+        try:
+            self.store = await self.read_raw(now - lookback, now + NS_PER_H)
+        except InfluxError as exc:
+            log.warning("energy: could not read back recent readings (%s); starting from live data", exc)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._consume(), name="energy-mqtt-in")
+            tg.create_task(self._publish(), name="energy-mqtt-out")
+            tg.create_task(self._loop(), name="energy-books")
+
+    async def aclose(self) -> None:
+        await self.influx.aclose()
+
+    async def _ensure_database(self) -> None:
+        backoff = Backoff(first=0.5, limit=30.0)
+        while True:
+            try:
+                await self.influx.ensure_database()
+            except InfluxError as exc:
+                if not exc.retryable:
+                    raise
+                await asyncio.sleep(backoff.next_delay())
+            else:
+                self.database_ready.set()
+                return
+
+    async def _consume(self) -> None:
+        # a plain (non-shared) subscription: the books need every scan, whoever else listens
+        topic = telemetry_filter(self.mqtt.topic_root, self.site)
+        backoff = Backoff()
+        while True:
+            try:
+                async with make_client(self.mqtt, f"{self.mqtt.client_id_prefix}-energy-{self.gateway_id}") as client:
+                    await client.subscribe(topic, qos=1)
+                    self.subscribed.set()
+                    backoff.reset()
+                    async for message in client.messages:
+                        try:
+                            self.handle(decode_batch(message.payload))
+                        except PayloadError as exc:
+                            log.debug("energy ignored a message on %s: %s", message.topic, exc)
+            except aiomqtt.MqttError as exc:
+                self.subscribed.clear()
+                delay = backoff.next_delay()
+                log.warning("energy MQTT in: %s; reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _publish(self) -> None:
+        backoff = Backoff()
+        pending: Message | None = None
+        while True:
+            try:
+                async with make_client(
+                    self.mqtt, f"{self.mqtt.client_id_prefix}-energy-out-{self.gateway_id}"
+                ) as client:
+                    backoff.reset()
+                    while True:
+                        if pending is None:
+                            pending = await self._outbox.get()
+                        await client.publish(pending.topic, pending.payload, qos=1, retain=pending.retain)
+                        pending = None
+            except aiomqtt.MqttError as exc:
+                delay = backoff.next_delay()
+                log.warning("energy MQTT out: %s; reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cycle_s)
+            try:
+                await self.cycle()
+            except InfluxError as exc:
+                log.warning("energy cycle could not write to InfluxDB (%s); retrying next cycle", exc)
+            except Exception:  # a fault in one cycle must not stop the books: it is counted and logged
+                self.cycle_errors += 1
+                log.exception("energy cycle failed")
+            async with self._cycle_done:
+                self._cycle_done.notify_all()
+
+    async def wait_cycle(self) -> None:
+        """Wait until the next cycle of the running loop has ended (tests and shutdown)."""
+        async with self._cycle_done:
+            await self._cycle_done.wait()
+
+    # --- one live cycle ------------------------------------------------------------------------------
+
+    async def cycle(self) -> None:
+        if self.pending_lines:
+            await self._write([])
+        dirty = self._dirty_from
+        if dirty is not None:
+            self._dirty_from = None
+            newest = max((s.times[-1] for s in self.store.values() if s.times), default=dirty)
+            keep_from = newest - self.window_ns
+            lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
+            if dirty < keep_from + lookback:
+                # older than the live window can re-derive: recompute that part from InfluxDB
+                await self.recompute(dirty, keep_from + lookback)
+                dirty = keep_from + lookback
+            step = self.books.interval_ns
+            start = dirty - dirty % step - step
+            derived = self.books.derive(self.store, start, newest + 1, self._since(start, keep_from))
+            self.horizon_ns = max(self.horizon_ns, derived.horizon_ns)
+            await self._apply(derived.records, derived.intervals, start, derived.horizon_ns)
+            for series in self.store.values():
+                series.prune_before(keep_from)
+        self.cycles += 1
+
+    def _since(self, start_ns: int, floor_ns: int) -> int:
+        """Readings needed to re-derive from `start_ns`: back to each unit's tap before it (known
+        from the records), else the whole tap lookback."""
+        lookback = start_ns - int(self.model.config.tap_lookback_h * NS_PER_H)
+        previous: dict[str, int] = {}
+        for rec in self.records.values():
+            if rec.end_ns < start_ns and rec.end_ns > previous.get(rec.unit, lookback):
+                previous[rec.unit] = rec.end_ns
+        tapping = [u.asset for u in self.model.units if u.tap_counter is not None]
+        since = min((previous.get(u, lookback) for u in tapping), default=start_ns)
+        # one scan before the tap, so the counter step of that tap is seen again
+        return max(floor_ns, since - int(self.model.config.max_wait_s * 1e9))
+
+    async def _apply(
+        self, records: list[ProductionRecord], intervals: list[IntervalRow], start_ns: int, end_ns: int
+    ) -> None:
+        """Take over re-derived rows for [start_ns, end_ns), write and publish what changed, and
+        re-sum every period the span touches."""
+        root = self.mqtt.topic_root
+        lines: list[str] = []
+        changed_records = []
+        for rec in records:
+            old = self.records.get(rec.id)
+            if old != rec and not (old is not None and _partial(rec.flags) and not _partial(old.flags)):
+                self.records[rec.id] = rec
+                changed_records.append(rec)
+        changed_rows: dict[str, list[IntervalRow]] = {}
+        for row in intervals:
+            old_row = self.intervals.get(row.key)
+            if old_row != row and not (old_row is not None and _partial(row.flags) and not _partial(old_row.flags)):
+                self.intervals[row.key] = row
+                changed_rows.setdefault(row.asset, []).append(row)
+        for rec in changed_records:
+            lines.append(wire.record_line(self.site, rec, self.material_units))
+            self._outbox.put_nowait(
+                Message(
+                    wire.record_topic(root, self.site, rec.unit),
+                    wire.record_payload(self.site, rec, self.material_units),
+                )
+            )
+        for asset, rows in changed_rows.items():
+            lines.extend(wire.interval_line(self.site, r) for r in rows)
+            self._outbox.put_nowait(
+                Message(wire.interval_topic(root, self.site, asset), wire.intervals_payload(self.site, asset, rows))
+            )
+        if changed_records or changed_rows:
+            lines.extend(self._period_lines(self._periods(start_ns, max(end_ns, start_ns + 1)), end_ns))
+        self._prune(end_ns)
+        await self._write(lines)
+
+    def _periods(self, start_ns: int, end_ns: int) -> list[Period]:
+        return [p for kind in ALL_PERIODS for p in self.model.calendar.periods(kind, start_ns, end_ns)]
+
+    def _period_lines(self, periods: Iterable[Period], horizon_ns: int) -> list[str]:
+        root = self.mqtt.topic_root
+        records, intervals = list(self.records.values()), list(self.intervals.values())
+        lines: list[str] = []
+        newest: dict[PeriodKind, int] = {}
+        for p in periods:
+            newest[p.kind] = max(newest.get(p.kind, p.start_ns), p.start_ns)
+        for period in periods:
+            complete = period.end_ns <= horizon_ns
+            current = newest[period.kind] == period.start_ns
+            for kpi in self.books.kpis(period, complete, records, intervals):
+                lines.append(wire.kpi_line(self.site, kpi))
+                key = (kpi.scope, kpi.subject, period.kind.value)
+                if current and (key not in self.latest or self.latest[key].period.start_ns <= period.start_ns):
+                    self.latest[key] = kpi
+                topic = wire.kpi_topic(root, self.site, kpi)
+                self._outbox.put_nowait(Message(topic, wire.kpi_payload(self.site, kpi), retain=current))
+            for row in self.books.balances(period, complete, intervals):
+                lines.append(wire.balance_line(self.site, row))
+                if current:
+                    self.latest_balances[(row.balance.group, period.kind.value)] = row
+                topic = wire.balance_topic(root, self.site, row)
+                self._outbox.put_nowait(Message(topic, wire.balance_payload(self.site, row), retain=current))
+        return lines
+
+    def _keep_from(self, now_ns: int) -> int:
+        """Derived rows are kept from the start of the previous month (month sums need them)."""
+        month = self.model.calendar.period_of(PeriodKind.month, now_ns)
+        return self.model.calendar.period_of(PeriodKind.month, month.start_ns - 1).start_ns
+
+    def _prune(self, now_ns: int) -> None:
+        keep = self._keep_from(now_ns)
+        for rid in [rid for rid, r in self.records.items() if r.end_ns < keep]:
+            del self.records[rid]
+        for key in [k for k in self.intervals if k[2] < keep]:
+            del self.intervals[key]
+
+    async def _write(self, lines: list[str]) -> None:
+        """Write derived lines; what InfluxDB does not take now stays pending for the next cycle
+        (the rows are already in memory and would not be re-sent otherwise)."""
+        self.pending_lines.extend(lines)
+        while self.pending_lines:
+            chunk = self.pending_lines[:5000]
+            try:
+                await self.influx.write(chunk, retention_policy=DERIVED_POLICY)
+            except InfluxError as exc:
+                if exc.retryable:
+                    raise
+                # rejected for good (bad lines): keep the reason and the lines visible, then move on
+                self.rejected_lines += len(chunk)
+                log.error("InfluxDB rejected %d derived lines: %s; first line: %s", len(chunk), exc, chunk[0])
+            del self.pending_lines[: len(chunk)]
+
+    # --- recompute from InfluxDB ---------------------------------------------------------------------
+
+    async def read_raw(self, start_ns: int, end_ns: int) -> dict[tuple[str, str], Series]:
+        """The accounting meters' readings in [start_ns, end_ns) from measurement `reading`."""
+        store: dict[tuple[str, str], Series] = {key: Series() for key in self.store}
+        if not store:
+            return store
+        match = " OR ".join(f"(device='{_q(d)}' AND point='{_q(p)}')" for d, p in store)
+        t = start_ns
+        while t < end_ns:
+            t1 = min(end_ns, t + RAW_QUERY_CHUNK_NS)
+            q = (
+                f"SELECT value, quality FROM reading WHERE site='{_q(self.site)}' AND ({match}) "
+                f"AND time >= {t} AND time < {t1} GROUP BY device, point"
+            )
+            for s in await self.influx.query(q):
+                series = store[(s.tags["device"], s.tags["point"])]
+                for row in s.values:
+                    _, value, quality = row
+                    series.add(int(row[0]), None if value is None else float(value), Quality(quality or "bad"))
+            t = t1
+        return store
+
+    async def recompute(self, start_ns: int, end_ns: int) -> None:
+        """Re-derive [start_ns, end_ns) from the raw readings in InfluxDB (replacing what was
+        derived there before) and re-sum every period it touches."""
+        lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
+        step = self.books.interval_ns
+        start_ns -= start_ns % step
+        day_ns = 24 * NS_PER_H
+        t = start_ns
+        while t < end_ns:
+            t1 = min(end_ns, t + day_ns)
+            # readings past the end too, so every meter is bracketed and the horizon reaches t1
+            store = await self.read_raw(t - lookback, t1 + int(self.model.config.max_wait_s * 1e9))
+            derived = self.books.derive(store, t, t1)
+            await self._delete_derived(t, t1)
+            for rid in [rid for rid, r in self.records.items() if t <= r.end_ns < t1]:
+                del self.records[rid]
+            for key in [k for k in self.intervals if t <= k[2] < t1]:
+                del self.intervals[key]
+            await self._apply(derived.records, derived.intervals, t, min(t1, derived.horizon_ns))
+            t = t1
+        # periods reaching outside what is kept in memory: sum them from what InfluxDB holds
+        keep = self._keep_from(time.time_ns())
+        if start_ns < keep:
+            await self.load_derived(self.model.calendar.period_of(PeriodKind.month, start_ns).start_ns, keep)
+            await self._write(self._period_lines(self._periods(start_ns, end_ns), self.horizon_ns or end_ns))
+
+    async def _delete_derived(self, start_ns: int, end_ns: int) -> None:
+        for measurement in (wire.INTERVAL, wire.RECORD):
+            await self.influx.query(
+                f"DELETE FROM {measurement} WHERE site='{_q(self.site)}' AND time >= {start_ns} AND time < {end_ns}",
+                epoch=None,
+            )
+
+    async def load_derived(self, start_ns: int, end_ns: int) -> None:
+        """Records and buckets written before (e.g. by a previous run), so period sums are whole."""
+        where = f"site='{_q(self.site)}' AND time >= {start_ns} AND time < {end_ns}"
+        try:
+            records = await self.influx.query(
+                f'SELECT * FROM "{DERIVED_POLICY}".{wire.RECORD} WHERE {where} GROUP BY asset, product, kind'
+            )
+            rows = await self.influx.query(
+                f'SELECT * FROM "{DERIVED_POLICY}".{wire.INTERVAL} WHERE {where} GROUP BY asset, role, source, unit'
+            )
+        except InfluxError as exc:
+            log.warning("energy: could not load derived rows (%s); period sums start from live data", exc)
+            return
+        for s in records:
+            for row in s.rows():
+                rec = wire.record_from_row(s.tags, row, self.material_units)
+                self.records.setdefault(rec.id, rec)
+        for s in rows:
+            for row in s.rows():
+                iv = wire.interval_from_row(s.tags, row, self.books.interval_ns)
+                self.intervals.setdefault(iv.key, iv)
+
+
+def _partial(flags: Iterable[str]) -> bool:
+    """Rows derived from readings that did not cover their whole window (e.g. just after a restart)."""
+    return any(f in ("partial_coverage", NO_PREVIOUS_TAP) for f in flags)
+
+
+def _q(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def start_accounting(plant: PlantConfig, gateway_id: str) -> AccountingService:
+    """The energy role's service for a plant file with an `accounting` section (already checked
+    when the file was loaded, so resolving cannot fail here unless the file was bypassed)."""
+    model, problems = resolve(plant)
+    if model is None or plant.mqtt is None or plant.influxdb is None:
+        reasons = "; ".join(msg for _, msg in problems) or "the energy role needs 'mqtt' and 'influxdb' sections"
+        raise ValueError(f"cannot start the energy role: {reasons}")
+    return AccountingService(model, plant.mqtt, plant.influxdb, gateway_id)

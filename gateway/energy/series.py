@@ -1,0 +1,81 @@
+"""Time-ordered readings of one point: what the accounting engine computes from.
+
+Readings may arrive late or twice (store-and-forward replay, QoS 1 redelivery): `add` keeps the
+series sorted and lets a redelivered timestamp overwrite, so recomputing gives the same books.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from ferrogate.gateway.reading import Quality
+
+
+class Series:
+    __slots__ = ("qualities", "times", "values")
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.values: list[float | None] = []
+        self.qualities: list[Quality] = []
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def add(self, t_ns: int, value: float | None, quality: Quality) -> int:
+        """Insert or overwrite a reading; returns where the series changed from (the reading
+        before it, whose interval the new one closes or splits), for re-deriving what it touches."""
+        times = self.times
+        if not times or t_ns > times[-1]:  # the usual case: in order
+            changed_from = times[-1] if times else t_ns
+            times.append(t_ns)
+            self.values.append(value)
+            self.qualities.append(quality)
+            return changed_from
+        i = bisect_left(times, t_ns)
+        if i < len(times) and times[i] == t_ns:
+            self.values[i] = value
+            self.qualities[i] = quality
+        else:
+            times.insert(i, t_ns)
+            self.values.insert(i, value)
+            self.qualities.insert(i, quality)
+        return times[i - 1] if i > 0 else t_ns
+
+    def prune_before(self, t_ns: int) -> None:
+        """Forget readings older than `t_ns` (keeps one before it as the counter baseline)."""
+        i = max(0, bisect_left(self.times, t_ns) - 1)
+        if i:
+            del self.times[:i], self.values[:i], self.qualities[:i]
+
+    def since(self, t_ns: int) -> Series:
+        """A copy holding the readings from `t_ns` on, plus the last one before it: a device that
+        reports by exception (OPC UA) may not have repeated a tap counter for hours, and a step is
+        only seen against the value before it."""
+        i = max(0, bisect_left(self.times, t_ns) - 1)
+        out = Series()
+        out.times, out.values, out.qualities = self.times[i:], self.values[i:], self.qualities[i:]
+        return out
+
+    def latest_at(self, t_ns: int) -> tuple[int, float, Quality] | None:
+        """The last usable (not bad) reading at or before `t_ns`."""
+        i = bisect_left(self.times, t_ns + 1) - 1
+        while i >= 0:
+            v = self.values[i]
+            if v is not None and self.qualities[i] is not Quality.BAD:
+                return self.times[i], v, self.qualities[i]
+            i -= 1
+        return None
+
+
+def usable(series: Series) -> tuple[list[int], list[float], list[Quality]]:
+    """The readings with a value (good or uncertain); bad ones carry none and are skipped."""
+    times: list[int] = []
+    values: list[float] = []
+    qualities: list[Quality] = []
+    for t, v, q in zip(series.times, series.values, series.qualities, strict=True):
+        if v is not None and q is not Quality.BAD:
+            times.append(t)
+            values.append(v)
+            qualities.append(q)
+    return times, values, qualities

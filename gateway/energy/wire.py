@@ -1,0 +1,266 @@
+"""How derived accounting data leaves the engine: InfluxDB line protocol and MQTT JSON payloads
+(schema `ferrogate-energy/1`), and the reverse for rows read back from InfluxDB.
+
+The names here are a contract (docs/accounting.md §6): the API, Grafana and reports read them.
+Numbers are written as floats except counts and years (integers); a missing value is left out,
+never written as 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ferrogate.gateway.energy.aggregate import Period
+from ferrogate.gateway.energy.books import BalanceRow, IntervalRow, Kpi
+from ferrogate.gateway.energy.production import ProductionRecord
+from ferrogate.gateway.lineprotocol import escape_tag, quote_field
+from ferrogate.gateway.reading import Quality
+from ferrogate.gateway.timeutil import iso_utc
+
+SCHEMA = "ferrogate-energy/1"
+INTERVAL = "energy_interval"
+RECORD = "production_record"
+KPI = "energy_kpi"
+BALANCE = "energy_balance"
+MEASUREMENTS = (INTERVAL, RECORD, KPI, BALANCE)
+_INT_FIELDS = frozenset({"records", "excluded_records", "grid_year", "start_ns"})
+
+
+def _field(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return f"{name}={'true' if value else 'false'}"
+    if name in _INT_FIELDS and isinstance(value, int):
+        return f"{name}={value}i"
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return None
+        return f"{name}={float(value)!r}"
+    return f"{name}={quote_field(str(value))}"
+
+
+def _line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, Any], t_ns: int) -> str:
+    tag_text = ",".join(f"{k}={escape_tag(v)}" for k, v in tags.items() if v)
+    field_text = ",".join(f for k, v in fields.items() if (f := _field(k, v)) is not None)
+    return f"{measurement},{tag_text} {field_text} {t_ns}"
+
+
+def _flags(flags: Any) -> str | None:
+    return ",".join(sorted(str(f) for f in flags)) or None
+
+
+def interval_line(site: str, row: IntervalRow) -> str:
+    tags = {"site": site, "asset": row.asset, "role": row.role, "source": row.source, "unit": row.unit}
+    fields = {"value": row.value, "quality": row.quality.value, "flags": _flags(row.flags)}
+    return _line(INTERVAL, tags, fields, row.start_ns)
+
+
+def record_fields(rec: ProductionRecord, material_units: Mapping[str, str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "id": rec.id,
+        "start_ns": rec.start_ns,
+        "duration_s": (rec.end_ns - rec.start_ns) / 1e9,
+        "tonnes_t": rec.tonnes,
+        "electricity_kwh": rec.electricity_kwh,
+        "waste_heat_kwh": rec.waste_heat_kwh,
+        "net_electricity_kwh": rec.electricity_kwh - rec.waste_heat_kwh,
+        "kwh_per_t": rec.kwh_per_t,
+    }
+    for material, qty in sorted(rec.consumables.items()):
+        fields[f"{material}_{material_units[material]}"] = qty
+    fields["quality"] = rec.quality.value
+    fields["flags"] = _flags(rec.flags)
+    return fields
+
+
+def record_line(site: str, rec: ProductionRecord, material_units: Mapping[str, str]) -> str:
+    tags = {"site": site, "asset": rec.unit, "product": rec.product, "kind": rec.kind}
+    fields = {"start": iso_utc(rec.start_ns), **record_fields(rec, material_units)}
+    return _line(RECORD, tags, fields, rec.end_ns)
+
+
+def kpi_line(site: str, kpi: Kpi) -> str:
+    tags = {"site": site, "scope": kpi.scope, "subject": kpi.subject, "period": kpi.period.kind.value}
+    fields = {
+        "label": kpi.period.label,
+        "complete": kpi.complete,
+        **kpi.fields,
+        "quality": kpi.quality.value,
+        "flags": _flags(kpi.flags),
+        "provenance": json.dumps(kpi.provenance, ensure_ascii=False, sort_keys=True),
+    }
+    return _line(KPI, tags, fields, kpi.period.start_ns)
+
+
+def balance_line(site: str, row: BalanceRow) -> str:
+    b = row.balance
+    tags = {"site": site, "group": b.group, "period": row.period.kind.value}
+    fields = {
+        "label": row.period.label,
+        "complete": row.complete,
+        "main_kwh": b.main_kwh,
+        "members_kwh": b.members_kwh,
+        "loss_kwh": b.loss_kwh,
+        "loss_percent": b.loss_percent,
+        "status": b.status.value,
+        "quality": b.quality.value,
+        "flags": _flags(b.flags),
+    }
+    return _line(BALANCE, tags, fields, row.period.start_ns)
+
+
+# --- MQTT ------------------------------------------------------------------------------------------
+
+
+def record_topic(root: str, site: str, asset: str) -> str:
+    return f"{root}/{site}/energy/record/{asset}"
+
+
+def interval_topic(root: str, site: str, asset: str) -> str:
+    return f"{root}/{site}/energy/interval/{asset}"
+
+
+def kpi_topic(root: str, site: str, kpi: Kpi) -> str:
+    return f"{root}/{site}/energy/kpi/{kpi.period.kind.value}/{kpi.scope}/{kpi.subject}"
+
+
+def balance_topic(root: str, site: str, row: BalanceRow) -> str:
+    return f"{root}/{site}/energy/balance/{row.period.kind.value}/{row.balance.group}"
+
+
+def _period(p: Period) -> dict[str, Any]:
+    return {"kind": p.kind.value, "label": p.label, "start": iso_utc(p.start_ns), "end": iso_utc(p.end_ns)}
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items()}
+
+
+def record_payload(site: str, rec: ProductionRecord, material_units: Mapping[str, str]) -> bytes:
+    doc = {
+        "schema": SCHEMA,
+        "site": site,
+        "type": "record",
+        "asset": rec.unit,
+        "product": rec.product,
+        "kind": rec.kind,
+        "start": iso_utc(rec.start_ns),
+        "end": iso_utc(rec.end_ns),
+        **_clean(record_fields(rec, material_units)),
+    }
+    doc["flags"] = sorted(str(f) for f in rec.flags)
+    return _dumps(doc)
+
+
+def intervals_payload(site: str, asset: str, rows: list[IntervalRow]) -> bytes:
+    return _dumps(
+        {
+            "schema": SCHEMA,
+            "site": site,
+            "type": "interval",
+            "asset": asset,
+            "intervals": [
+                {
+                    "role": r.role,
+                    "source": r.source,
+                    "unit": r.unit,
+                    "start": iso_utc(r.start_ns),
+                    "end": iso_utc(r.end_ns),
+                    "value": r.value,
+                    "quality": r.quality.value,
+                    "flags": list(r.flags),
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+def kpi_payload(site: str, kpi: Kpi) -> bytes:
+    return _dumps(
+        {
+            "schema": SCHEMA,
+            "site": site,
+            "type": "kpi",
+            "scope": kpi.scope,
+            "subject": kpi.subject,
+            "period": _period(kpi.period),
+            "complete": kpi.complete,
+            "quality": kpi.quality.value,
+            "flags": [str(f) for f in kpi.flags],
+            "fields": _clean(kpi.fields),
+            "provenance": kpi.provenance,
+        }
+    )
+
+
+def balance_payload(site: str, row: BalanceRow) -> bytes:
+    b = row.balance
+    return _dumps(
+        {
+            "schema": SCHEMA,
+            "site": site,
+            "type": "balance",
+            "group": b.group,
+            "period": _period(row.period),
+            "complete": row.complete,
+            "main_kwh": b.main_kwh,
+            "members_kwh": b.members_kwh,
+            "loss_kwh": b.loss_kwh,
+            "loss_percent": b.loss_percent,
+            "status": b.status.value,
+            "quality": b.quality.value,
+            "flags": list(b.flags),
+        }
+    )
+
+
+# --- reading derived rows back from InfluxDB ----------------------------------------------------
+
+
+def record_from_row(
+    tags: Mapping[str, str], row: Mapping[str, Any], material_units: Mapping[str, str]
+) -> ProductionRecord:
+    """A record as written by `record_line` (columns: time in ns and the fields)."""
+    rec = ProductionRecord(
+        tags["asset"],
+        tags["product"],
+        tags["kind"],
+        str(row["id"]),
+        int(row["start_ns"]),
+        int(row["time"]),
+        row.get("tonnes_t"),
+    )
+    rec.electricity_kwh = float(row.get("electricity_kwh") or 0.0)
+    rec.waste_heat_kwh = float(row.get("waste_heat_kwh") or 0.0)
+    for material, unit in material_units.items():
+        value = row.get(f"{material}_{unit}")
+        if value is not None:
+            rec.consumables[material] = float(value)
+    rec.quality = Quality(row.get("quality") or "good")
+    rec.flags = set(filter(None, str(row.get("flags") or "").split(",")))
+    return rec
+
+
+def interval_from_row(tags: Mapping[str, str], row: Mapping[str, Any], step_ns: int) -> IntervalRow:
+    start = int(row["time"])
+    flags = tuple(filter(None, str(row.get("flags") or "").split(",")))
+    return IntervalRow(
+        tags["asset"],
+        tags["role"],
+        tags.get("source", ""),
+        tags.get("unit", ""),
+        start,
+        start + step_ns,
+        float(row["value"]),
+        Quality(row.get("quality") or "good"),
+        flags,
+    )

@@ -1,0 +1,211 @@
+"""A durable, ordered outbox on SQLite (WAL): what cannot be delivered yet waits here.
+
+Each entry is committed before `append` returns, so it survives a killed process (SIGKILL) with
+`sync: normal` and also a power cut with `sync: full`. Entries come back in the order they went in
+(`peek`) and leave only when the caller confirms delivery (`remove_through`), so a crash between
+sending and confirming sends an entry twice, never zero times. The outbox is bounded by the payload
+bytes it holds; when full, the configured policy drops the oldest (or the newest) entries, and every
+drop is counted and logged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from ferrogate.gateway.config import SpoolConfig
+
+log = logging.getLogger(__name__)
+
+MIB = 1 << 20
+# a full spool logs its drops at most this often (seconds), with the running totals
+DROP_LOG_INTERVAL_S = 60.0
+
+
+class SpoolInUse(RuntimeError):
+    """Another live process holds this spool; two senders on one outbox would race."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolEntry:
+    id: int
+    topic: str
+    payload: bytes
+    items: int  # readings (MQTT batch) or lines (InfluxDB batch) inside the payload
+    retain: bool
+
+
+class Spool:
+    """One outbox table `name` in the SQLite file `path` (None: an in-memory database)."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        name: str,
+        max_bytes: int,
+        when_full: str = "drop_oldest",
+        sync: str = "normal",
+    ) -> None:
+        if when_full not in ("drop_oldest", "drop_newest"):
+            raise ValueError(f"unknown spool policy {when_full!r}")
+        if not name.isidentifier():
+            raise ValueError(f"spool name {name!r} must be an identifier (it names the table)")
+        self.path, self.name, self.max_bytes, self.when_full = path, name, max_bytes, when_full
+        self._lock_file = _lock(path, name) if path is not None else None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # autocommit: every statement is its own transaction unless we open one with BEGIN
+        self._db = sqlite3.connect(":memory:" if path is None else str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY AUTOINCREMENT, created_ns INTEGER NOT NULL,"
+            " topic TEXT NOT NULL, retain INTEGER NOT NULL, items INTEGER NOT NULL, payload BLOB NOT NULL)"
+        )
+        self._insert = f"INSERT INTO {name} (created_ns, topic, retain, items, payload) VALUES (?, ?, ?, ?, ?)"
+        rows, size, items, last = self._db.execute(
+            f"SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(sum(items), 0), max(id) FROM {name}"
+        ).fetchone()
+        self.rows: int = rows
+        self.bytes: int = size
+        self.items: int = items
+        self.last_id: int = last or 0
+        self.recovered = rows  # entries left by an earlier run of the process
+        self.appended = 0
+        self.dropped = 0  # entries dropped because the spool was full
+        self.dropped_items = 0
+        self._next_drop_log = 0.0
+
+    def append(self, topic: str, payload: bytes, items: int, retain: bool = False) -> bool:
+        """Commit one entry; False when the full-spool policy dropped this entry instead."""
+        size = len(payload)
+        db = self._db
+        if self.bytes + size > self.max_bytes:
+            if self.when_full == "drop_newest" or size > self.max_bytes:
+                self._count_drop(1, items)
+                return False
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._drop_oldest(self.bytes + size - self.max_bytes)
+                cursor = db.execute(self._insert, (time.time_ns(), topic, int(retain), items, payload))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        else:
+            cursor = db.execute(self._insert, (time.time_ns(), topic, int(retain), items, payload))
+        self.last_id = cursor.lastrowid or self.last_id
+        self.rows += 1
+        self.bytes += size
+        self.items += items
+        self.appended += 1
+        return True
+
+    def peek(self, limit: int, max_items: int | None = None) -> list[SpoolEntry]:
+        """The oldest entries, in order: at most `limit`, and stopping once `max_items` are reached."""
+        cursor = self._db.execute(
+            f"SELECT id, topic, payload, items, retain FROM {self.name} ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        out: list[SpoolEntry] = []
+        total = 0
+        for row in cursor:
+            out.append(SpoolEntry(row[0], row[1], row[2], row[3], bool(row[4])))
+            total += row[3]
+            if max_items is not None and total >= max_items:
+                break
+        cursor.close()
+        return out
+
+    def remove_through(self, last_id: int) -> None:
+        """Delivered: forget every entry up to and including `last_id`."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows, size, items = db.execute(
+                f"SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(sum(items), 0) FROM {self.name}"
+                " WHERE id <= ?",
+                (last_id,),
+            ).fetchone()
+            db.execute(f"DELETE FROM {self.name} WHERE id <= ?", (last_id,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.rows -= rows
+        self.bytes -= size
+        self.items -= items
+
+    def head_id(self) -> int | None:
+        return self._db.execute(f"SELECT min(id) FROM {self.name}").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _drop_oldest(self, need: int) -> None:
+        freed = dropped = items = 0
+        cutoff = None
+        cursor = self._db.execute(f"SELECT id, length(payload), items FROM {self.name} ORDER BY id")
+        for row_id, length, row_items in cursor:
+            cutoff, freed, dropped, items = row_id, freed + length, dropped + 1, items + row_items
+            if freed >= need:
+                break
+        cursor.close()
+        if cutoff is not None:
+            self._db.execute(f"DELETE FROM {self.name} WHERE id <= ?", (cutoff,))
+        self.rows -= dropped
+        self.bytes -= freed
+        self.items -= items
+        self._count_drop(dropped, items)
+
+    def _count_drop(self, entries: int, items: int) -> None:
+        self.dropped += entries
+        self.dropped_items += items
+        now = time.monotonic()
+        if now >= self._next_drop_log:
+            self._next_drop_log = now + DROP_LOG_INTERVAL_S
+            log.warning(
+                "spool %s full (%.1f MiB limit, policy %s): %d entries (%d items) dropped so far",
+                self.name,
+                self.max_bytes / MIB,
+                self.when_full,
+                self.dropped,
+                self.dropped_items,
+            )
+
+
+def open_spool(config: SpoolConfig, name: str) -> Spool:
+    spool = Spool(config.path, name, int(config.max_mib * MIB), config.when_full, config.sync)
+    if config.path is None:
+        log.warning("spool %s has no path: waiting entries are held in memory and lost if the process dies", name)
+    elif spool.recovered:
+        log.info("spool %s: %d entries (%d items) left by an earlier run", name, spool.rows, spool.items)
+    return spool
+
+
+def _lock(path: Path, name: str) -> IO[str]:
+    """An advisory lock next to the spool; the kernel releases it when the holder dies (even SIGKILL)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(f"{path.name}.{name}.lock")
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the spool's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise SpoolInUse(f"spool {name} in {path} is in use by another process (pid {holder})") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

@@ -1,0 +1,85 @@
+"""A short accelerated run of the demo plant with the accounting engine, leaving InfluxDB filled
+with raw readings and derived series (heats, taps, intervals, KPIs): what the dashboards and the
+energy API are tested against."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import yaml
+
+from ferrogate.gateway.demo import Demo, DemoOptions
+from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from tests.conftest import DEMO_PLANT, plant_on_free_ports
+from tests.waiting import eventually
+
+SPEED = 240
+HISTORY_S = 4 * 3600
+
+
+def fast_plant(directory: Path) -> Path:
+    """Scans every 0.5 s (2 min of plant time) and SAF taps every 25-30 min so a short run has several."""
+    doc = yaml.safe_load(DEMO_PLANT.read_text())
+    for device in doc["devices"]:
+        device["scan_interval_s"] = 0.5
+    for eq in doc["simulation"]["equipment"]:
+        if eq["kind"] == "submerged_arc_furnace":
+            eq["tap_interval_h"] = [0.42, 0.5]
+    path = directory / "plant.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return path
+
+
+async def count(influx: InfluxV1Client, measurement: str) -> int:
+    series = await influx.query(f'SELECT count("quality") FROM "{DERIVED_POLICY}"."{measurement}"')
+    return int(series[0].values[0][1]) if series else 0
+
+
+async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, directory: Path, database: str) -> Demo:
+    plant = plant_on_free_ports(fast_plant(directory), mosquitto, influxdb, database)
+    demo = Demo(plant, DemoOptions(directory / "demo", api_port=free_port(), speed=SPEED, history_s=HISTORY_S))
+    await demo.start()
+    gateway, sim = demo.gateway, demo.simulation
+    assert gateway is not None and sim is not None and gateway.energy is not None and gateway.ingest is not None
+    influx = gateway.ingest.influx_client
+    await asyncio.wait_for(gateway.ingest.database_ready.wait(), timeout=30)
+
+    async def month_tonnes(product: str) -> float:
+        series = await influx.query(
+            f'SELECT last("tonnes_t") FROM "{DERIVED_POLICY}"."energy_kpi" WHERE "scope" = \'product\' '
+            f"AND \"subject\" = '{product}' AND \"period\" = 'month'"
+        )
+        return float(series[0].values[0][1] or 0) if series else 0.0
+
+    async def every_product_has_tonnes() -> bool:
+        # a product's month needs a tap after the first one seen (that one has no known start)
+        return all([await month_tonnes(p) > 0 for p in ("crude_steel_eaf", "SiMn", "FeSi75")])
+
+    await eventually(every_product_has_tonnes, "month tonnes of every furnace product in InfluxDB", within_s=240)
+    await freeze(demo)
+    return demo
+
+
+async def freeze(demo: Demo) -> None:
+    """Stop scanning and let every published batch reach InfluxDB and the books, so the engine's
+    state, InfluxDB and the API hold still while tests compare them."""
+    gateway = demo.gateway
+    assert gateway is not None and gateway.publisher is not None and gateway.energy is not None
+    collector = next(t for t in gateway._tasks if t.get_name() == "collector")
+    collector.cancel()
+    await asyncio.gather(collector, return_exceptions=True)
+    await gateway.publisher.drain()
+    published = gateway.publisher.published
+
+    async def consumed() -> bool:
+        assert gateway.ingest is not None and gateway.energy is not None
+        return gateway.ingest.messages >= published and gateway.energy.batches >= published
+
+    await eventually(consumed, "ingest and the energy engine to receive every batch")
+    assert gateway.ingest is not None
+    await gateway.ingest.writer.flush()
+    for _ in range(2):  # a whole cycle that started after the last batch arrived
+        await gateway.energy.wait_cycle()

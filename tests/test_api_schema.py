@@ -1,0 +1,57 @@
+"""Property-based checks of the API against its own OpenAPI schema (schemathesis): no 5xx and no
+response that violates the schema, for every operation, with an admin key and seeded live data.
+The live event stream is excluded (it never ends by itself); tests/test_api_http.py covers it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from ferrogate.api.app import create_app
+from ferrogate.api.keys import Role
+from ferrogate.gateway.alarms import Kind, Severity
+from ferrogate.gateway.demo import Demo
+from tests.test_api_http import KEYS, Stack
+
+stack = Stack()
+stack.feed(10.0)
+stack.context.alarms.raise_(Kind.device_offline, "meter1", Severity.critical, "seeded", time.time_ns())
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(stack.context)).exclude(path="/api/v1/live")
+
+
+# Checked: no 5xx and every response (status, headers, body) as documented. Not checked:
+# "a schema-valid request is accepted": a syntactically valid range can still be refused with a
+# documented 400 (e.g. `from` after `to`, or longer than api.max_range_days).
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
+    case.call_and_validate(headers={"X-API-Key": KEYS[Role.admin][0]}, excluded_checks=[positive_data_acceptance])
+
+
+async def test_running_stack_api_conforms_to_its_schema(accounted_demo: Demo) -> None:
+    """The same checks over real HTTP against the running demo stack, so the energy routes answer
+    from real books in InfluxDB. Hypothesis runs in a thread: its requests are synchronous and the
+    server shares this event loop."""
+    url = f"http://127.0.0.1:{accounted_demo.options.api_port}"
+    headers = {"X-API-Key": accounted_demo.api_key}
+
+    def run() -> int:
+        schema = schemathesis.openapi.from_url(f"{url}/openapi.json").exclude(path="/api/v1/live")
+        operations = 0
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            operations += 1
+
+            @given(case=operation.as_strategy())
+            @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+            def check(case: schemathesis.Case) -> None:
+                case.call_and_validate(base_url=url, headers=headers, excluded_checks=[positive_data_acceptance])
+
+            check()
+        return operations
+
+    assert await asyncio.to_thread(run) >= 15

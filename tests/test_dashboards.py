@@ -1,0 +1,96 @@
+"""Grafana dashboards without Grafana: the JSON is what build_dashboards.py makes, its structure is
+sound (unique uids, our datasource, a unit on every panel, bilingual titles), and every panel
+query, with Grafana's macros and template variables expanded, runs against the real InfluxDB
+filled by a short accelerated run of the demo plant and returns data."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ferrogate.gateway.demo import Demo
+from tests.conftest import ROOT
+
+GRAFANA = ROOT / "deploy" / "grafana"
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in dashboard["panels"]:
+        out.append(p)
+        out += p.get("panels", [])  # panels nested in rows
+    return out
+
+
+def test_dashboards_are_built_from_their_description() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_dashboards", GRAFANA / "build_dashboards.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rendered = module.render()
+    assert sorted(rendered) == [p.name for p in DASHBOARDS], "run deploy/grafana/build_dashboards.py"
+    for path in DASHBOARDS:
+        assert path.read_text(encoding="utf-8") == rendered[path.name], f"{path.name} is out of date"
+
+
+def test_dashboard_structure() -> None:
+    assert len(DASHBOARDS) == 3
+    uids = [load(p)["uid"] for p in DASHBOARDS]
+    assert len(set(uids)) == len(uids)
+    for path in DASHBOARDS:
+        board = load(path)
+        assert board["schemaVersion"] >= 36 and HAN.search(board["title"]) and re.search(r"[A-Za-z]", board["title"])
+        ids = [p["id"] for p in panels(board)]
+        assert len(set(ids)) == len(ids), path.name
+        for p in panels(board):
+            where = f"{path.name}: {p['title']}"
+            assert HAN.search(p["title"]) and re.search(r"[A-Za-z]{3}", p["title"]), f"{where}: bilingual title"
+            assert p["datasource"] == {"type": "influxdb", "uid": "ferrogate-influx"}, where
+            assert p["fieldConfig"]["defaults"].get("unit"), f"{where}: no unit"
+            for t in p["targets"]:
+                assert t["rawQuery"] is True and t["query"].strip(), f"{where}: builder-mode or empty query"
+                assert t["datasource"]["uid"] == "ferrogate-influx", where
+        for v in board["templating"]["list"]:
+            assert v["datasource"]["uid"] == "ferrogate-influx"
+    provisioned = (GRAFANA / "provisioning" / "datasources" / "ferrogate.yaml").read_text()
+    assert "uid: ferrogate-influx" in provisioned
+
+
+def expand(query: str, variables: dict[str, str], time_from: str) -> str:
+    """Grafana's macros as Grafana expands them for the dashboard's default range (e.g. now-24h)
+    and a 1-minute interval; template variables replaced by a value they can take."""
+    assert re.fullmatch(r"now-\d+[mhd]", time_from), time_from
+    query = query.replace("$timeFilter", f"time >= now() - {time_from[4:]}").replace("$__interval", "1m")
+    for name, value in variables.items():
+        query = query.replace(f"${name}", re.escape(value))
+    assert not re.search(r"\$\w", query), f"unexpanded variable in {query}"
+    return query
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=[p.name for p in DASHBOARDS])
+async def test_every_panel_query_returns_data(path: Path, accounted_demo: Demo) -> None:
+    gateway = accounted_demo.gateway
+    assert gateway is not None and gateway.ingest is not None
+    influx = gateway.ingest.influx_client
+    board = load(path)
+    variables = {}
+    for v in board["templating"]["list"]:
+        values = [row[1] for s in await influx.query(v["query"]) for row in s.values]
+        assert values, f"variable {v['name']} has no values: {v['query']}"
+        variables[v["name"]] = values[0]
+    for p in panels(board):
+        for t in p["targets"]:
+            series = await influx.query(expand(t["query"], variables, board["time"]["from"]))  # raises on a query error
+            assert series, f"{path.name}: panel {p['title']!r} returned no series"
