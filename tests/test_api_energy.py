@@ -171,3 +171,18 @@ async def test_recompute_needs_admin(accounted_demo: Demo) -> None:
             headers={"X-API-Key": viewer},
         )
     assert denied.status_code in (401, 403)
+
+
+async def test_running_stack_readiness_metrics_and_plant_model(accounted_demo: Demo) -> None:
+    async with client(accounted_demo) as http:
+        ready = await http.get("/readyz")
+        metrics = (await http.get("/metrics")).text
+        eaf1 = (await http.get("/api/v1/assets/eaf1")).json()
+        unauthenticated = await http.get("/api/v1/assets", headers={"X-API-Key": ""})
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"mqtt": "ok", "influxdb": "ok"}
+    assert 'ferrogate_device_scans_total{device="eaf1_meter"}' in metrics
+    roles = {m["role"]: m["unit"] for m in eaf1["meters"]}
+    assert roles["electricity_import"] == "kWh" and roles["tap_weight"] == "t"
+    assert [d["device"] for d in eaf1["devices"]] == ["eaf1_meter"]
+    assert unauthenticated.status_code == 401
