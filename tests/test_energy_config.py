@@ -8,20 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ferrogate.gateway.config_loader import ConfigError, format_path, load_plant
+from ferrogate.gateway.config_loader import load_plant
 from ferrogate.gateway.energy.config import AccountingConfig
 from ferrogate.gateway.energy.model import resolve
 from tests.conftest import DEMO_PLANT
+from tests.test_config import describe
 
 CASES = sorted((Path(__file__).parent / "testcases" / "accounting_config").iterdir())
-
-
-def describe(file: Path) -> list[str]:
-    try:
-        load_plant(file)
-    except ConfigError as exc:
-        return [f"{p.line}: {format_path(p.path) or '<document>'}: {p.reason}" for p in exc.problems]
-    return ["OK"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
