@@ -37,6 +37,7 @@ def test_entries_come_back_in_order_and_leave_only_when_confirmed(tmp_path: Path
     assert (spool.rows, spool.items, spool.bytes) == (6, sum(range(4, 10)), 12)
     # peek stops once enough items (readings, lines) are collected
     assert [e.items for e in spool.peek(100, max_items=9)] == [4, 5]
+    spool.close()
 
 
 def test_entries_survive_a_reopen_with_their_counts(tmp_path: Path) -> None:
@@ -52,6 +53,7 @@ def test_entries_survive_a_reopen_with_their_counts(tmp_path: Path) -> None:
     assert payloads(second) == [b"xx", b"xxx", b"xxxx", b"xxxxx"]
     second.append("t", b"new", items=1)
     assert second.last_id == last_id + 1  # ids keep rising: replay order stays the append order
+    second.close()
 
 
 def test_a_full_spool_drops_the_oldest_and_counts_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -65,6 +67,7 @@ def test_a_full_spool_drops_the_oldest_and_counts_it(tmp_path: Path, caplog: pyt
     spool.append("t", b"B" * 50, items=1)
     assert payloads(spool) == [bytes([8]) * 20, bytes([9]) * 20, b"B" * 50]
     assert spool.dropped == 8
+    spool.close()
 
 
 def test_a_full_spool_can_drop_the_newest_instead(tmp_path: Path) -> None:
@@ -73,6 +76,7 @@ def test_a_full_spool_can_drop_the_newest_instead(tmp_path: Path) -> None:
     assert accepted == [True, True, True, False, False]
     assert payloads(spool) == [bytes([i]) * 20 for i in range(3)]
     assert (spool.dropped, spool.dropped_items) == (2, 2)
+    spool.close()
 
 
 def test_an_entry_larger_than_the_whole_spool_is_dropped_not_stored(tmp_path: Path) -> None:
@@ -80,6 +84,7 @@ def test_an_entry_larger_than_the_whole_spool_is_dropped_not_stored(tmp_path: Pa
     spool.append("t", b"small", items=1)
     assert not spool.append("t", b"x" * 11, items=4)
     assert payloads(spool) == [b"small"] and (spool.dropped, spool.dropped_items) == (1, 4)
+    spool.close()
 
 
 def test_one_process_owns_a_spool(tmp_path: Path) -> None:
@@ -97,6 +102,7 @@ def test_without_a_path_the_spool_is_in_memory(caplog: pytest.LogCaptureFixture)
     spool = open_spool(SpoolConfig(), "outbox")
     assert spool.append("t", b"x", items=1) and spool.rows == 1
     assert "held in memory and lost if the process dies" in caplog.text
+    spool.close()
 
 
 WRITER = textwrap.dedent(
@@ -130,5 +136,6 @@ def test_every_committed_entry_survives_sigkill(tmp_path: Path) -> None:
     proc.stdout.close()
     spool = Spool(path, "outbox", max_bytes=1 << 30)  # the lock died with the writer
     stored = payloads(spool)
+    spool.close()
     assert stored[: len(confirmed)] == [b"entry %d" % i for i in confirmed]
     assert len(stored) >= len(confirmed)  # perhaps one more, committed but not yet printed
