@@ -27,8 +27,7 @@ from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP, ProductionRecor
 from ferrogate.gateway.energy.series import Series
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.mqtt import Backoff, make_client
-from ferrogate.gateway.payload import PayloadError, decode_batch, telemetry_filter
+from ferrogate.gateway.mqtt import Backoff, follow_telemetry, make_client
 from ferrogate.gateway.reading import Quality, ScanBatch
 
 log = logging.getLogger(__name__)
@@ -138,24 +137,8 @@ class AccountingService:
 
     async def _consume(self) -> None:
         # a plain (non-shared) subscription: the books need every scan, whoever else listens
-        topic = telemetry_filter(self.mqtt.topic_root, self.site)
-        backoff = Backoff()
-        while True:
-            try:
-                async with make_client(self.mqtt, f"{self.mqtt.client_id_prefix}-energy-{self.gateway_id}") as client:
-                    await client.subscribe(topic, qos=1)
-                    self.subscribed.set()
-                    backoff.reset()
-                    async for message in client.messages:
-                        try:
-                            self.handle(decode_batch(message.payload))
-                        except PayloadError as exc:
-                            log.debug("energy ignored a message on %s: %s", message.topic, exc)
-            except aiomqtt.MqttError as exc:
-                self.subscribed.clear()
-                delay = backoff.next_delay()
-                log.warning("energy MQTT in: %s; reconnecting in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+        ident = f"{self.mqtt.client_id_prefix}-energy-{self.gateway_id}"
+        await follow_telemetry(self.mqtt, self.site, ident, self.handle, self.subscribed, qos=1)
 
     async def _publish(self) -> None:
         backoff = Backoff()

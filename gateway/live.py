@@ -6,11 +6,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import aiomqtt
-
-from ferrogate.gateway.config import MqttConfig
-from ferrogate.gateway.mqtt import Backoff, make_client
-from ferrogate.gateway.payload import PayloadError, decode_batch, telemetry_filter
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 
 log = logging.getLogger(__name__)
@@ -72,28 +67,3 @@ class LiveCache:
 
     def get(self, device: str, point: str) -> tuple[Reading, int] | None:
         return self.latest.get((device, point))
-
-
-async def follow_telemetry(
-    cache: LiveCache, config: MqttConfig, site: str, identifier: str, subscribed: asyncio.Event | None = None
-) -> None:
-    """Keep `cache` current from MQTT (a plain, non-shared subscription: every API sees everything)."""
-    backoff = Backoff()
-    while True:
-        try:
-            async with make_client(config, identifier) as client:
-                await client.subscribe(telemetry_filter(config.topic_root, site), qos=0)
-                if subscribed is not None:
-                    subscribed.set()
-                backoff.reset()
-                async for message in client.messages:
-                    try:
-                        cache.update(decode_batch(message.payload))
-                    except PayloadError as exc:
-                        log.debug("live cache ignored a message on %s: %s", message.topic, exc)
-        except aiomqtt.MqttError as exc:
-            if subscribed is not None:
-                subscribed.clear()
-            delay = backoff.next_delay()
-            log.warning("live cache MQTT: %s; reconnecting in %.1f s", exc, delay)
-            await asyncio.sleep(delay)

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -23,10 +23,13 @@ from paho.mqtt.properties import Properties
 
 from ferrogate.gateway.config import MqttConfig
 from ferrogate.gateway.payload import (
+    PayloadError,
+    decode_batch,
     encode_batch,
     encode_device_status,
     ingest_probe_topic,
     status_topic,
+    telemetry_filter,
     telemetry_topic,
 )
 from ferrogate.gateway.reading import ScanBatch
@@ -351,3 +354,35 @@ async def _first_of(work: Coroutine[Any, Any, T], lost: asyncio.Future[None]) ->
         return task.result()  # or re-raises the work's error
     cause = lost.exception() if lost.done() else None
     raise aiomqtt.MqttError(f"connection lost: {cause}") from cause
+
+
+async def follow_telemetry(
+    config: MqttConfig,
+    site: str,
+    identifier: str,
+    on_batch: Callable[[ScanBatch], None],
+    subscribed: asyncio.Event | None = None,
+    qos: int = 0,
+) -> None:
+    """Hand every decodable telemetry batch of `site` to `on_batch`, reconnecting with backoff.
+    A plain (non-shared) subscription: each follower (live cache, energy books) sees every scan.
+    `subscribed` is set while connected and cleared while the broker is away."""
+    backoff = Backoff()
+    while True:
+        try:
+            async with make_client(config, identifier) as client:
+                await client.subscribe(telemetry_filter(config.topic_root, site), qos=qos)
+                if subscribed is not None:
+                    subscribed.set()
+                backoff.reset()
+                async for message in client.messages:
+                    try:
+                        on_batch(decode_batch(message.payload))
+                    except PayloadError as exc:
+                        log.debug("%s ignored a message on %s: %s", identifier, message.topic, exc)
+        except aiomqtt.MqttError as exc:
+            if subscribed is not None:
+                subscribed.clear()
+            delay = backoff.next_delay()
+            log.warning("%s: MQTT %s; reconnecting in %.1f s", identifier, exc, delay)
+            await asyncio.sleep(delay)

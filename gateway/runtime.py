@@ -26,8 +26,8 @@ from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
-from ferrogate.gateway.live import LiveCache, follow_telemetry
-from ferrogate.gateway.mqtt import MqttPublisher
+from ferrogate.gateway.live import LiveCache
+from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Gateway:
         if "api" in self.roles:
             ident = f"{mqtt.client_id_prefix}-live-{self.gateway_id}"
             self.live.listeners.append(lambda batch: self.alarm_evaluator.on_batch(batch, time.time_ns()))
-            self._spawn(follow_telemetry(self.live, mqtt, plant.site.id, ident, self.live_subscribed), "live")
+            self._spawn(follow_telemetry(mqtt, plant.site.id, ident, self.live.update, self.live_subscribed), "live")
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()
             app = create_app(self.api_context)
