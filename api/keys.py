@@ -92,7 +92,9 @@ class KeyStore:
 
 
 def append_key(file: Path, stored: StoredKey) -> None:
+    """A new key file is made readable by its owner only; an existing one keeps its mode and group
+    (an installed gateway's file is root:ferrogate 0640 so the service user can read it)."""
     file.parent.mkdir(parents=True, exist_ok=True)
-    with open(file, "a", encoding="utf-8") as out:
+    fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with open(fd, "a", encoding="utf-8") as out:
         out.write(json.dumps(asdict(stored)) + "\n")
-    file.chmod(0o600)

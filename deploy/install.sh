@@ -33,7 +33,7 @@ if [ "$PACKAGES" = 1 ]; then
   say "Debian packages"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    mosquitto mosquitto-clients influxdb influxdb-client python3 python3-venv openssl
+    mosquitto mosquitto-clients influxdb influxdb-client python3 python3-venv openssl curl
 fi
 
 if [ "$SERVICES" = 1 ] && ! id ferrogate >/dev/null 2>&1; then
@@ -62,10 +62,22 @@ if [ ! -f "$ETC/ferrogate.env" ]; then
   umask 022
 fi
 chmod 600 "$ETC/ferrogate.env"
-if [ ! -f "$ETC/plant.yaml" ]; then
+if [ ! -e "$ETC/plant.yaml" ]; then
   cp "$SRC/deploy/plants/site-template.yaml" "$ETC/plant.yaml"
   say "edit $ETC/plant.yaml for this plant, then: $OPT/venv/bin/ferrogate check-config $ETC/plant.yaml"
 fi
+# API keys (hashes only): written by root with `ferrogate api-key create`, read by the service
+if [ ! -f "$ETC/api-keys" ]; then install -m 640 /dev/null "$ETC/api-keys"; fi
+if getent group ferrogate >/dev/null 2>&1; then chgrp ferrogate "$ETC/api-keys"; fi
+# Grafana's environment (deploy/README.md step 3): only the read-only database user's password
+{
+  echo "# for grafana-server (drop-in grafana-server.service.d/ferrogate.conf), made by install.sh"
+  echo "GRAFANA_INFLUX_URL=http://127.0.0.1:8086"
+  grep '^GRAFANA_INFLUX_PASSWORD=' "$ETC/ferrogate.env"
+  echo "FERROGATE_DASHBOARDS=/opt/ferrogate/deploy/grafana/dashboards"
+} > "$ETC/grafana.env.new"
+chmod 600 "$ETC/grafana.env.new"
+mv "$ETC/grafana.env.new" "$ETC/grafana.env"
 
 say "broker: /etc/mosquitto/conf.d/ferrogate.conf, ACL, password file, TLS certificates"
 mkdir -p "$MQ/conf.d" "$MQ/ferrogate"
@@ -80,18 +92,22 @@ if [ -f "$INFLUX_CONF" ] && ! grep -q '^  auth-enabled = true' "$INFLUX_CONF"; t
   sed -i 's/^  # auth-enabled = false/  auth-enabled = true/; s/^  auth-enabled = false/  auth-enabled = true/' "$INFLUX_CONF"
 fi
 
-say "systemd unit ferrogate@.service"
-mkdir -p "$R/etc/systemd/system"
-cp "$SRC/deploy/systemd/ferrogate@.service" "$R/etc/systemd/system/ferrogate@.service"
+say "systemd units ferrogate@.service, ferrogate-simulator.service, Grafana drop-in"
+mkdir -p "$R/etc/systemd/system/grafana-server.service.d"
+cp "$SRC/deploy/systemd/ferrogate@.service" "$SRC/deploy/systemd/ferrogate-simulator.service" "$R/etc/systemd/system/"
+cp "$SRC/deploy/systemd/grafana-server.service.d/ferrogate.conf" "$R/etc/systemd/system/grafana-server.service.d/"
 
 if [ "$SERVICES" = 1 ]; then
   chown -R ferrogate:ferrogate "$R/var/lib/ferrogate"
   systemctl daemon-reload
   systemctl restart mosquitto influxdb
-  for _ in $(seq 30); do curl -s -o /dev/null "http://127.0.0.1:8086/ping" && break; sleep 1; done
+  if ! curl -s -o /dev/null --retry 30 --retry-connrefused --retry-delay 1 "http://127.0.0.1:8086/ping"; then
+    echo "install.sh: influxdb does not answer on 127.0.0.1:8086; see journalctl -u influxdb" >&2
+    exit 1
+  fi
   (set -a; . "$ETC/ferrogate.env"; set +a
    "$OPT/venv/bin/ferrogate" db-init --plant "$ETC/plant.yaml" --admin-password-env INFLUX_ADMIN_PASSWORD \
      --grafana-password-env GRAFANA_INFLUX_PASSWORD)
-  say "start with: systemctl enable --now 'ferrogate@collect,ingest,api'"
+  say "next: deploy/README.md step 2 (commissioning on simulated devices, then the site's plant file)"
 fi
 say "done"

@@ -54,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run gateway roles against the broker and database in the plant file")
     run.add_argument("--plant", type=Path, required=True)
-    run.add_argument("--role", default="collect,ingest,api", help="comma-separated: collect, ingest, api")
+    run.add_argument(
+        "--role",
+        default="collect,ingest,api",
+        help="roles separated by ',' or '-' (systemd instance names allow no commas): collect, ingest, energy, api",
+    )
     run.add_argument("--api-host", default="127.0.0.1")
     run.add_argument("--api-port", type=int, default=8080)
     dbinit_cmd.add_parser(sub)
@@ -142,11 +146,16 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_roles(text: str) -> tuple[str, ...]:
+    """`collect,ingest` on the command line, `collect-ingest` as a systemd instance name."""
+    return tuple(r.strip() for r in re.split(r"[,-]", text) if r.strip())
+
+
 async def _run(args: argparse.Namespace) -> int:
     from ferrogate.gateway.runtime import Gateway, RoleConfigError
 
     plant = _load_or_exit(args.plant)
-    roles = tuple(r.strip() for r in args.role.split(",") if r.strip())
+    roles = parse_roles(args.role)
     try:
         gateway = Gateway(plant, roles, api_host=args.api_host, api_port=args.api_port, plant_file=args.plant)
     except RoleConfigError as exc:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ferrogate.gateway.config import PlantConfig
+from ferrogate.gateway.systemd_notify import notify
 from ferrogate.gateway.timeutil import iso_utc
 
 
@@ -108,6 +109,7 @@ async def _simulate(plant: PlantConfig, args: argparse.Namespace) -> int:
         for fault in plant.simulation.faults:
             lines.append(f"fault script: {fault.fault} on {fault.device} at {fault.at:g} s ({fault.clock})")
         print("\n  ".join(lines), flush=True)
+        notify("READY=1")  # every server is listening: `systemctl start ferrogate-simulator` returns
         print("Ctrl-C to stop." if args.duration is None else f"stopping after {args.duration:g} s.", flush=True)
         if args.duration is None:
             await asyncio.Event().wait()

@@ -126,12 +126,16 @@ class AccountingService:
         backoff = Backoff(first=0.5, limit=30.0)
         while True:
             try:
-                await self.influx.ensure_database()
+                # a least-privilege user may not create it: then `ferrogate db-init` has
+                created = await self.influx.prepare()
             except InfluxError as exc:
                 if not exc.retryable:
                     raise
                 await asyncio.sleep(backoff.next_delay())
             else:
+                if not created:
+                    database = self.influx.config.database
+                    log.info("energy books: database %s is not created by the gateway (db-init)", database)
                 self.database_ready.set()
                 return
 

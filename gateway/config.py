@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -94,9 +95,35 @@ class SpoolConfig(Strict):
     sync: Literal["normal", "full"] = "normal"
 
 
+class MqttTlsConfig(Strict):
+    """MQTT over TLS (the broker's 8883 listener): the server is verified against `ca_file` and its
+    name against `host`; `cert_file` + `key_file` add a client certificate where the broker asks."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> MqttTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+    def context(self) -> ssl.SSLContext:
+        """Loaded when connecting; a file that cannot be read stops the role with its name and why."""
+        try:
+            context = ssl.create_default_context(cafile=str(self.ca_file))
+            if self.cert_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise RuntimeError(f"mqtt.tls: cannot load {self.ca_file} / {self.cert_file}: {exc}") from exc
+        return context
+
+
 class MqttConfig(Credentials):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
+    tls: MqttTlsConfig | None = None
     topic_root: str = "ferrogate/v1"
     client_id_prefix: str = "ferrogate"
     keepalive_s: int = Field(30, ge=5, le=3600)

@@ -124,13 +124,14 @@ def parse_plant(text: str, file: Path) -> PlantConfig:
 
 
 def _extend(data: dict, file: Path, chain: tuple[Path, ...], lines: dict[Location, int]) -> dict:
-    """`extends: base.yaml` (relative to this file): the base's mappings merged with this file's;
-    lists and values given here replace the base's."""
+    """`extends: base.yaml` (relative to where this file really is, so a symlinked plant file
+    finds its base): the base's mappings merged with this file's; lists and values given here
+    replace the base's."""
     ref = data.pop("extends")
     where = ConfigProblem(file, ("extends",), lines.get(("extends",)), "")
     if not isinstance(ref, str):
         raise ConfigError(file, [replace(where, reason="must be a path to another plant file")])
-    base_file = (file.parent / ref).resolve()
+    base_file = (file.resolve().parent / ref).resolve()
     if base_file in chain:
         raise ConfigError(file, [replace(where, reason=f"circular extends: {ref} is already being loaded")])
     try:

@@ -126,6 +126,7 @@ def make_client(
         clean_start=config.clean_start,
         properties=properties,
         max_inflight_messages=config.max_inflight,
+        tls_context=config.tls.context() if config.tls is not None else None,
     )
     # aiomqtt 2.5 (pinned) has no manual-ack option; paho, which it wraps, has
     client._client.manual_ack_set(manual_ack)

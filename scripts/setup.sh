@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set-up shared by scripts/demo.sh and scripts/test.sh: Debian packages, virtualenv, the package.
+# Set-up shared by scripts/demo.sh and scripts/test.sh (--tests: also what the tests need):
+# Debian packages, virtualenv, the package.
 # Idempotent and quiet when everything is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,11 @@ have influxd || need+=(influxdb)
 # speaks InfluxDB's v2 write API: the tests of the v2 dialect write to it (InfluxDB 2.x is not in Debian)
 have victoria-metrics || need+=(victoria-metrics)
 "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+if [ "${1:-}" = "--tests" ]; then
+  # the deployment walkthrough test boots a bare Debian 12 with systemd (tests/debian_box.py)
+  have debootstrap || need+=(debootstrap)
+  have systemd-nspawn || need+=(systemd-container)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   as_root apt-get update -q

@@ -35,6 +35,15 @@ def test_shipped_plant_files_are_valid(plant: Path) -> None:
     assert describe(plant) == ["OK"]
 
 
+def test_symlinked_plant_file_extends_relative_to_its_target(tmp_path: Path) -> None:
+    """deploy/README.md commissions a site by linking /etc/ferrogate/plant.yaml to the shipped
+    commissioning plant, whose `extends: demo.yaml` is relative to deploy/plants/."""
+    link = tmp_path / "plant.yaml"
+    link.symlink_to(ROOT / "deploy" / "plants" / "commissioning.yaml")
+    assert describe(link) == ["OK"]
+    assert load_plant(link).site.id == load_plant(ROOT / "deploy" / "plants" / "demo.yaml").site.id
+
+
 def test_password_comes_from_environment_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plant = load_plant(CASES[0].parent / "valid_minimal" / "plant.yaml")
     assert plant.mqtt is not None and plant.influxdb is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ferrogate.cli import _parser
+from ferrogate.cli import _parser, parse_roles
 from tests.conftest import ROOT
 
 UNIT = ROOT / "deploy/systemd/ferrogate@.service"
@@ -66,7 +66,19 @@ def test_install_lays_out_program_config_broker_and_database(staged: Path) -> No
         assert (mq / "ferrogate" / name).exists()
     influx_conf = (staged / "etc/influxdb/influxdb.conf").read_text()
     assert "\n  auth-enabled = true\n" in influx_conf
-    assert (staged / "etc/systemd/system/ferrogate@.service").read_text() == UNIT.read_text()
+    units = staged / "etc/systemd/system"
+    for unit in ("ferrogate@.service", "ferrogate-simulator.service", "grafana-server.service.d/ferrogate.conf"):
+        assert (units / unit).read_text() == (ROOT / "deploy/systemd" / unit).read_text(), unit
+    # Grafana gets the read-only user's password and nothing else of ferrogate.env
+    grafana_env = staged / "etc/ferrogate/grafana.env"
+    assert stat.S_IMODE(grafana_env.stat().st_mode) == 0o600
+    grafana = dict(line.split("=", 1) for line in grafana_env.read_text().splitlines() if not line.startswith("#"))
+    assert grafana == {
+        "GRAFANA_INFLUX_URL": "http://127.0.0.1:8086",
+        "GRAFANA_INFLUX_PASSWORD": secrets["GRAFANA_INFLUX_PASSWORD"],
+        "FERROGATE_DASHBOARDS": "/opt/ferrogate/deploy/grafana/dashboards",
+    }
+    assert stat.S_IMODE((staged / "etc/ferrogate/api-keys").stat().st_mode) == 0o640
 
 
 def test_install_again_keeps_passwords_certificates_and_plant(staged: Path) -> None:
@@ -83,10 +95,11 @@ def test_systemd_unit_runs_a_valid_command_with_hardening() -> None:
     unit.optionxform = str  # keys are case-sensitive in systemd
     unit.read_string(UNIT.read_text())
     service = unit["Service"]
-    argv = shlex.split(service["ExecStart"].replace("%I", "collect,ingest,api"))
+    argv = shlex.split(service["ExecStart"].replace("%i", "collect-ingest-api"))
     assert argv[0] == "/opt/ferrogate/venv/bin/ferrogate"
     args = _parser().parse_args(argv[1:])
-    assert (args.command, args.role, str(args.plant)) == ("run", "collect,ingest,api", "/etc/ferrogate/plant.yaml")
+    assert (args.command, args.role, str(args.plant)) == ("run", "collect-ingest-api", "/etc/ferrogate/plant.yaml")
+    assert parse_roles(args.role) == parse_roles("collect,ingest,api") == ("collect", "ingest", "api")
     assert service["User"] == "ferrogate" and service["Restart"] == "always"
     assert service["StateDirectory"] == "ferrogate"
     for key, value in {

@@ -12,6 +12,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from ferrogate.gateway.config import MqttConfig
+from ferrogate.gateway.mqtt import make_client
 from ferrogate.gateway.services import Mosquitto, free_port, start_mosquitto
 from tests.conftest import ROOT
 from tests.tlscerts import make_ca_and_server
@@ -127,3 +129,30 @@ async def test_tls_listener_serves_with_the_ca(secured_broker: tuple[Mosquitto, 
     with pytest.raises(aiomqtt.MqttError):  # plain MQTT on the TLS port fails
         async with client(tls_port, "api", "tls-plain", timeout=2):
             pass
+
+
+async def test_gateway_client_reaches_the_tls_listener_from_its_plant_config(
+    secured_broker: tuple[Mosquitto, int, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A remote collector's `mqtt.tls.ca_file` (deploy/README.md step 5): the gateway's own client
+    verifies the broker against the site CA; without the CA it refuses the broker's certificate."""
+    _, tls_port, ca = secured_broker
+    monkeypatch.setenv("COLLECTOR_MQTT_PASSWORD", USERS["collector"])
+    remote = {"host": "127.0.0.1", "port": tls_port, "username": "collector", "password_env": "COLLECTOR_MQTT_PASSWORD"}
+    config = MqttConfig.model_validate({**remote, "tls": {"ca_file": str(ca)}})
+    async with client(tls_port, "api", "tls-watch", ssl.create_default_context(cafile=str(ca))) as sub:
+        await sub.subscribe("ferrogate/v1/+/telemetry/+", qos=1)
+        async with make_client(config, "remote-collector") as pub:
+            await pub.publish("ferrogate/v1/plant/telemetry/meter", b"from the edge box", qos=1)
+        message = await asyncio.wait_for(anext(aiter(sub.messages)), timeout=10)
+    assert message.payload == b"from the edge box"
+    other_ca, _, _ = make_ca_and_server(tmp_path)  # some other site's CA
+    untrusting = MqttConfig.model_validate({**remote, "tls": {"ca_file": str(other_ca)}})
+    with pytest.raises(aiomqtt.MqttError, match="CERTIFICATE_VERIFY_FAILED"):
+        async with make_client(untrusting, "remote-collector-no-ca"):
+            pass
+
+
+def test_tls_client_certificate_needs_its_key() -> None:
+    with pytest.raises(ValueError, match="cert_file and key_file go together"):
+        MqttConfig.model_validate({"tls": {"ca_file": "/etc/ca.crt", "cert_file": "/etc/client.crt"}})
