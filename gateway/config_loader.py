@@ -124,13 +124,21 @@ def parse_plant(text: str, file: Path) -> PlantConfig:
 
 
 def _extend(data: dict, file: Path, chain: tuple[Path, ...], lines: dict[Location, int]) -> dict:
-    """`extends: base.yaml` (relative to where this file really is, so a symlinked plant file
-    finds its base): the base's mappings merged with this file's; lists and values given here
-    replace the base's."""
+    """`extends: base.yaml`, or a list of bases merged in order (later ones win), each relative to
+    where this file really is (so a symlinked plant file finds its bases): the bases' mappings
+    merged with this file's; lists and values given here replace the bases'."""
     ref = data.pop("extends")
     where = ConfigProblem(file, ("extends",), lines.get(("extends",)), "")
-    if not isinstance(ref, str):
-        raise ConfigError(file, [replace(where, reason="must be a path to another plant file")])
+    refs = ref if isinstance(ref, list) else [ref]
+    if not refs or not all(isinstance(r, str) for r in refs):
+        raise ConfigError(file, [replace(where, reason="must be a path to another plant file, or a list of them")])
+    merged: dict = {}
+    for one in refs:
+        merged = _deep_merge(merged, _load_base(one, file, chain, where))
+    return _deep_merge(merged, data)
+
+
+def _load_base(ref: str, file: Path, chain: tuple[Path, ...], where: ConfigProblem) -> dict:
     base_file = (file.resolve().parent / ref).resolve()
     if base_file in chain:
         raise ConfigError(file, [replace(where, reason=f"circular extends: {ref} is already being loaded")])
@@ -142,7 +150,7 @@ def _extend(data: dict, file: Path, chain: tuple[Path, ...], lines: dict[Locatio
         raise ConfigError(file, [replace(where, reason=f"{ref} is not a YAML mapping")])
     if "extends" in base:
         base = _extend(base, base_file, (*chain, base_file), {})
-    return _deep_merge(base, data)
+    return base
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

@@ -35,6 +35,17 @@ def test_shipped_plant_files_are_valid(plant: Path) -> None:
     assert describe(plant) == ["OK"]
 
 
+def test_extends_list_merges_in_order() -> None:
+    plant = load_plant(Path(__file__).parent / "testcases" / "config" / "extends_list" / "plant.yaml")
+    assert (plant.site.id, plant.mqtt.host, plant.mqtt.port, plant.mqtt.username) == (
+        "minimal",  # first base
+        "broker.plant.example",  # second base over the first
+        8883,
+        "collector",  # the file itself over both
+    )
+    assert plant.mqtt.tls is not None and str(plant.mqtt.tls.ca_file) == "/etc/ferrogate/ca.crt"
+
+
 def test_symlinked_plant_file_extends_relative_to_its_target(tmp_path: Path) -> None:
     """deploy/README.md commissions a site by linking /etc/ferrogate/plant.yaml to the shipped
     commissioning plant, whose `extends: demo.yaml` is relative to deploy/plants/."""
