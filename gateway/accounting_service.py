@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 NS_PER_H = 3_600_000_000_000
 RAW_QUERY_CHUNK_NS = NS_PER_H  # raw readings are read back an hour at a time
+# scan batches held while the books load their state at start (InfluxDB may be slow or away);
+# beyond this the oldest are dropped, counted and logged (a recompute re-reads them from InfluxDB)
+EARLY_BATCHES_MAX = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,8 @@ class AccountingService:
         self.rejected_lines = 0
         self.cycle_errors = 0
         self.batches = 0
+        self.early_dropped = 0  # batches beyond EARLY_BATCHES_MAX while loading state
+        self._early: deque[ScanBatch] | None = None
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
         self._dirty_from: int | None = None
@@ -85,6 +91,11 @@ class AccountingService:
 
     def handle(self, batch: ScanBatch) -> None:
         """Keep the readings of accounting meters; everything else is ignored at a dict lookup."""
+        if self._early is not None:  # still loading state at start: keep the batch for afterwards
+            if len(self._early) == self._early.maxlen:
+                self.early_dropped += 1
+            self._early.append(batch)
+            return
         store = self.store
         device = batch.device
         earliest = self._dirty_from
@@ -104,6 +115,26 @@ class AccountingService:
     # --- running -----------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        # subscribe before loading state from InfluxDB: on a first start there is no persistent
+        # session yet, and scans published meanwhile would never reach the books; they wait in
+        # `_early` and are taken in once the state is loaded
+        self._early = deque(maxlen=EARLY_BATCHES_MAX)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._consume(), name="energy-mqtt-in")
+            await self._load_state()
+            early, self._early = self._early, None
+            if self.early_dropped:
+                log.warning(
+                    "energy: %d scan batches dropped while loading state; POST /api/v1/admin/recompute "
+                    "re-derives their span from InfluxDB",
+                    self.early_dropped,
+                )
+            for batch in early:
+                self.handle(batch)
+            tg.create_task(self._publish(), name="energy-mqtt-out")
+            tg.create_task(self._loop(), name="energy-books")
+
+    async def _load_state(self) -> None:
         await self._ensure_database()
         now = time.time_ns()
         await self.load_derived(self._keep_from(now), now + NS_PER_H)
@@ -114,10 +145,6 @@ class AccountingService:
             self.store = await self.read_raw(now - lookback, now + NS_PER_H)
         except InfluxError as exc:
             log.warning("energy: could not read back recent readings (%s); starting from live data", exc)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._consume(), name="energy-mqtt-in")
-            tg.create_task(self._publish(), name="energy-mqtt-out")
-            tg.create_task(self._loop(), name="energy-books")
 
     async def aclose(self) -> None:
         await self.influx.aclose()

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -204,8 +204,20 @@ class MqttPublisher:
     online/offline change.
     """
 
-    def __init__(self, config: MqttConfig, site: str, gateway_id: str, spool: Spool | None = None) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        site: str,
+        gateway_id: str,
+        spool: Spool | None = None,
+        first_wait_for: Sequence[asyncio.Event] = (),
+    ) -> None:
+        """`first_wait_for`: subscriptions of followers in the same process (the energy books) that
+        must be in place before the first batch goes out; a follower's first-ever session has no
+        queue on the broker yet, so what was published before it subscribed would never reach it.
+        Waited for once per process; after that, persistent sessions queue for followers that are away."""
         self.config = config
+        self._first_wait_for = list(first_wait_for)
         self.site = site
         self.gateway_id = gateway_id
         self.spool = spool if spool is not None else open_spool(config.spool, SPOOL_NAME)
@@ -283,6 +295,9 @@ class MqttPublisher:
         lost = connection_lost(client)
         loop = asyncio.get_running_loop()
         probed_at = -PROBE_INTERVAL_S
+        if self._first_wait_for:
+            await _first_of(asyncio.gather(*(e.wait() for e in self._first_wait_for)), lost)
+            self._first_wait_for.clear()
         while True:
             if self.config.wait_for_ingest and loop.time() - probed_at >= PROBE_INTERVAL_S:
                 await self._until_ingest_subscribed(client, lost)
@@ -347,7 +362,7 @@ class MqttPublisher:
         self.spool.close()
 
 
-async def _first_of(work: Coroutine[Any, Any, T], lost: asyncio.Future[None]) -> T:
+async def _first_of(work: Awaitable[T], lost: asyncio.Future[None]) -> T:
     """Run `work` unless the connection drops first; then raise MqttError."""
     task = asyncio.ensure_future(work)
     try:

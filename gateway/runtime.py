@@ -112,7 +112,8 @@ class Gateway:
             self.api_server = EmbeddedServer(config)
             self._spawn(self.api_server.serve(), "api")
         if "collect" in self.roles:
-            self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id)
+            followers = [self.energy.subscribed] if self.energy is not None else []
+            self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id, first_wait_for=followers)
             self.collector = Collector(plant, self.publisher.submit, on_status=self.publisher.set_device_status)
             self._spawn(self.publisher.run(), "mqtt-publisher")
             self._spawn(self.collector.run(), "collector")
