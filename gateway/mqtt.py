@@ -70,18 +70,12 @@ class Client(aiomqtt.Client):
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        disconnected = self._disconnected
         try:
             await super().__aexit__(exc_type, exc, tb)
         except aiomqtt.MqttError:
             if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 return  # the CancelledError propagates
             raise
-        finally:
-            # a dropped connection is the reconnect loop's business; a publish-only client never reads
-            # the drop's exception, which asyncio would log as "Future exception was never retrieved"
-            if disconnected.done() and not disconnected.cancelled():
-                disconnected.exception()
 
     async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
         granted = await super().subscribe(*args, **kwargs)
