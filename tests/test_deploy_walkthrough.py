@@ -186,6 +186,9 @@ def control_room(walk: Walkthrough) -> httpx.AsyncClient:
 
 async def check_commissioning(walk: Walkthrough) -> None:
     assert walk.sh(f"systemctl is-active ferrogate-simulator '{GATEWAY_UNIT}'").split() == ["active", "active"]
+    # enabled: they come back after a reboot of the box, after the broker and the database
+    units = f"ferrogate-simulator {GATEWAY_UNIT} mosquitto influxdb"
+    assert walk.sh(f"systemctl is-enabled {units}").split() == ["enabled"] * 4
     # the gateway runs as its own user, under the unit's hardening
     pid = walk.sh(f"systemctl show -p MainPID --value '{GATEWAY_UNIT}'")
     assert walk.sh(f"stat -c %U /proc/{pid}") == "ferrogate"
@@ -284,6 +287,7 @@ async def closed_today(walk: Walkthrough, zone: str) -> int:
 
 async def check_real_plant_cut_over(walk: Walkthrough) -> None:
     assert walk.sh("systemctl is-active ferrogate-simulator || true") == "inactive"
+    assert walk.sh("systemctl is-enabled ferrogate-simulator || true") == "disabled"
     assert walk.sh(f"systemctl is-active '{GATEWAY_UNIT}'") == "active"
     site = load_plant(ROOT / "deploy" / "plants" / "site-template.yaml")
     asset = site.assets[0]
