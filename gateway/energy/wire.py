@@ -96,11 +96,10 @@ def kpi_line(site: str, kpi: Kpi) -> str:
     return _line(KPI, tags, fields, kpi.period.start_ns)
 
 
-def balance_line(site: str, row: BalanceRow) -> str:
+def balance_fields(row: BalanceRow) -> dict[str, Any]:
+    """A balance's values, shared by the InfluxDB line and the MQTT payload (flags each way)."""
     b = row.balance
-    tags = {"site": site, "group": b.group, "period": row.period.kind.value}
-    fields = {
-        "label": row.period.label,
+    return {
         "complete": row.complete,
         "main_kwh": b.main_kwh,
         "members_kwh": b.members_kwh,
@@ -108,8 +107,13 @@ def balance_line(site: str, row: BalanceRow) -> str:
         "loss_percent": b.loss_percent,
         "status": b.status.value,
         "quality": b.quality.value,
-        "flags": _flags(b.flags),
     }
+
+
+def balance_line(site: str, row: BalanceRow) -> str:
+    b = row.balance
+    tags = {"site": site, "group": b.group, "period": row.period.kind.value}
+    fields = {"label": row.period.label, **balance_fields(row), "flags": _flags(b.flags)}
     return _line(BALANCE, tags, fields, row.period.start_ns)
 
 
@@ -211,14 +215,8 @@ def balance_payload(site: str, row: BalanceRow) -> bytes:
             "type": "balance",
             "group": b.group,
             "period": _period(row.period),
-            "complete": row.complete,
-            "main_kwh": b.main_kwh,
-            "members_kwh": b.members_kwh,
-            "loss_kwh": b.loss_kwh,
-            "loss_percent": b.loss_percent,
-            "status": b.status.value,
-            "quality": b.quality.value,
-            "flags": list(b.flags),
+            **_clean(balance_fields(row)),
+            "flags": sorted(str(f) for f in b.flags),
         }
     )
 
