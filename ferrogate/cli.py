@@ -14,6 +14,7 @@ from typing import Any
 
 from ferrogate import apikey_cmd, cert_cmd, dbinit_cmd, probe_cmd, simulate_cmd
 from ferrogate.gateway.config_loader import ConfigError, load_plant
+from ferrogate.plant_file import load_or_exit
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -120,18 +121,10 @@ def check_config(file: Path) -> int:
     return 0
 
 
-def _load_or_exit(file: Path):
-    try:
-        return load_plant(file)
-    except ConfigError as exc:
-        print(f"cannot use {file}:\n{exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-
-
 async def _demo(args: argparse.Namespace) -> int:
     from ferrogate.gateway.demo import Demo, DemoOptions
 
-    plant = _load_or_exit(args.plant)
+    plant = load_or_exit(args.plant)
     options = DemoOptions(
         args.data_dir.resolve(), args.api_port, args.speed, args.history, args.duration, api_host=args.api_host
     )
@@ -154,7 +147,7 @@ def parse_roles(text: str) -> tuple[str, ...]:
 async def _run(args: argparse.Namespace) -> int:
     from ferrogate.gateway.runtime import Gateway, RoleConfigError
 
-    plant = _load_or_exit(args.plant)
+    plant = load_or_exit(args.plant)
     roles = parse_roles(args.role)
     try:
         gateway = Gateway(plant, roles, api_host=args.api_host, api_port=args.api_port, plant_file=args.plant)

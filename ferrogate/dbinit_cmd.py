@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from ferrogate.gateway.config import InfluxConfig
-from ferrogate.gateway.config_loader import ConfigError, load_plant
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx_setup import RetentionPolicy, User, apply_setup, default_policies
+from ferrogate.plant_file import load_or_exit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,11 +37,7 @@ def _secret(env: str | None, file: Path | None, what: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        plant = load_plant(args.plant)
-    except ConfigError as exc:
-        print(f"cannot use {args.plant}:\n{exc}", file=sys.stderr)
-        return 1
+    plant = load_or_exit(args.plant)
     if plant.influxdb is None:
         print(f"{args.plant}: no 'influxdb' section to set up", file=sys.stderr)
         return 1

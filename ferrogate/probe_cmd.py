@@ -18,6 +18,7 @@ from typing import Any
 from ferrogate.gateway.config import ModbusDevice, OpcUaDevice, PlantConfig
 from ferrogate.gateway.reading import Quality, Reading
 from ferrogate.gateway.timeutil import iso_utc
+from ferrogate.plant_file import load_or_exit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -133,13 +134,7 @@ def render(result: ProbeResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ferrogate.gateway.config_loader import ConfigError, load_plant
-
-    try:
-        plant = load_plant(args.plant)
-    except ConfigError as exc:
-        print(f"cannot use {args.plant}:\n{exc}", file=sys.stderr)
-        return 1
+    plant = load_or_exit(args.plant)
     ids = [d.id for d in plant.devices]
     if args.device not in ids:
         print(f"no device {args.device!r} in {args.plant}; devices: {', '.join(ids)}", file=sys.stderr)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.systemd_notify import notify
 from ferrogate.gateway.timeutil import iso_utc
+from ferrogate.plant_file import load_or_exit
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -76,9 +77,9 @@ def with_faults(plant: PlantConfig, texts: list[str]) -> PlantConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ferrogate.cli import _load_or_exit, _until_signalled
+    from ferrogate.cli import _until_signalled
 
-    plant = _load_or_exit(args.plant)
+    plant = load_or_exit(args.plant)
     try:
         plant = with_faults(plant, args.fault)
     except ValueError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -36,16 +37,21 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
     db.process.stop()
 
 
-def plant_on_free_ports(source: Path, mosquitto: Mosquitto, influxdb: InfluxDB, database: str) -> PlantConfig:
-    """A plant file's content with every simulated device moved to a free loopback port and the
-    broker and database pointed at the test services."""
-    doc = yaml.safe_load(source.read_text())
+def on_free_ports(doc: dict[str, Any]) -> dict[str, Any]:
+    """A plant document with every (simulated) device moved to a free loopback port."""
     for device in doc["devices"]:
         if device["protocol"] == "modbus":
             device["host"], device["port"] = "127.0.0.1", free_port()
         else:
             path = device["endpoint"].split("/", 3)[3]
             device["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/{path}"
+    return doc
+
+
+def plant_on_free_ports(source: Path, mosquitto: Mosquitto, influxdb: InfluxDB, database: str) -> PlantConfig:
+    """A plant file's content with every simulated device moved to a free loopback port and the
+    broker and database pointed at the test services."""
+    doc = on_free_ports(yaml.safe_load(source.read_text()))
     plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), source)
     return plant.model_copy(
         update={

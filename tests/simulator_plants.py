@@ -10,23 +10,12 @@ import yaml
 
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.config_loader import parse_plant
-from ferrogate.gateway.services import free_port
 from ferrogate.simulators.clock import ManualClock
 from ferrogate.simulators.plant import SimulatedPlant
 from tests.conftest import DEMO_PLANT
 
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z: a whole hour, so hourly ledger lines start at once
 NS = "nsu=urn:ferrogate:simulator;s="
-
-
-def on_free_ports(doc: dict[str, Any]) -> dict[str, Any]:
-    for device in doc["devices"]:
-        if device["protocol"] == "modbus":
-            device["host"], device["port"] = "127.0.0.1", free_port()
-        else:
-            path = device["endpoint"].split("/", 3)[3]
-            device["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/{path}"
-    return doc
 
 
 def load(doc: dict[str, Any], name: str = "plant.yaml") -> PlantConfig:

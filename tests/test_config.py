@@ -88,3 +88,22 @@ def test_check_config_command_ok_and_errors() -> None:
     )
     missing = run_cli("check-config", "no/such/file.yaml")
     assert missing.returncode == 1 and "cannot read file" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["probe", "--device", "meter1"], ["simulate"], ["db-init"], ["demo"]],
+    ids=lambda c: c[0],
+)
+def test_every_command_names_the_problems_of_a_broken_plant_file(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ferrogate.cli import main
+
+    broken = Path(__file__).parent / "testcases" / "config" / "bad_fields" / "plant.yaml"
+    first = (broken.parent / "expected.txt").read_text(encoding="utf-8").splitlines()[0]
+    with pytest.raises(SystemExit) as exit_:
+        main([command[0], "--plant", str(broken), *command[1:]])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert f"cannot use {broken}" in err and first.split(": ", 1)[1] in err
