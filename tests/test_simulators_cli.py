@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 from pymodbus.client import ModbusTcpClient
 
-from tests.conftest import ROOT
-from tests.simulator_plants import demo_doc, on_free_ports
+from tests.conftest import ROOT, on_free_ports
+from tests.simulator_plants import demo_doc
 
 
 def lines_of(proc: subprocess.Popen[str]) -> tuple[queue.Queue[str], threading.Thread]:

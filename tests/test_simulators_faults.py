@@ -18,7 +18,8 @@ from ferrogate.simulators.clock import ManualClock
 from ferrogate.simulators.config import ExceptionFault, FreezeFault, RefuseConnections
 from ferrogate.simulators.faults import FaultController
 from ferrogate.simulators.plant import SimulatedPlant
-from tests.simulator_plants import T0, load, manual_plant, on_free_ports, small_doc
+from tests.conftest import on_free_ports
+from tests.simulator_plants import T0, load, manual_plant, small_doc
 
 SCRIPTED_AT = 20 * 3600  # the scripted fault of the test plant: exception 6 from 20 h for 10 min
 
