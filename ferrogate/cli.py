@@ -14,17 +14,16 @@ from typing import Any
 
 from ferrogate import apikey_cmd, cert_cmd, dbinit_cmd, probe_cmd, simulate_cmd
 from ferrogate.gateway.config_loader import ConfigError, load_plant
+from ferrogate.gateway.timeutil import parse_seconds
 from ferrogate.plant_file import load_or_exit
-
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def duration(text: str) -> float:
     """'90', '90s', '15m', '6h', '2d' -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 90s, 15m, 6h)")
-    return float(m.group(1)) * DURATION_UNITS[m.group(2) or "s"]
+    try:
+        return parse_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive(text: str) -> float:

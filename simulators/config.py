@@ -6,7 +6,6 @@ script. Figures and their sources are in docs/simulators.md; defaults cite
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from ferrogate.gateway.config import Identifier, Strict
+from ferrogate.gateway.timeutil import parse_seconds
 from ferrogate.simulators.address_spaces import ADDRESS_SPACES, NAMESPACE_URI
 from ferrogate.simulators.equipment import CLOCK_SIGNAL, MODEL_CLASSES
 from ferrogate.simulators.register_maps import REGISTER_MAPS
@@ -22,18 +22,11 @@ if TYPE_CHECKING:
     from ferrogate.gateway.config import ModbusDevice, OpcUaDevice
 
 Location = tuple[str | int, ...]
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*")
-_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(value: object) -> object:
     """Seconds as a number, or a string such as '90', '90s', '15m', '6h', '2d'."""
-    if isinstance(value, str):
-        m = _DURATION.fullmatch(value)
-        if not m:
-            raise ValueError(f"not a duration: {value!r} (use seconds or e.g. 90s, 15m, 6h)")
-        return float(m.group(1)) * _UNIT_S[m.group(2)]
-    return value
+    return parse_seconds(value) if isinstance(value, str) else value
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]

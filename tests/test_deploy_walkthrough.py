@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -215,8 +215,8 @@ async def check_commissioning(walk: Walkthrough) -> None:
         await eventually(every_point_good, "every commissioning asset's points GOOD through the API", within_s=120)
 
         async def closed_heats() -> bool:
-            now = time.time()
-            span = {"from": iso(now - 86400), "to": iso(now + 3600), "asset": "eaf1"}
+            now = datetime.now(UTC)
+            span = {"from": (now - timedelta(days=1)).isoformat(), "to": now.isoformat(), "asset": "eaf1"}
             return (await api.get("/api/v1/heats", params=span)).json()["total"] >= 1
 
         # 3 h of simulated history at 60x: EAF heats close within a few minutes
@@ -299,7 +299,3 @@ async def check_real_plant_cut_over(walk: Walkthrough) -> None:
 
         # the template's meter is at a documentation address that never answers
         await eventually(reported_bad, f"{asset.id}'s points published BAD with the reason", within_s=120)
-
-
-def iso(epoch_s: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s))
