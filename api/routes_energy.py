@@ -10,7 +10,7 @@ import io
 import json
 import time
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -175,12 +175,37 @@ def period_fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class KpiRows(NamedTuple):
+    range: TimeRange
+    scope: str
+    subject: str
+    assets: list[str]  # whose electricity counts (for completeness)
+    rows: list[dict[str, Any]]
+
+
 def energy_router(context: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["energy"], responses=ERRORS, dependencies=[auth.viewer])
     reader = EnergyReader(context)
     max_days = context.plant.api.max_range_days
     page_max = context.plant.api.page_size_max
     zone = context.plant.site.timezone
+
+    async def kpi_rows(from_: str, to: str, asset: str | None, product: str | None, plant: bool, group: str) -> KpiRows:
+        """The KPI rows of one scope (unit, product or plant) and period kind over a checked range."""
+        reader.require()
+        rng = parse_range(from_, to, max_days)
+        scope, subject, assets = reader.scope(asset, product, plant)
+        return KpiRows(rng, scope, subject, assets, await reader.kpis(scope, subject, group, rng))
+
+    def kpi_body(found: KpiRows, group: str, periods: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "scope": found.scope,
+            "subject": found.subject,
+            "group": group,
+            "timezone": zone,
+            "units": UNITS,
+            "periods": periods,
+        }
 
     @router.get("/kpi/energy-intensity")
     async def energy_intensity(
@@ -193,24 +218,18 @@ def energy_router(context: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         """kWh, tonnes, kWh/t, kgce/t (GB/T 2589-2020), comprehensive kgce/t with waste-heat power
         subtracted, and data completeness (% of electricity buckets Good), per shift, day or month."""
-        reader.require()
-        rng = parse_range(from_, to, max_days)
-        scope, subject, assets = reader.scope(asset, product, plant)
-        rows = await reader.kpis(scope, subject, group, rng)
+        found = await kpi_rows(from_, to, asset, product, plant, group)
         assert reader.model is not None
-        periods = reader.model.calendar.periods(PeriodKind(group), rng.start_ns, rng.end_ns)
-        complete = await reader.completeness(assets, periods)
-        return {
-            "scope": scope,
-            "subject": subject,
-            "group": group,
-            "timezone": zone,
-            "units": UNITS,
-            "periods": [
+        periods = reader.model.calendar.periods(PeriodKind(group), found.range.start_ns, found.range.end_ns)
+        complete = await reader.completeness(found.assets, periods)
+        return kpi_body(
+            found,
+            group,
+            [
                 {**period_fields(r), **pick(r, INTENSITY_FIELDS), "completeness_percent": complete.get(r.get("label"))}
-                for r in rows
+                for r in found.rows
             ],
-        }
+        )
 
     @router.get("/kpi/carbon-intensity")
     async def carbon_intensity(
@@ -223,18 +242,10 @@ def energy_router(context: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         """tCO2 direct, indirect (location-based; market-based where green power is configured), total,
         per tonne, with every factor used and its source."""
-        reader.require()
-        rng = parse_range(from_, to, max_days)
-        scope, subject, _ = reader.scope(asset, product, plant)
-        rows = await reader.kpis(scope, subject, group, rng)
-        return {
-            "scope": scope,
-            "subject": subject,
-            "group": group,
-            "timezone": zone,
-            "units": UNITS,
-            "periods": [{**period_fields(r), **pick(r, CARBON_FIELDS), "factors": provenance(r)} for r in rows],
-        }
+        found = await kpi_rows(from_, to, asset, product, plant, group)
+        return kpi_body(
+            found, group, [{**period_fields(r), **pick(r, CARBON_FIELDS), "factors": provenance(r)} for r in found.rows]
+        )
 
     @router.get("/heats")
     async def heats(
