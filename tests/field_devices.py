@@ -4,7 +4,7 @@ asyncua servers on loopback sockets) serving values the test sets, and plant fil
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.services import free_port
@@ -14,6 +14,7 @@ from ferrogate.simulators.opcua_server import AddressSpace, SimulatedOpcUaDevice
 from ferrogate.simulators.registers import RegisterMap
 
 BIND_ATTEMPTS = 5  # a free port can be taken between choosing and binding it
+Device = TypeVar("Device", SimulatedModbusDevice, SimulatedOpcUaDevice)
 
 
 async def start_modbus(
@@ -27,23 +28,13 @@ async def start_modbus(
     """A Modbus TCP server for `register_map`; `values` (signal -> value) can change while it runs;
     `faults` (latency, exception answers...) can be set while it runs; `sample` runs before each
     answer (the simulator's model hook)."""
-    for attempt in range(BIND_ATTEMPTS):
-        device = SimulatedModbusDevice(
-            register_map,
-            "127.0.0.1",
-            port or free_port(),
-            unit,
-            sample=sample,
-            signals=values.__getitem__,
-            faults=faults,
+
+    async def build(free: int) -> SimulatedModbusDevice:
+        return SimulatedModbusDevice(
+            register_map, "127.0.0.1", free, unit, sample=sample, signals=values.__getitem__, faults=faults
         )
-        try:
-            await device.start()
-            return device
-        except RuntimeError:
-            if port is not None or attempt == BIND_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+
+    return await _started(build, port)
 
 
 async def start_opcua(
@@ -54,11 +45,23 @@ async def start_opcua(
     configure: Callable[[SimulatedOpcUaDevice], Awaitable[None]] | None = None,
 ) -> SimulatedOpcUaDevice:
     """An OPC UA server for `space` under folder `folder`; `configure` may set security before start."""
-    for attempt in range(BIND_ATTEMPTS):
-        endpoint = f"opc.tcp://127.0.0.1:{port or free_port()}/ferrogate/test"
-        device = SimulatedOpcUaDevice(space, endpoint, folder, signals=values.__getitem__)
+
+    async def build(free: int) -> SimulatedOpcUaDevice:
+        device = SimulatedOpcUaDevice(
+            space, f"opc.tcp://127.0.0.1:{free}/ferrogate/test", folder, signals=values.__getitem__
+        )
         if configure is not None:
             await configure(device)
+        return device
+
+    return await _started(build, port)
+
+
+async def _started(build: Callable[[int], Awaitable[Device]], port: int | None) -> Device:
+    """The server `build` makes for `port`, started; without a port, on a free one, chosen again
+    when someone else took it before the server could bind it."""
+    for attempt in range(BIND_ATTEMPTS):
+        device = await build(port or free_port())
         try:
             await device.start()
             return device
