@@ -153,7 +153,8 @@ class Walkthrough:
 async def test_walkthrough_from_bare_debian_to_grafana(box: debian_box.DebianBox) -> None:
     walk = Walkthrough(box)
     not_run = [b for b in walk.blocks if b.not_run is not None]
-    assert all(b.not_run for b in not_run)
+    # only Grafana's own installation and start are left out (no Grafana build reachable here)
+    assert [b.section for b in not_run] == ["3. Grafana", "3. Grafana"], not_run
     print("blocks not run:", *(f"  {b.section}: {b.not_run}" for b in not_run), sep="\n")
 
     walk.section("1. Install")
