@@ -23,8 +23,8 @@ from ferrogate.simulators.clock import ManualClock
 from ferrogate.simulators.opcua_server import UNECE_CODES, coerce, unece_unit_id
 from ferrogate.simulators.plant import SimulatedPlant
 from ferrogate.simulators.registers import Register, served_value
-from tests.conftest import ROOT
-from tests.simulator_plants import T0, demo_doc, load, manual_plant, on_free_ports, small_doc
+from tests.conftest import ROOT, on_free_ports
+from tests.simulator_plants import T0, demo_doc, load, manual_plant, small_doc
 from tests.waiting import eventually
 
 DOCS = ROOT / "docs" / "simulators.md"
