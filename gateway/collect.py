@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from ferrogate.drivers.base import Driver, bad_readings, is_comm_failure, now_ns
 from ferrogate.drivers.modbus_link import ModbusLinks
+from ferrogate.gateway.cancellation import raise_if_cancelled
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.metrics import DeviceMetrics, GatewayMetrics
 from ferrogate.gateway.mqtt import Backoff
@@ -222,6 +223,7 @@ class DeviceScanner:
         while True:
             await asyncio.sleep(max(0.0, slot * interval - time.time()))
             batch = await self.scan_once(cls)
+            raise_if_cancelled()  # a driver's wait_for may have swallowed the cancellation (3.11)
             if batch.readings:  # an all-suppressed scan (report by exception) has nothing to say
                 self.sink(batch)
             slot, skipped = next_slot(slot, time.time(), interval)

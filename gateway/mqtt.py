@@ -21,6 +21,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ferrogate.gateway.cancellation import cancel_pending
 from ferrogate.gateway.config import MqttConfig
 from ferrogate.gateway.payload import (
     PayloadError,
@@ -49,19 +50,15 @@ INGEST_WAIT_WARNING_S = 30.0
 
 
 class Client(aiomqtt.Client):
-    """aiomqtt's client, made to keep a `Task.cancel()` a cancellation.
-
-    On Python 3.11, `asyncio.wait_for` (which aiomqtt awaits for CONNACK, SUBACK and PUBACK) returns
-    normally when the awaited packet arrives in the same loop turn as the cancellation, swallowing it
-    (fixed in 3.12); and aiomqtt 2.5 can raise MqttError from `__aexit__`, which would replace a
-    CancelledError in flight. Either way a reconnect loop would run on after being cancelled, and
-    whoever awaits the task would wait forever. So: after each such call a pending cancellation is
-    raised again, and leaving the client while cancelled stays a cancellation.
+    """aiomqtt's client, made to keep a `Task.cancel()` a cancellation (gateway/cancellation.py):
+    after CONNACK, SUBACK and PUBACK waits a pending cancellation is raised again; and since
+    aiomqtt 2.5 can raise MqttError from `__aexit__`, which would replace a CancelledError in
+    flight, leaving the client while cancelled stays a cancellation.
     """
 
     async def __aenter__(self) -> Client:
         await super().__aenter__()
-        if _cancel_pending():
+        if cancel_pending():
             with contextlib.suppress(Exception):
                 await super().__aexit__(asyncio.CancelledError, None, None)
             raise asyncio.CancelledError
@@ -79,19 +76,14 @@ class Client(aiomqtt.Client):
 
     async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
         granted = await super().subscribe(*args, **kwargs)
-        if _cancel_pending():
+        if cancel_pending():
             raise asyncio.CancelledError
         return granted
 
     async def publish(self, *args: Any, **kwargs: Any) -> None:
         await super().publish(*args, **kwargs)
-        if _cancel_pending():
+        if cancel_pending():
             raise asyncio.CancelledError
-
-
-def _cancel_pending() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 def make_client(

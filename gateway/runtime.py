@@ -173,6 +173,18 @@ class Gateway:
                 raise RuntimeError(f"role task {task.get_name()} failed") from exc
             log.error("role task %s ended", task.get_name())
 
+    async def stop_collecting(self) -> int:
+        """Stop scanning (the other roles go on) and wait until the broker acknowledged every batch
+        collected so far; returns how many were published. For a controlled end of a run: the
+        energy books, InfluxDB and the API then hold still."""
+        assert self.publisher is not None, "no collect role"
+        for task in [t for t in self._tasks if t.get_name() == "collector"]:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self._tasks.remove(task)
+        await self.publisher.drain()
+        return self.publisher.published
+
     async def stop(self) -> None:
         if self.api_server is not None:
             self.api_server.should_exit = True

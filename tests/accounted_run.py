@@ -80,11 +80,7 @@ async def freeze(demo: Demo) -> None:
     state, InfluxDB and the API hold still while tests compare them."""
     gateway = demo.gateway
     assert gateway is not None and gateway.publisher is not None and gateway.energy is not None
-    collector = next(t for t in gateway._tasks if t.get_name() == "collector")
-    collector.cancel()
-    await asyncio.gather(collector, return_exceptions=True)
-    await gateway.publisher.drain()
-    published = gateway.publisher.published
+    published = await gateway.stop_collecting()
 
     async def consumed() -> bool:
         assert gateway.ingest is not None and gateway.energy is not None

@@ -72,19 +72,7 @@ async def test_books_match_the_simulator_ground_truth(
         await eventually(enough, "three heats per EAF and four taps per SAF in the ledger", within_s=150)
 
         # stop scanning, let everything in flight arrive, and let the books run over it
-        collector = next(t for t in gateway._tasks if t.get_name() == "collector")
-        for _ in range(3):  # the collector has been seen to need a second cancel to stop its scan tasks
-            collector.cancel()
-            await asyncio.wait([collector], timeout=10)
-            if collector.done():
-                break
-        publisher = gateway.publisher
-
-        async def sent() -> bool:
-            return publisher.backlog == 0
-
-        await eventually(sent, "the collector's batches to be acknowledged by the broker")
-        published = publisher.published
+        published = await asyncio.wait_for(gateway.stop_collecting(), timeout=60)
 
         async def consumed() -> bool:
             return energy.batches >= published and ingest.messages >= published

@@ -48,11 +48,7 @@ async def test_slice_delivers_what_the_simulators_served(
         await eventually(enough, f"{SCANS_WANTED} scans of each device in InfluxDB")
 
         # stop scanning, then let everything in flight arrive
-        collector = next(t for t in gateway._tasks if t.get_name() == "collector")
-        collector.cancel()
-        await asyncio.gather(collector, return_exceptions=True)
-        await gateway.publisher.drain()
-        published = gateway.publisher.published
+        published = await gateway.stop_collecting()
 
         async def all_consumed() -> bool:
             return gateway.ingest.messages >= published and gateway.live.batches >= published

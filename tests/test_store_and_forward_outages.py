@@ -282,10 +282,7 @@ async def test_two_ingest_workers_share_the_stream(
             meter.pause()
         await until_stored_equals_served(client, "sf_shared", meters)
         # stop scanning, so the count of published batches is final, and let the last ones arrive
-        scanning = next(t for t in collector._tasks if t.get_name() == "collector")
-        scanning.cancel()
-        await asyncio.gather(scanning, return_exceptions=True)
-        await publisher.drain()
+        await collector.stop_collecting()
 
         async def all_received() -> bool:
             return sum(w.messages for w in workers) >= publisher.published
