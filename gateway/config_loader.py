@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -11,6 +13,21 @@ from pydantic import ValidationError
 from ferrogate.gateway.config import ID_PATTERN, PlantConfig
 
 Location = tuple[str | int, ...]
+BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class PlantLoader(yaml.SafeLoader):
+    """YAML with only `true`/`false` as booleans (YAML 1.2). PyYAML follows YAML 1.1, where an
+    unquoted `on`, `off`, `yes` or `no` is a boolean: a point id `on` would arrive as True.
+    Read as strings, they stay ids where the schema wants a string, and pydantic still reads
+    `yes`/`no`/`on`/`off` as booleans where the schema wants one."""
+
+
+PlantLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+PlantLoader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 @dataclass(frozen=True)
@@ -45,17 +62,20 @@ def format_path(path: Location) -> str:
     return out
 
 
-def _line_index(node: yaml.Node, path: Location, index: dict[Location, int]) -> None:
-    """Record the 1-based line of every mapping key and sequence item under `node`."""
+def _line_index(node: yaml.Node, path: Location, index: dict[Location, int], scalars: dict[Location, str]) -> None:
+    """Record the 1-based line of every mapping key and sequence item under `node`, and the text
+    of every plain (unquoted) scalar as written."""
     index[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode) and node.style is None:
+        scalars[path] = node.value
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            _line_index(value_node, (*path, key), index)
+            _line_index(value_node, (*path, key), index, scalars)
             index[(*path, key)] = key_node.start_mark.line + 1  # the key's line, not its value's
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _line_index(item, (*path, i), index)
+            _line_index(item, (*path, i), index, scalars)
 
 
 def _nearest_line(path: Location, index: dict[Location, int]) -> int | None:
@@ -91,8 +111,8 @@ def _yaml_location(path: Location, data: object) -> Location:
 def parse_plant(text: str, file: Path) -> PlantConfig:
     """Validate YAML text as a plant configuration, raising ConfigError with every problem."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=PlantLoader)
+        data = yaml.load(text, Loader=PlantLoader)  # PlantLoader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -102,8 +122,9 @@ def parse_plant(text: str, file: Path) -> PlantConfig:
     if not isinstance(data, dict):
         raise ConfigError(file, [ConfigProblem(file, (), 1, "the plant file must be a YAML mapping")])
     lines: dict[Location, int] = {}
+    scalars: dict[Location, str] = {}
     if root is not None:
-        _line_index(root, (), lines)
+        _line_index(root, (), lines, scalars)
     if "extends" in data:
         own = set(data) - {"extends"}
         data = _extend(data, file, (file.resolve(),), lines)
@@ -115,7 +136,7 @@ def parse_plant(text: str, file: Path) -> PlantConfig:
         problems = []
         for err in exc.errors(include_url=False):
             loc = _yaml_location(tuple(err["loc"]), data)
-            problems.append(ConfigProblem(file, loc, _nearest_line(loc, lines), _reason(err)))
+            problems.append(ConfigProblem(file, loc, _nearest_line(loc, lines), _reason(err, scalars.get(loc))))
         raise ConfigError(file, problems) from exc
     cross = plant.reference_errors()
     if cross:
@@ -143,7 +164,7 @@ def _load_base(ref: str, file: Path, chain: tuple[Path, ...], where: ConfigProbl
     if base_file in chain:
         raise ConfigError(file, [replace(where, reason=f"circular extends: {ref} is already being loaded")])
     try:
-        base = yaml.safe_load(base_file.read_text(encoding="utf-8"))
+        base = yaml.load(base_file.read_text(encoding="utf-8"), Loader=PlantLoader)  # PlantLoader is a SafeLoader
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(file, [replace(where, reason=f"cannot load {ref}: {exc}")]) from exc
     if not isinstance(base, dict):
@@ -163,8 +184,24 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _reason(err: dict) -> str:
+def _yaml_type(value: object) -> str | None:
+    """What YAML made of an unquoted scalar that is not a string."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, datetime.date):
+        return "a date"
+    return None
+
+
+def _reason(err: dict, written: str | None = None) -> str:
     msg = str(err["msg"])
+    read_as = _yaml_type(err.get("input"))
+    if err["type"] == "string_type" and written is not None and err.get("input") is None:
+        return f"no value given (YAML reads {repr(written) if written else 'an empty value'} as null)"
+    if err["type"] == "string_type" and written is not None and read_as is not None:
+        return f"YAML reads the unquoted {written!r} as {read_as}, not text: quote it ('{written}')"
     if err["type"] == "extra_forbidden":
         return "unknown field (check spelling; see the configuration reference in README.md)"
     if err["type"] == "missing":

@@ -107,3 +107,24 @@ def test_every_command_names_the_problems_of_a_broken_plant_file(
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert f"cannot use {broken}" in err and first.split(": ", 1)[1] in err
+
+
+def test_yaml_1_1_booleans_stay_text_where_the_schema_wants_text() -> None:
+    """`on`, `off`, `yes`, `no` unquoted are booleans in YAML 1.1 (PyYAML): ids stay the words
+    written, and real boolean fields still read them as booleans."""
+    plant = load_plant(CASES[0].parent / "yaml_booleans" / "plant.yaml")
+    assert (plant.site.id, plant.site.name) == ("yes", "on")
+    assert plant.mqtt is not None and (plant.mqtt.clean_start, plant.mqtt.wait_for_ingest) == (True, False)
+    device = plant.devices[0]
+    assert (device.id, [p.id for p in device.points]) == ("no", ["on", "off"])
+    assert plant.asset_of_point() == {("no", "on"): "saf1"}
+
+
+def test_check_config_says_to_quote_what_yaml_did_not_read_as_text() -> None:
+    bad = run_cli("check-config", "tests/testcases/config/yaml_not_text/plant.yaml")
+    assert bad.returncode == 1
+    assert (
+        "tests/testcases/config/yaml_not_text/plant.yaml:9: devices[0].points[0].id: "
+        "YAML reads the unquoted 'true' as a boolean, not text: quote it ('true')"
+        in [line.strip() for line in bad.stderr.splitlines()]
+    )
