@@ -25,10 +25,6 @@ from ferrogate.api.schemas import AssetOut, DeviceState, ErrorOut, LiveEvent, Li
 from ferrogate.gateway.config import Asset
 from ferrogate.gateway.timeutil import iso_utc
 
-ERRORS = {
-    401: {"model": ErrorOut, "description": "no or unknown API key"},
-    403: {"model": ErrorOut, "description": "the key's role may not do this"},
-}
 NOT_FOUND = {404: {"model": ErrorOut, "description": "unknown asset"}}
 
 
@@ -81,7 +77,7 @@ class PlantView:
 
 
 def plant_router(view: PlantView) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["plant"], responses=ERRORS, dependencies=[auth.viewer])
+    router = APIRouter(prefix="/api/v1", tags=["plant"], responses=auth.AUTH_ERRORS, dependencies=[auth.viewer])
 
     @router.get("/assets")
     async def list_assets() -> list[AssetOut]:
@@ -212,7 +208,7 @@ def ops_router(view: PlantView) -> APIRouter:
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> str:
         """The gateway's own metrics in Prometheus text format."""
-        return view.context.metrics_text()
+        return view.context.metrics_text() + view.context.auth_limiter.render_prometheus()
 
     return router
 

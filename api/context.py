@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrogate.api.keys import KeyStore, StoredKey
+from ferrogate.api.ratelimit import AuthFailureLimiter
 from ferrogate.gateway.alarms import AlarmBook, LimitRule
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.energy.model import AccountingModel
@@ -32,3 +33,7 @@ class ApiContext:
     influx: InfluxV1Client | None = None  # history (derived series) for the energy routes
     accounting: AccountingModel | None = None  # the plant's resolved accounting section
     recompute: Callable[[int, int], Awaitable[None]] | None = None  # when the energy role runs here
+    auth_limiter: AuthFailureLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth_limiter = AuthFailureLimiter(self.plant.api.auth_failures_max, self.plant.api.auth_failure_window_s)

@@ -16,11 +16,6 @@ from ferrogate.gateway.alarms import Alarm
 from ferrogate.gateway.config_loader import ConfigError, load_plant
 from ferrogate.gateway.timeutil import iso_utc
 
-ERRORS = {
-    401: {"model": ErrorOut, "description": "no or unknown API key"},
-    403: {"model": ErrorOut, "description": "the key's role may not do this"},
-}
-
 
 def alarm_out(a: Alarm) -> AlarmOut:
     return AlarmOut(
@@ -41,7 +36,7 @@ def alarm_out(a: Alarm) -> AlarmOut:
 
 
 def alarms_router(context: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["alarms"], responses=ERRORS)
+    router = APIRouter(prefix="/api/v1", tags=["alarms"], responses=auth.AUTH_ERRORS)
     page_max = context.plant.api.page_size_max
 
     @router.get("/alarms", dependencies=[auth.viewer])

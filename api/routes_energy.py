@@ -30,8 +30,7 @@ from ferrogate.gateway.timeutil import iso_utc
 
 ERRORS = {
     400: {"model": ErrorOut, "description": "bad time range, month or scope (see detail.error)"},
-    401: {"model": ErrorOut, "description": "no or unknown API key"},
-    403: {"model": ErrorOut, "description": "the key's role may not do this"},
+    **auth.AUTH_ERRORS,
     404: {"model": ErrorOut, "description": "unknown asset or product"},
     503: {"model": ErrorOut, "description": "the database or the accounting engine is not available"},
 }

@@ -64,6 +64,11 @@ class Gateway:
             raise RoleConfigError("the plant file has no 'mqtt' section (every role needs the broker)")
         if "ingest" in roles and plant.influxdb is None:
             raise RoleConfigError("the ingest role needs an 'influxdb' section in the plant file")
+        if "api" in roles and plant.api.tls is not None:
+            try:
+                plant.api.tls.check()
+            except ValueError as exc:
+                raise RoleConfigError(str(exc)) from None
         self.plant = plant
         self.roles = roles
         self.gateway_id = gateway_id or socket.gethostname()
@@ -108,7 +113,16 @@ class Gateway:
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()
             app = create_app(self.api_context)
-            config = uvicorn.Config(app, host=self.api_host, port=self.api_port, log_level="warning", lifespan="off")
+            tls = plant.api.tls
+            config = uvicorn.Config(
+                app,
+                host=self.api_host,
+                port=self.api_port,
+                log_level="warning",
+                lifespan="off",
+                ssl_certfile=tls.cert_file if tls is not None else None,
+                ssl_keyfile=tls.key_file if tls is not None else None,
+            )
             self.api_server = EmbeddedServer(config)
             self._spawn(self.api_server.serve(), "api")
         if "collect" in self.roles:

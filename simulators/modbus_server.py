@@ -8,7 +8,7 @@ DeviceFaults object."""
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 
 from pymodbus.constants import ExcCodes
@@ -85,6 +85,8 @@ class SimulatedModbusDevice:
         self.faults = faults if faults is not None else DeviceFaults()
         self.equipment = equipment
         self.requests = 0
+        # function code of every request PDU received, reads or not (the gateway must only read)
+        self.function_codes: Counter[int] = Counter()
         self.refusing = False
         # what each read served: (values by signal) as a correct client decodes them
         self.served: deque[dict[str, float]] = deque(maxlen=served_log)
@@ -110,7 +112,14 @@ class SimulatedModbusDevice:
             _mapped_bits_only(ReadCoilsRequest, frozenset(m.mapped("coil"))),
             _mapped_bits_only(ReadDiscreteInputsRequest, frozenset(m.mapped("discrete_input"))),
         ]
-        return ModbusTcpServer(device, address=(self.host, self.port), custom_pdu=checked)
+        return ModbusTcpServer(
+            device, address=(self.host, self.port), custom_pdu=checked, trace_pdu=self._count_function_code
+        )
+
+    def _count_function_code(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU:
+        if not sending:
+            self.function_codes[pdu.function_code] += 1
+        return pdu
 
     async def _on_access(
         self,

@@ -10,13 +10,14 @@ import asyncio
 import logging
 import math
 import struct
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asyncua import Server, ua
 from asyncua.common.callback import CallbackType
+from asyncua.crypto.permission_rules import SimpleRoleRuleset
 
 from ferrogate.gateway.timeutil import ns_to_datetime
 from ferrogate.simulators.address_spaces import (  # noqa: F401  (re-exported for older imports)
@@ -82,6 +83,20 @@ def coerce(value: float, data_type: str) -> float | int | bool:
     return max(low, min(high, int(value)))
 
 
+class ServiceLog(SimpleRoleRuleset):
+    """asyncua's permission check, which sees the type of every request made in a session, used to
+    count them by service name (e.g. 'ReadRequest'); it grants what asyncua's default grants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: Counter[str] = Counter()
+
+    def check_validity(self, user, action_type_id, body) -> bool:  # asyncua's signature
+        name = ua.ObjectIdNames.get(action_type_id.Identifier, str(action_type_id))
+        self.requests[name.removesuffix("_Encoding_DefaultBinary")] += 1
+        return super().check_validity(user, action_type_id, body)
+
+
 @dataclass(frozen=True)
 class Folder:
     space: AddressSpace
@@ -107,8 +122,10 @@ class SimulatedOpcUaDevice:
         self.folders = [Folder(space, folder, signals, equipment)]
         self.faults = faults if faults is not None else DeviceFaults()
         self.server = Server()
+        # every service request received in a session, by name (the gateway must never Write or Call)
+        self.service_log = ServiceLog()
         # loopback simulators: no security and anonymous users, unless a test configures `server` before start()
-        self.server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        self.server.set_security_policy([ua.SecurityPolicyType.NoSecurity], permission_ruleset=self.service_log)
         self.server.set_identity_tokens([ua.AnonymousIdentityToken])
         self.refusing = False
         self._nodes: list[tuple[Folder, Variable, ua.NodeId]] = []
