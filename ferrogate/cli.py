@@ -14,6 +14,7 @@ from typing import Any
 
 from ferrogate import apikey_cmd, cert_cmd, dbinit_cmd, probe_cmd, simulate_cmd
 from ferrogate.gateway.config_loader import ConfigError, load_plant
+from ferrogate.gateway.redact import redact_handlers
 from ferrogate.gateway.timeutil import parse_seconds
 from ferrogate.plant_file import load_or_exit
 
@@ -71,9 +72,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format=log_format)
+    redact_handlers(logging.getLogger(), log_format)  # no password or token in any line
     if not args.verbose:
         # the libraries log every request at INFO; our own modules say what matters
         for name in ("asyncua", "httpx", "pymodbus", "uvicorn.error"):

@@ -11,6 +11,7 @@ from pathlib import Path
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx_setup import RetentionPolicy, User, apply_setup, default_policies
+from ferrogate.gateway.redact import remember
 from ferrogate.plant_file import load_or_exit
 
 
@@ -30,10 +31,13 @@ def _secret(env: str | None, file: Path | None, what: str) -> str | None:
     if env:
         if env not in os.environ:
             raise LookupError(f"{what}: environment variable {env} is not set")
-        return os.environ[env]
-    if file:
-        return file.read_text(encoding="utf-8").splitlines()[0].strip()
-    return None
+        value = os.environ[env]
+    elif file:
+        value = file.read_text(encoding="utf-8").splitlines()[0].strip()
+    else:
+        return None
+    remember(value)  # masked in log lines
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

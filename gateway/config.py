@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ferrogate.api.config import ApiConfig
 from ferrogate.gateway.alarms import AlarmsConfig
 from ferrogate.gateway.energy.config import AccountingConfig
+from ferrogate.gateway.redact import remember
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -56,14 +57,17 @@ class Credentials(Strict):
         return self
 
     def resolve_password(self) -> str | None:
+        """The secret, also remembered for masking in log lines (gateway/redact.py)."""
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             if value is None:
                 raise LookupError(f"environment variable {self.password_env} is not set")
-            return value
-        if self.password_file is not None:
-            return self.password_file.read_text(encoding="utf-8").splitlines()[0].strip()
-        return None
+        elif self.password_file is not None:
+            value = self.password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+        else:
+            return None
+        remember(value)
+        return value
 
 
 class Site(Strict):

@@ -112,8 +112,9 @@ class InfluxV1Client:
         )
 
     async def query(self, q: str, *, epoch: str | None = "ns", db: bool = True) -> list[Series]:
-        """Run one InfluxQL statement; SELECT/SHOW go as GET, everything else as POST."""
-        params: dict[str, str] = {"q": q}
+        """Run one InfluxQL statement; SELECT/SHOW go as GET, everything else as POST with the
+        statement in the body (it may hold a password: CREATE USER; URLs end up in logs)."""
+        params: dict[str, str] = {}
         if db:
             params["db"] = self.config.database
         if epoch:
@@ -121,9 +122,9 @@ class InfluxV1Client:
         read_only = q.lstrip().upper().startswith(("SELECT", "SHOW"))
         try:
             if read_only:
-                resp = await self._http.get("/query", params=params)
+                resp = await self._http.get("/query", params={"q": q, **params})
             else:
-                resp = await self._http.post("/query", params=params)
+                resp = await self._http.post("/query", params=params, data={"q": q})
         except httpx.HTTPError as exc:
             raise InfluxError(f"query failed: {exc!r}", None, True) from exc
         if resp.status_code != 200:
