@@ -19,8 +19,9 @@ import pytest_asyncio
 from ferrogate.api.config import ApiConfig, ApiTlsConfig
 from ferrogate.api.keys import KeyStore, Role, new_key
 from ferrogate.api.ratelimit import AuthFailureLimiter
-from ferrogate.gateway.config import MqttConfig, PlantConfig
+from ferrogate.gateway.config import MqttConfig
 from ferrogate.gateway.config_loader import load_plant
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.runtime import Gateway, RoleConfigError
 from ferrogate.gateway.services import Mosquitto, free_port
 from tests.conftest import ROOT
@@ -32,7 +33,7 @@ VIEWER_KEY, VIEWER = new_key("security-viewer", Role.viewer)
 FAILURES_MAX = 3
 
 
-def api_plant(mosquitto: Mosquitto, api: ApiConfig) -> PlantConfig:
+def api_plant(mosquitto: Mosquitto, api: ApiConfig) -> PlantFile:
     return load_plant(PLANT).model_copy(
         update={
             "mqtt": MqttConfig(port=mosquitto.port, topic_root="security/ferrogate/v1"),
