@@ -50,14 +50,22 @@ INGEST_WAIT_WARNING_S = 30.0
 
 
 class Client(aiomqtt.Client):
-    """aiomqtt's client, made to keep a `Task.cancel()` a cancellation (gateway/cancellation.py):
+    """aiomqtt's client, made to close a connection whose CONNACK wait was given up (`_abandon`),
+    and to keep a `Task.cancel()` a cancellation (gateway/cancellation.py):
     after CONNACK, SUBACK and PUBACK waits a pending cancellation is raised again; and since
     aiomqtt 2.5 can raise MqttError from `__aexit__`, which would replace a CancelledError in
     flight, leaving the client while cancelled stays a cancellation.
     """
 
+    _abandoned = False  # a connect that failed or was cancelled part way: see _abandon
+
     async def __aenter__(self) -> Client:
-        await super().__aenter__()
+        self._abandoned = False
+        try:
+            await super().__aenter__()
+        except BaseException:
+            self._abandon()
+            raise
         if cancel_pending():
             with contextlib.suppress(Exception):
                 await super().__aexit__(asyncio.CancelledError, None, None)
@@ -73,6 +81,25 @@ class Client(aiomqtt.Client):
             if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 return  # the CancelledError propagates
             raise
+
+    def _abandon(self) -> None:
+        """aiomqtt leaves paho's connection be when the CONNACK wait times out or is cancelled: the
+        socket connects on its own (the connect runs in a thread), a CONNACK arriving later makes a
+        live session nobody reads, and when the broker ends it (a takeover by the next attempt with
+        the same client id, a broker restart) the exception lands in a future no one retrieves
+        ("Future exception was never retrieved"). Close it now, or as soon as its CONNACK arrives."""
+        self._abandoned = True
+        self._client.disconnect()
+
+    def _on_connect(self, client: Any, *args: Any, **kwargs: Any) -> None:
+        if self._abandoned:
+            client.disconnect()
+            return
+        super()._on_connect(client, *args, **kwargs)
+
+    def _on_disconnect(self, *args: Any, **kwargs: Any) -> None:
+        if not self._abandoned:
+            super()._on_disconnect(*args, **kwargs)
 
     async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
         granted = await super().subscribe(*args, **kwargs)

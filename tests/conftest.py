@@ -4,7 +4,9 @@ with the reason and the tests that need it fail: no silent skips, no mocks."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,38 @@ from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port, start_inf
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PLANT = ROOT / "deploy" / "plants" / "demo.yaml"
 _db_names = itertools.count(1)
+
+
+class NeverRetrieved(logging.Handler):
+    """asyncio's "Future/Task exception was never retrieved": logged when such a future is collected,
+    often long after the test that left it (where pytest's log capture hides it) or at exit. Any in
+    the whole run fails the run, with the lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "exception was never retrieved" in record.getMessage():
+            self.lines.append(self.format(record))
+
+
+_never_retrieved = NeverRetrieved()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    logging.getLogger("asyncio").addHandler(_never_retrieved)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    gc.collect()  # what the closed event loops and finished tests left behind, collected now and not at exit
+    if _never_retrieved.lines:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            for line in ["asyncio exceptions never retrieved during the run (a failure):", *_never_retrieved.lines]:
+                reporter.write_line(line, red=True)
 
 
 @pytest.fixture(scope="session")
