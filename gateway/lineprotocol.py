@@ -56,8 +56,9 @@ def batch_lines(batch: ScanBatch) -> list[str]:
         series = cache.get((site, device, r.point, assets.get(r.point), r.unit))
         if series is None:
             series = series_key(site, device, r.point, assets.get(r.point), r.unit)
-        fields = _QUALITY_FIELD[r.quality]
-        if r.value is not None:
+        quality = r.quality
+        fields = _QUALITY_FIELD[quality]
+        if r.value is not None and quality is not Quality.BAD:  # a bad reading has no value field
             fields = f"value={float(r.value)!r},{fields}"
         if r.reason is not None:
             fields += ",reason=" + quote_field(r.reason)

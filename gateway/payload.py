@@ -3,8 +3,9 @@
 Topic:   {root}/{site}/telemetry/{device}
 Payload: {"schema": "ferrogate/1", "site", "device", "seq", "gateway_time_ns",
           "readings": [{"point", "asset", "v", "u", "q", "t", "r"?}]}
-`t` and `gateway_time_ns` are Unix nanoseconds (integers, exact); `v` is a number or null
-(null only with q == "bad"); `r` is the quality reason, present when q is not "good".
+`t` and `gateway_time_ns` are Unix nanoseconds (integers, exact); `v` is a number, or null exactly
+when q == "bad" (a number beside "bad" from another publisher is dropped on decoding); `r` is the
+quality reason, present when q is not "good".
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def encode_batch(batch: ScanBatch) -> bytes:
     for r in batch.readings:
         item: dict[str, Any] = {
             "point": r.point,
-            "v": r.value,
+            "v": r.value if r.quality is not Quality.BAD else None,  # a bad reading carries no value
             "u": r.unit,
             "q": r.quality.value,
             "t": r.source_time_ns,
@@ -145,6 +146,8 @@ def _decode_reading(item: object, i: int, assets: dict[str, str]) -> Reading:
             raise PayloadError(f"readings[{i}].v is null but quality is {quality.value}")
     elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise PayloadError(f"readings[{i}].v must be a finite number or null")
+    elif quality is Quality.BAD:
+        value = None  # a publisher that sent a bad reading's number: the reading is kept, the number is not
     reason = item.get("r")
     if reason is not None and not isinstance(reason, str):
         raise PayloadError(f"readings[{i}].r must be a string")

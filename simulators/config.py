@@ -259,10 +259,13 @@ class LatencyFault(FaultBase):
 
 
 class BadStatusFault(SignalFault):
-    """OPC UA values carry this Bad status code."""
+    """OPC UA values carry this Bad (or Uncertain) status code."""
 
     fault: Literal["bad_status"]
     status: str = "BadSensorFailure"
+    # asyncua's server, as OPC UA Part 4 7.7.1 asks, sends no value with a Bad status; some PLCs and
+    # node-opcua servers send the value anyway (e.g. 0.0 with BadSensorFailure): `with_value: true`
+    with_value: bool = False
 
     @field_validator("status")
     @classmethod
@@ -270,8 +273,11 @@ class BadStatusFault(SignalFault):
         from asyncua import ua
 
         code = getattr(ua.StatusCodes, value, None)
-        if not isinstance(code, int) or code >> 30 != 2:
-            raise ValueError(f"{value!r} is not an OPC UA Bad status code name (e.g. BadSensorFailure)")
+        if not isinstance(code, int) or code >> 30 not in (1, 2):
+            raise ValueError(
+                f"{value!r} is not an OPC UA Bad or Uncertain status code name "
+                "(e.g. BadSensorFailure, UncertainLastUsableValue)"
+            )
         return value
 
 

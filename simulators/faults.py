@@ -40,7 +40,7 @@ class DeviceFaults:
         self.exception_code: int | None = None
         self.latency_s = 0.0
         self.refusing = False
-        self.bad_status: dict[Key, int] = {}
+        self.bad_status: dict[Key, tuple[int, bool]] = {}  # key -> (status code, value sent with it)
         self.frozen: dict[Key, float | None] = {}  # None until the first value is held
         self.replaced: dict[Key, float] = {}
         self.offsets: dict[Key, float] = {}  # counter resets (meter replaced): permanent
@@ -63,8 +63,9 @@ class DeviceFaults:
             return held
         return value
 
-    def status(self, key: Key) -> int | None:
-        """A Bad OPC UA status code for `key`, if one is in force."""
+    def status(self, key: Key) -> tuple[int, bool] | None:
+        """A Bad or Uncertain OPC UA status code for `key`, if one is in force, and whether the
+        server sends the value beside a Bad one."""
         return self.bad_status.get(key) if self.bad_status else None
 
     def _reset(self) -> None:
@@ -193,5 +194,5 @@ class FaultController:
 
                     code = getattr(ua.StatusCodes, fault.status)
                     for key in self._targets(fault):
-                        state.bad_status[key] = code
+                        state.bad_status[key] = (code, fault.with_value)
             state._finish()

@@ -196,17 +196,29 @@ class SimulatedOpcUaDevice:
         for folder, var, node_id in self._nodes:
             key = (folder.equipment, var.signal)
             value = coerce(faults.value(key, folder.signals(var.signal)), var.data_type)
-            bad = faults.status(key)
+            fault = faults.status(key)
+            status = GOOD.value if fault is None else fault[0]
             dv = ua.DataValue(
                 ua.Variant(value, VARIANTS[var.data_type]),
-                StatusCode=GOOD if bad is None else ua.StatusCode(bad),
+                StatusCode=ua.StatusCode(status),
                 SourceTimestamp=stamp,
                 ServerTimestamp=server_time,
             )
-            await self.server.write_attribute_value(node_id, dv)
+            if fault is not None and fault[1]:
+                await self._write_keeping_the_value(node_id, dv)
+            else:
+                await self.server.write_attribute_value(node_id, dv)
             self.served.append((var.signal, value, sim_time_ns))
-            status = GOOD.value if bad is None else bad
             self.served_nodes.append((f"{folder.name}.{var.name}", value, sim_time_ns, status))
+
+    async def _write_keeping_the_value(self, node_id: ua.NodeId, dv: ua.DataValue) -> None:
+        """Store the DataValue as it is, value and status, for Read and for the subscriptions:
+        asyncua's write_attribute_value would null the value of a Bad one."""
+        attribute = self.server.iserver.aspace[node_id].attributes[ua.AttributeIds.Value]
+        attribute.value = dv
+        attribute.value_callback = None
+        for handle, notify in list(attribute.datachange_callbacks.items()):
+            await notify(handle, dv)
 
     async def refuse(self) -> None:
         """Close every connection and stop listening."""

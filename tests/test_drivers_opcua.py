@@ -202,6 +202,29 @@ async def test_status_codes_become_quality_with_the_status_name(sim: SimulatedOp
         assert readings["oil_temp"].quality is Quality.GOOD
 
 
+async def test_a_value_sent_with_a_bad_status_is_dropped(sim: SimulatedOpcUaDevice) -> None:
+    """Some servers send a failed sensor's 0.0 with BadSensorFailure (the simulator's `with_value`
+    puts both on the wire): the reading is BAD without a number; an Uncertain one keeps its value."""
+    sim.faults.bad_status[("", "power")] = (ua.StatusCodes.BadSensorFailure, True)
+    sim.faults.bad_status[("", "energy")] = (ua.StatusCodes.UncertainSubstituteValue, True)
+    try:
+        await sim.publish(T0 + 3000)
+        for mode in ("poll", "subscribe"):
+            driver = driver_for(sim, mode=mode)
+            await driver.connect()
+            readings = latest(await driver.read())
+            await driver.close()
+            power, energy = readings["power"], readings["energy"]
+            assert (power.value, power.quality, power.reason) == (None, Quality.BAD, "BadSensorFailure"), mode
+            assert (energy.value, energy.quality, energy.reason) == (
+                0.002,
+                Quality.UNCERTAIN,
+                "UncertainSubstituteValue",
+            )
+    finally:
+        sim.faults.bad_status.clear()
+
+
 async def test_refused_items_are_polled_in_auto_mode_and_bad_in_subscribe_mode(
     sim: SimulatedOpcUaDevice,
 ) -> None:

@@ -87,3 +87,20 @@ def test_line_protocol_escapes_and_keeps_quality() -> None:
         rf'reason="comm_error: \"timeout\"" {T}',
         rf'reading,site=plant,device=meter\ 1,point=pf,unit=1 value=0.93,quality="uncertain",reason="stale" {T}',
     ]
+
+
+def test_a_bad_reading_that_holds_a_number_loses_it_on_every_hop() -> None:
+    """A Reading made BAD with its number still in it (a driver that kept a failed sensor's 0.0)
+    goes out without it; a payload from another publisher with a number beside "bad" is kept as a
+    bad reading without the number."""
+    batch = ScanBatch("plant", "plc", 1, T, [Reading("power", 0.0, "kW", T, Quality.BAD, "BadSensorFailure")])
+    assert json.loads(encode_batch(batch))["readings"][0]["v"] is None
+    assert batch_lines(batch) == [
+        f'reading,site=plant,device=plc,point=power,unit=kW quality="bad",reason="BadSensorFailure" {T}'
+    ]
+    foreign = (
+        b'{"schema":"ferrogate/1","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+        b'"readings":[{"point":"p","v":0.0,"u":"kW","q":"bad","r":"BadSensorFailure","t":1}]}'
+    )
+    (reading,) = decode_batch(foreign).readings
+    assert (reading.value, reading.quality, reading.reason) == (None, Quality.BAD, "BadSensorFailure")

@@ -327,17 +327,16 @@ class OpcUaDriver:
         quality, reason = quality_of(dv.StatusCode)
         stamp = dv.SourceTimestamp or dv.ServerTimestamp
         t = datetime_to_ns(stamp) if stamp is not None else t_gateway
+        if quality is Quality.BAD:
+            # some servers send a value with a Bad status (a failed sensor's 0.0): it is no reading
+            return Reading(p.id, None, p.unit, t, quality, reason)
         raw = dv.Value.Value if dv.Value is not None else None
-        value: float | None = None
-        if isinstance(raw, (int, float)):  # bool is an int: True -> 1.0
-            value = float(raw) * p.scale + p.add
-            if not math.isfinite(value):
-                value, quality, reason = None, Quality.BAD, f"{NOT_FINITE}: {raw}"
-        elif quality is not Quality.BAD:
-            quality, reason = Quality.BAD, f"{CONFIG_ERROR}: not a number ({type(raw).__name__})"
-        if value is None and quality is not Quality.BAD:
-            quality = Quality.BAD
-        return Reading(p.id, value, p.unit, t, quality, reason)
+        if not isinstance(raw, (int, float)):  # bool is an int: True -> 1.0
+            return Reading(p.id, None, p.unit, t, Quality.BAD, f"{CONFIG_ERROR}: not a number ({type(raw).__name__})")
+        value = float(raw) * p.scale + p.add
+        if not math.isfinite(value):
+            return Reading(p.id, None, p.unit, t, Quality.BAD, f"{NOT_FINITE}: {raw}")
+        return Reading(p.id, value, p.unit, t, quality, reason)  # an Uncertain value keeps its reason
 
 
 def _scan_ms(device: OpcUaDevice, point) -> float:
