@@ -75,12 +75,20 @@ class Client(aiomqtt.Client):
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        dropped = self._disconnected
         try:
             await super().__aexit__(exc_type, exc, tb)
         except aiomqtt.MqttError:
             if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 return  # the CancelledError propagates
             raise
+        finally:
+            # A connection that dropped while the role waited on something else (its outbox, a
+            # PUBACK that then timed out) was handled by the role's reconnect loop; aiomqtt keeps the
+            # drop's exception in a future only its message iterator reads, and asyncio would log
+            # it as "Future exception was never retrieved" when the client is collected.
+            if dropped.done() and not dropped.cancelled():
+                dropped.exception()
 
     def _abandon(self) -> None:
         """aiomqtt leaves paho's connection be when the CONNACK wait times out or is cancelled: the

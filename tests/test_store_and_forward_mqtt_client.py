@@ -12,7 +12,7 @@ import aiomqtt
 import pytest
 
 from ferrogate.gateway.config import MqttConfig
-from ferrogate.gateway.mqtt import make_client
+from ferrogate.gateway.mqtt import connection_lost, make_client
 from ferrogate.gateway.services import Mosquitto
 from tests.waiting import eventually
 
@@ -125,4 +125,38 @@ async def test_a_connect_given_up_before_its_connack_leaves_no_session_behind(
     await give_up_connecting(relay, how)
     await eventually(lambda: asyncio.sleep(0, relay.client_closed.is_set()), "the client to close the connection")
     await relay.close()
+    assert never_retrieved(caplog) == []
+
+
+async def drop_while_idle(relay: HeldConnack) -> asyncio.Future[None]:
+    """A publish-only role connected through the relay, waiting on its own (empty) outbox while the
+    broker goes away, then stopped; returns the client's future of the drop."""
+    relay.release.set()
+    client = make_client(MqttConfig(port=await relay.start()), "dropped-while-idle")
+    entered = asyncio.Event()
+
+    async def publish_only_role() -> None:
+        async with client:
+            entered.set()
+            await asyncio.Event().wait()
+
+    role = asyncio.create_task(publish_only_role())
+    await asyncio.wait_for(entered.wait(), 15)
+    await relay.close()
+    await eventually(lambda: asyncio.sleep(0, not client._client.is_connected()), "the client to see the drop")
+    role.cancel()
+    await asyncio.gather(role, return_exceptions=True)
+    return connection_lost(client)
+
+
+async def test_a_connection_dropped_while_the_role_waited_elsewhere_leaves_nothing_unretrieved(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The energy books' outbox client waits on its queue, not on the connection: the broker going
+    away, then the role stopping, must not leave the drop's exception behind."""
+    dropped = await drop_while_idle(HeldConnack(mosquitto.port))
+    # asyncio logs "never retrieved" when the future is collected, which may be only at exit: its
+    # flag says now whether it would
+    assert dropped.done() and not dropped._log_traceback  # type: ignore[attr-defined]
+    assert isinstance(dropped.exception(), aiomqtt.MqttError)
     assert never_retrieved(caplog) == []
