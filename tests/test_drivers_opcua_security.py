@@ -5,6 +5,8 @@ no unsecured endpoint and no anonymous login, and trusts only our client certifi
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,15 +16,19 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import yaml
 from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from ferrogate.cert_cmd import make_certificate
 from ferrogate.drivers.opcua.driver import OpcUaDriver
 from ferrogate.gateway.collect import DeviceScanner
 from ferrogate.gateway.reading import Quality
+from ferrogate.gateway.services import Mosquitto
 from ferrogate.simulators.opcua_server import AddressSpace, SimulatedOpcUaDevice, Variable
 from tests.conftest import ROOT
 from tests.field_devices import node, opcua_device, plant, start_opcua
@@ -201,3 +207,53 @@ async def test_client_certificate_unknown_to_the_server_is_refused(
         reason
         == "comm_error: connect: BadCertificateUntrusted: The certificate is not trusted.(BadCertificateUntrusted)"
     )
+
+
+async def test_an_empty_trust_directory_names_the_server_certificate_to_put_there(
+    secure_server: SimulatedOpcUaDevice, pki: dict[str, Path], password_env: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """`probe` and `run` say which directory is empty and which certificate the server presents
+    (fetched with GetEndpoints), instead of asyncua's "can't create an empty store"."""
+    empty = tmp_path / "trusted"
+    empty.mkdir()
+    (empty / "README.txt").write_text("not a certificate")
+    device = secured(secure_server, pki, "SignAndEncrypt", password_env=password_env, trusted_certs_dir=str(empty))
+    plant_file = tmp_path / "plant.yaml"
+    plant_file.write_text(
+        yaml.safe_dump(
+            {"site": {"id": "trust", "name": "trust"}, "mqtt": {"port": mosquitto.port}, "devices": [device]}
+        )
+    )
+    server_der = x509.load_der_x509_certificate(pki["server_cert"].read_bytes()).public_bytes(Encoding.DER)
+    expected = [
+        f"trusted_certs_dir {empty} holds no certificate (.der or .pem)",
+        f"subject {x509.load_der_x509_certificate(server_der).subject.rfc4514_string()!r}",
+        f"SHA-1 thumbprint {hashlib.sha1(server_der).hexdigest().upper()}",
+        f"put that certificate (DER or PEM) in {empty}",
+    ]
+
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ferrogate", "probe", "--plant", str(plant_file), "--device", "plc",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output = (await asyncio.wait_for(probe.communicate(), 60))[0].decode()
+    assert probe.returncode == 1, output
+    assert all(text in output for text in expected), output
+
+    run = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ferrogate", "run", "--plant", str(plant_file), "--role", "collect",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert run.stdout is not None
+    logged = ""
+    try:
+        async with asyncio.timeout(60):
+            while "device plc is offline" not in logged:
+                line = await run.stdout.readline()
+                assert line, f"ferrogate run ended:\n{logged}"
+                logged += line.decode()
+    finally:
+        run.terminate()
+        await run.wait()
+    offline = next(line for line in logged.splitlines() if "device plc is offline" in line)
+    assert all(text in offline for text in expected), offline

@@ -30,6 +30,7 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 
 from ferrogate.drivers.base import bad_readings, now_ns
 from ferrogate.drivers.opcua.config import DeadbandType, OpcUaDevice, OpcUaMode, SecurityMode
+from ferrogate.drivers.opcua.trust import certificate_files, empty_trust_list
 from ferrogate.gateway.metrics import DeviceMetrics
 from ferrogate.gateway.reading import COMM_ERROR, CONFIG_ERROR, NOT_FINITE, TIMEOUT, Quality, Reading
 from ferrogate.gateway.timeutil import datetime_to_ns
@@ -152,6 +153,8 @@ class OpcUaDriver:
         assert device.certificate and device.private_key and trust_dir  # checked by the config model
         if not trust_dir.is_dir():
             raise FileNotFoundError(f"trusted_certs_dir {trust_dir} is not a directory")
+        if not certificate_files(trust_dir):
+            raise await empty_trust_list(trust_dir, device.endpoint, device.timeout_s)
         store = TrustStore([trust_dir], [])
         await store.load()
         client.certificate_validator = CertificateValidator(SERVER_CERT_CHECKS, store)
