@@ -31,6 +31,7 @@ from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.mqtt import Backoff, follow_telemetry, make_client
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.reading import Quality, ScanBatch
+from ferrogate.gateway.rejections import Rejections
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class AccountingService:
         self.rejected_lines = 0
         self.cycle_errors = 0
         self.batches = 0
+        self.rejections = Rejections("energy")  # messages of the stream the books could not take
         self.early_dropped = 0  # batches beyond EARLY_BATCHES_MAX while loading state
         self._early: deque[ScanBatch] | None = None
         self.subscribed = asyncio.Event()
@@ -170,7 +172,9 @@ class AccountingService:
     async def _consume(self) -> None:
         # a plain (non-shared) subscription: the books need every scan, whoever else listens
         ident = f"{self.mqtt.client_id_prefix}-energy-{self.gateway_id}"
-        await follow_telemetry(self.mqtt, self.site, ident, self.handle, self.subscribed, qos=1)
+        await follow_telemetry(
+            self.mqtt, self.site, ident, self.handle, self.subscribed, qos=1, rejections=self.rejections
+        )
 
     async def _publish(self) -> None:
         backoff = Backoff()

@@ -67,6 +67,9 @@ class MqttConfig(Credentials):
     # the collector forwards its spool only while an ingest worker is subscribed (a restarted broker
     # may have lost the shared subscriptions until the workers reconnect); false for a site without ingest
     wait_for_ingest: bool = True
+    # consumers refuse (count and log) a message larger than this before parsing it; a scan batch
+    # takes about 120 bytes per reading
+    max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     spool: SpoolConfig = SpoolConfig()
 
 

@@ -15,6 +15,9 @@ from ferrogate.gateway.model_base import ID_PATTERN
 from ferrogate.gateway.plant_file import PlantFile
 
 Location = tuple[str | int, ...]
+# aliases let a small file stand for a huge document ("billion laughs"); validation walks all of it.
+# A plant of 2,000 devices with 100 points of 8 settings each is about 3.2 million nodes.
+MAX_NODES = 5_000_000
 BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
@@ -64,20 +67,55 @@ def format_path(path: Location) -> str:
     return out
 
 
-def _line_index(node: yaml.Node, path: Location, index: dict[Location, int], scalars: dict[Location, str]) -> None:
-    """Record the 1-based line of every mapping key and sequence item under `node`, and the text
-    of every plain (unquoted) scalar as written."""
-    index[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.ScalarNode) and node.style is None:
-        scalars[path] = node.value
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            _line_index(value_node, (*path, key), index, scalars)
-            index[(*path, key)] = key_node.start_mark.line + 1  # the key's line, not its value's
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, (*path, i), index, scalars)
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _expansion_problem(root: yaml.Node) -> tuple[int, str] | None:
+    """(line, reason) when the document's aliases make it recurse or expand beyond MAX_NODES (what
+    validation would walk: "billion laughs"); None when it is fine. Iterative: no recursion limit."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()  # in a depth-first walk, the nodes being expanded are the ancestors
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in _children(node))
+            if size[key] > MAX_NODES:
+                return 1, f"the document expands to more than {MAX_NODES} nodes through its aliases"
+            continue
+        if key in size:
+            continue  # an alias to a node already measured
+        if key in on_path:
+            return node.start_mark.line + 1, "the document expands without end: an alias inside its own anchor"
+        on_path.add(key)
+        stack.append((node, True))
+        stack += [(child, False) for child in _children(node)]
+    return None
+
+
+def _line_index(root: yaml.Node, index: dict[Location, int], scalars: dict[Location, str]) -> None:
+    """Record the 1-based line of every mapping key and sequence item, and the text of every plain
+    (unquoted) scalar as written. Iterative; the document has no alias cycles (checked before)."""
+    stack: list[tuple[yaml.Node, Location]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        index.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode) and node.style is None:
+            scalars[path] = node.value
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):  # a sequence or mapping as a key has no place
+                    index[(*path, key_node.value)] = key_node.start_mark.line + 1  # the key's line
+                    stack.append((value_node, (*path, key_node.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, (*path, i)) for i, item in enumerate(node.value)]
 
 
 def _nearest_line(path: Location, index: dict[Location, int]) -> int | None:
@@ -114,19 +152,21 @@ def parse_plant(text: str, file: Path) -> PlantFile:
     """Validate YAML text as a plant configuration, raising ConfigError with every problem."""
     try:
         root = yaml.compose(text, Loader=PlantLoader)
+        expansion = _expansion_problem(root) if root is not None else None
+        if expansion is not None:
+            raise ConfigError(file, [ConfigProblem(file, (), *expansion)])
         data = yaml.load(text, Loader=PlantLoader)  # PlantLoader is a SafeLoader
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        what = getattr(exc, "problem", None) or str(exc)
-        column = f" at column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(file, [ConfigProblem(file, (), line, f"not valid YAML: {what}{column}")]) from exc
+        raise ConfigError(file, [_yaml_problem(exc, text, file)]) from exc
+    except RecursionError as exc:
+        problem = ConfigProblem(file, (), 1, "not valid YAML: nested too deeply")
+        raise ConfigError(file, [problem]) from exc
     if not isinstance(data, dict):
         raise ConfigError(file, [ConfigProblem(file, (), 1, "the plant file must be a YAML mapping")])
     lines: dict[Location, int] = {}
     scalars: dict[Location, str] = {}
     if root is not None:
-        _line_index(root, (), lines, scalars)
+        _line_index(root, lines, scalars)
     if "extends" in data:
         own = set(data) - {"extends"}
         data = _extend(data, file, (file.resolve(),), lines)
@@ -144,6 +184,17 @@ def parse_plant(text: str, file: Path) -> PlantFile:
     if cross:
         raise ConfigError(file, [ConfigProblem(file, loc, _nearest_line(loc, lines), msg) for loc, msg in cross])
     return plant
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str, file: Path) -> ConfigProblem:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        line, column = mark.line + 1, f" at column {mark.column + 1}"
+    else:  # a reader error (a character YAML does not allow) has only a position
+        position = getattr(exc, "position", 0)
+        line, column = text.count("\n", 0, position) + 1, ""
+    what = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+    return ConfigProblem(file, (), line, f"not valid YAML: {what}{column}")
 
 
 def _extend(data: dict, file: Path, chain: tuple[Path, ...], lines: dict[Location, int]) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,20 +25,20 @@ from ferrogate.gateway.lineprotocol import batch_lines, device_status_line
 from ferrogate.gateway.mqtt import Backoff, ack, make_client
 from ferrogate.gateway.payload import (
     PayloadError,
+    check_size,
     decode_batch,
     decode_device_status,
     device_status_filter,
     ingest_probe_topic,
     telemetry_filter,
 )
+from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.spool import Spool, open_spool
 
 log = logging.getLogger(__name__)
 
 SHARE_GROUP = "ferrogate-ingest"
 SPOOL_NAME = "influx_outbox"
-# rejected messages are logged at most this often (seconds), each log line with the running count
-REJECT_LOG_INTERVAL_S = 1.0
 Ack = Callable[[], None]
 
 
@@ -294,21 +293,28 @@ class IngestWorker:
         self.writer = InfluxWriter(influx, self.sink, max_pending=mqtt.receive_maximum)
         self.messages = 0  # telemetry batches accepted
         self.status_messages = 0  # device status changes accepted
-        self.rejected = 0
-        self.rejected_reasons: dict[str, int] = {}
+        self.rejections = Rejections("ingest")
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
         self._telemetry_prefix = f"{mqtt.topic_root}/{site}/telemetry/"
         self._status_prefix = f"{mqtt.topic_root}/{site}/status/"
         self._probe_topic = ingest_probe_topic(mqtt.topic_root, site)
         self._client: aiomqtt.Client | None = None
-        self._next_reject_log = 0.0
+
+    @property
+    def rejected(self) -> int:
+        return self.rejections.count
+
+    @property
+    def rejected_reasons(self) -> dict[str, int]:
+        return self.rejections.by_reason
 
     def handle(self, topic: str, payload: bytes, ack: Ack | None = None) -> None:
         """Turn one message into lines for the writer; a malformed one is rejected (counted, logged)
         and, like every message, acknowledged in its turn."""
         lines: list[str] = []
         try:
+            check_size(payload, self.mqtt.max_message_bytes)
             if topic.startswith(self._telemetry_prefix):
                 batch = decode_batch(payload)
                 _check_origin(batch.site, batch.device, self.site, topic[len(self._telemetry_prefix) :])
@@ -322,20 +328,11 @@ class IngestWorker:
             elif topic != self._probe_topic:  # probes only ask whether a worker is subscribed
                 raise PayloadError("not a telemetry or device status topic of this site")
         except PayloadError as exc:
-            self._reject(topic, str(exc))
-        except Exception as exc:  # a payload must never stop the worker; say loudly what broke
-            self._reject(topic, f"unexpected: {type(exc).__name__}: {exc}")
-            log.exception("message on %s could not be converted", topic)
+            self.rejections.add(topic, str(exc))
+        except Exception as exc:  # a payload must never stop the worker
+            self.rejections.add(topic, f"unexpected: {type(exc).__name__}: {exc}")
+            log.debug("message on %s could not be converted", topic, exc_info=True)
         self.writer.add(lines, ack)
-
-    def _reject(self, topic: str, reason: str) -> None:
-        self.rejected += 1
-        key = re.sub(r"\[\d+\]", "[]", reason.split(":", 1)[0])[:80]
-        self.rejected_reasons[key] = self.rejected_reasons.get(key, 0) + 1
-        now = time.monotonic()
-        if now >= self._next_reject_log:
-            self._next_reject_log = now + REJECT_LOG_INTERVAL_S
-            log.warning("rejected message on %s: %s (%d rejected so far)", topic, reason, self.rejected)
 
     async def run(self) -> None:
         first_try = asyncio.Event()
@@ -420,4 +417,4 @@ class IngestWorker:
 
 def _check_origin(site: str, device: str, own_site: str, topic_device: str) -> None:
     if site != own_site or device != topic_device:
-        raise PayloadError(f"payload is for {site}/{device} but came on the topic of {own_site}/{topic_device}")
+        raise PayloadError(f"payload is for {site!r}/{device!r} but came on the topic of {own_site!r}/{topic_device!r}")

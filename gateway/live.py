@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from ferrogate.gateway.payload import PayloadError
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,14 @@ class Subscription:
 
 
 class LiveCache:
-    """(device, point) -> (latest reading, gateway time of the scan that brought it)."""
+    """(device, point) -> (latest reading, gateway time of the scan that brought it).
 
-    def __init__(self) -> None:
+    With `known` (device -> its point ids, from the plant file) a batch of another device is
+    refused and points the plant does not have are not kept: what a stranger publishes cannot make
+    the cache grow."""
+
+    def __init__(self, known: dict[str, frozenset[str]] | None = None) -> None:
+        self.known = known
         self.latest: dict[tuple[str, str], tuple[Reading, int]] = {}
         self.batches = 0
         self.subscriptions: set[Subscription] = set()
@@ -47,6 +53,11 @@ class LiveCache:
         self.subscriptions.discard(subscription)
 
     def update(self, batch: ScanBatch) -> None:
+        points = None
+        if self.known is not None:
+            points = self.known.get(batch.device)
+            if points is None:
+                raise PayloadError(f"device {batch.device!r} is not in the plant file")
         self.batches += 1
         for subscription in self.subscriptions:
             subscription.offer(batch)
@@ -55,6 +66,8 @@ class LiveCache:
         good = False
         latest = self.latest
         for r in batch.readings:
+            if points is not None and r.point not in points:
+                continue
             key = (batch.device, r.point)
             old = latest.get(key)
             # replayed or re-delivered older data must not overwrite a newer value

@@ -25,6 +25,7 @@ from ferrogate.gateway.cancellation import cancel_pending
 from ferrogate.gateway.config import MqttConfig
 from ferrogate.gateway.payload import (
     PayloadError,
+    check_size,
     decode_batch,
     encode_batch,
     encode_device_status,
@@ -34,6 +35,7 @@ from ferrogate.gateway.payload import (
     telemetry_topic,
 )
 from ferrogate.gateway.reading import ScanBatch
+from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.spool import Spool, SpoolEntry, open_spool
 
 log = logging.getLogger(__name__)
@@ -406,10 +408,14 @@ async def follow_telemetry(
     on_batch: Callable[[ScanBatch], None],
     subscribed: asyncio.Event | None = None,
     qos: int = 0,
+    rejections: Rejections | None = None,
 ) -> None:
     """Hand every decodable telemetry batch of `site` to `on_batch`, reconnecting with backoff.
     A plain (non-shared) subscription: each follower (live cache, energy books) sees every scan.
-    `subscribed` is set while connected and cleared while the broker is away."""
+    `subscribed` is set while connected and cleared while the broker is away. A message that is
+    too large, malformed, of another schema, or that `on_batch` refuses (PayloadError) or fails on
+    is counted in `rejections` and the stream goes on."""
+    rejections = rejections if rejections is not None else Rejections(identifier)
     backoff = Backoff()
     while True:
         try:
@@ -419,10 +425,17 @@ async def follow_telemetry(
                     subscribed.set()
                 backoff.reset()
                 async for message in client.messages:
+                    payload = message.payload
                     try:
-                        on_batch(decode_batch(message.payload))
+                        if not isinstance(payload, bytes):
+                            raise PayloadError(f"not bytes: {type(payload).__name__}")
+                        check_size(payload, config.max_message_bytes)
+                        on_batch(decode_batch(payload))
                     except PayloadError as exc:
-                        log.debug("%s ignored a message on %s: %s", identifier, message.topic, exc)
+                        rejections.add(message.topic.value, str(exc))
+                    except Exception as exc:  # a message must never stop the follower
+                        rejections.add(message.topic.value, f"unexpected: {type(exc).__name__}: {exc}")
+                        log.debug("%s: message on %s failed", identifier, message.topic, exc_info=True)
         except aiomqtt.MqttError as exc:
             if subscribed is not None:
                 subscribed.clear()

@@ -17,6 +17,7 @@ from typing import Any
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 
 SCHEMA = "ferrogate/1"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _QUALITIES = {q.value: q for q in Quality}
 
 
@@ -55,10 +56,7 @@ def encode_device_status(site: str, device: str, online: bool, time_ns: int) -> 
 
 def decode_device_status(payload: bytes) -> tuple[str, str, bool, int]:
     """(site, device, online, time_ns) of a device status message; raises PayloadError with the reason."""
-    try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"not JSON: {exc}") from exc
+    doc = _json(payload)
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise PayloadError(f"not a {SCHEMA} status object")
     site, device, status, t = doc.get("site"), doc.get("device"), doc.get("status"), doc.get("t")
@@ -99,12 +97,24 @@ def encode_batch(batch: ScanBatch) -> bytes:
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
 
+def check_size(payload: bytes, max_bytes: int) -> None:
+    """Refuse a message before parsing it when it is larger than any scan batch should be."""
+    if len(payload) > max_bytes:
+        raise PayloadError(f"message of {len(payload)} bytes is larger than mqtt.max_message_bytes ({max_bytes})")
+
+
+def _json(payload: bytes) -> Any:
+    try:
+        return json.loads(payload)
+    except RecursionError as exc:
+        raise PayloadError("not JSON: nested too deeply") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of too many digits
+        raise PayloadError(f"not JSON: {exc}") from exc
+
+
 def decode_batch(payload: bytes) -> ScanBatch:
     """Parse and check a telemetry message; raises PayloadError with the reason."""
-    try:
-        doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"not JSON: {exc}") from exc
+    doc = _json(payload)
     if not isinstance(doc, dict):
         raise PayloadError("payload is not a JSON object")
     if doc.get("schema") != SCHEMA:
@@ -125,7 +135,8 @@ def decode_batch(payload: bytes) -> ScanBatch:
 
 
 def _is_int(x: object) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    """An integer InfluxDB and the clocks can hold (int64): times in ns, sequence numbers."""
+    return isinstance(x, int) and not isinstance(x, bool) and INT64_MIN <= x <= INT64_MAX
 
 
 def _decode_reading(item: object, i: int, assets: dict[str, str]) -> Reading:

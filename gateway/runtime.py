@@ -28,6 +28,8 @@ from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
 from ferrogate.gateway.plant_file import PlantFile
+from ferrogate.gateway.rejections import Rejections
+from ferrogate.gateway.rejections import render_prometheus as render_rejections
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,8 @@ class Gateway:
         self.collector: Collector | None = None
         self.ingest: IngestWorker | None = None
         self.energy: AccountingService | None = None  # the accounting engine (energy role, plant has `accounting`)
-        self.live = LiveCache()
+        self.live = LiveCache({d.id: frozenset(p.id for p in d.points) for d in plant.devices})
+        self.live_rejections = Rejections("live")
         self.alarms = AlarmBook(plant.alarms.history)
         self.alarm_evaluator = AlarmEvaluator(
             self.alarms,
@@ -109,7 +112,12 @@ class Gateway:
         if "api" in self.roles:
             ident = f"{mqtt.client_id_prefix}-live-{self.gateway_id}"
             self.live.listeners.append(lambda batch: self.alarm_evaluator.on_batch(batch, time.time_ns()))
-            self._spawn(follow_telemetry(mqtt, plant.site.id, ident, self.live.update, self.live_subscribed), "live")
+            self._spawn(
+                follow_telemetry(
+                    mqtt, plant.site.id, ident, self.live.update, self.live_subscribed, rejections=self.live_rejections
+                ),
+                "live",
+            )
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()
             app = create_app(self.api_context)
@@ -176,6 +184,9 @@ class Gateway:
         parts = []
         if self.collector is not None:
             parts.append(self.collector.metrics.render_prometheus())
+        consumers = [self.live_rejections] if "api" in self.roles else []
+        consumers += [worker.rejections for worker in (self.ingest, self.energy) if worker is not None]
+        parts.append(render_rejections(consumers))
         return "".join(parts)
 
     async def wait(self) -> None:
