@@ -23,6 +23,7 @@ from ferrogate.api.routes_alarms import alarms_router
 from ferrogate.api.routes_energy import energy_router
 from ferrogate.api.schemas import AssetOut, DeviceState, ErrorOut, LiveEvent, LiveOut, LivePoint, MeterOut, ReadyOut
 from ferrogate.gateway.config import Asset
+from ferrogate.gateway.live import Subscription
 from ferrogate.gateway.timeutil import iso_utc
 
 NOT_FOUND = {404: {"model": ErrorOut, "description": "unknown asset"}}
@@ -136,43 +137,50 @@ def plant_router(view: PlantView) -> APIRouter:
         # checked as a dependency: once the stream has started, a 404 can no longer be sent
         return {view.asset(a).id for a in asset} if asset else None
 
+    async def live_subscription() -> AsyncIterator[Subscription]:
+        # ended with the request (a dependency's teardown), not by the stream's generator: a client
+        # that goes away while its socket is full leaves the generator suspended at a yield, and its
+        # own `finally` would run only when the garbage collector finds it
+        subscription = view.context.live.subscribe(view.context.plant.api.live_queue)
+        try:
+            yield subscription
+        finally:
+            view.context.live.unsubscribe(subscription)
+
     @router.get("/live", response_class=EventSourceResponse, tags=["live"], responses=NOT_FOUND)
     async def live_stream(
         request: Request,
         wanted: Annotated[set[str] | None, Depends(wanted_assets)],
+        subscription: Annotated[Subscription, Depends(live_subscription, scope="request")],
     ) -> AsyncIterator[LiveEvent]:
         """Server-Sent Events: one event per device scan as it arrives. A client that reads too
         slowly loses the oldest events (counted in `skipped`); it never holds up the gateway."""
-        subscription = view.context.live.subscribe(view.context.plant.api.live_queue)
-        try:
-            while not await request.is_disconnected():
-                try:
-                    batch = await asyncio.wait_for(subscription.queue.get(), timeout=5)
-                except TimeoutError:
-                    continue
-                readings = [
-                    {
-                        "point": r.point,
-                        "asset": batch.assets.get(r.point),
-                        "v": r.value,
-                        "u": r.unit,
-                        "q": r.quality.value,
-                        "t": iso_utc(r.source_time_ns),
-                        "r": r.reason,
-                    }
-                    for r in batch.readings
-                    if wanted is None or batch.assets.get(r.point) in wanted
-                ]
-                if readings:
-                    yield LiveEvent(
-                        device=batch.device,
-                        seq=batch.seq,
-                        gateway_time=iso_utc(batch.gateway_time_ns),
-                        readings=readings,
-                        skipped=subscription.skipped,
-                    )
-        finally:
-            view.context.live.unsubscribe(subscription)
+        while not await request.is_disconnected():
+            try:
+                batch = await asyncio.wait_for(subscription.queue.get(), timeout=5)
+            except TimeoutError:
+                continue
+            readings = [
+                {
+                    "point": r.point,
+                    "asset": batch.assets.get(r.point),
+                    "v": r.value,
+                    "u": r.unit,
+                    "q": r.quality.value,
+                    "t": iso_utc(r.source_time_ns),
+                    "r": r.reason,
+                }
+                for r in batch.readings
+                if wanted is None or batch.assets.get(r.point) in wanted
+            ]
+            if readings:
+                yield LiveEvent(
+                    device=batch.device,
+                    seq=batch.seq,
+                    gateway_time=iso_utc(batch.gateway_time_ns),
+                    readings=readings,
+                    skipped=subscription.skipped,
+                )
 
     return router
 

@@ -9,6 +9,9 @@ from datetime import date, datetime
 from ferrogate.api.auth import error
 from ferrogate.gateway.timeutil import datetime_to_ns
 
+# InfluxDB keeps times as int64 nanoseconds; it refuses a query beyond them (a 5xx for the API)
+EARLIEST_NS, LATEST_NS = -(2**63) + 2, 2**63 - 2
+
 
 @dataclass(frozen=True)
 class TimeRange:
@@ -26,7 +29,10 @@ def parse_instant(text: str, name: str) -> int:
         ) from None
     if value.tzinfo is None:
         raise error(400, "time_without_zone", f"{name}={text!r} has no zone; add Z or an offset such as +08:00")
-    return datetime_to_ns(value)
+    ns = datetime_to_ns(value)
+    if not EARLIEST_NS <= ns <= LATEST_NS:
+        raise error(400, "time_out_of_range", f"{name}={text!r} is outside 1677-09-22 .. 2262-04-11 (InfluxDB's times)")
+    return ns
 
 
 def parse_range(start: str, end: str, max_days: int) -> TimeRange:

@@ -77,8 +77,8 @@ UNITS = {
 
 
 def q(text: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """An InfluxQL string literal (a raw newline would end InfluxQL's string: escaped as \\n)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
 
 def measurement(name: str) -> str:

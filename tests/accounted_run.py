@@ -53,6 +53,15 @@ async def count(influx: InfluxV1Client, measurement: str) -> int:
 async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, directory: Path, database: str) -> Demo:
     plant = plant_on_free_ports(fast_plant(directory), mosquitto, influxdb, database)
     demo = Demo(plant, DemoOptions(directory / "demo", api_port=free_port(), speed=SPEED, history_s=HISTORY_S))
+    try:
+        await _run_until_accounted(demo)
+    except BaseException:
+        await demo.stop()  # a run that never got there must not go on in the session's loop
+        raise
+    return demo
+
+
+async def _run_until_accounted(demo: Demo) -> None:
     await demo.start()
     gateway, sim = demo.gateway, demo.simulation
     assert gateway is not None and sim is not None and gateway.energy is not None and gateway.ingest is not None
@@ -72,7 +81,6 @@ async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, director
 
     await eventually(every_product_has_tonnes, "month tonnes of every furnace product in InfluxDB", within_s=240)
     await freeze(demo)
-    return demo
 
 
 async def freeze(demo: Demo) -> None:
