@@ -30,7 +30,17 @@ def parse_instant(text: str, name: str) -> int:
 
 
 def parse_range(start: str, end: str, max_days: int) -> TimeRange:
-    start_ns, end_ns = parse_instant(start, "from"), parse_instant(end, "to")
+    return checked_range(parse_instant(start, "from"), parse_instant(end, "to"), max_days)
+
+
+def parse_recent_range(start: str | None, end: str | None, max_days: int, now_ns: int, span_s: int) -> TimeRange:
+    """A range whose ends may be left out: `to` defaults to now, `from` to `span_s` before `to`."""
+    end_ns = now_ns if end is None else parse_instant(end, "to")
+    start_ns = end_ns - span_s * 1_000_000_000 if start is None else parse_instant(start, "from")
+    return checked_range(start_ns, end_ns, max_days)
+
+
+def checked_range(start_ns: int, end_ns: int, max_days: int) -> TimeRange:
     if end_ns <= start_ns:
         raise error(400, "bad_range", "'from' must be before 'to'")
     if (end_ns - start_ns) / 86_400e9 > max_days:

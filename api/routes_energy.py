@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
-from ferrogate.api.params import TimeRange, parse_month, parse_range
+from ferrogate.api.params import TimeRange, parse_month, parse_range, parse_recent_range
 from ferrogate.api.schemas import ErrorOut
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
@@ -75,6 +75,14 @@ UNITS = {
     "tco2_direct_per_t": "tCO2/t",
     "tco2_per_t_market": "tCO2/t",
 }
+# what GET /heats answers without from/to: the last day, the first thing a newcomer asks for
+HEATS_DEFAULT_SPAN_S = 24 * 3600
+# a KPI request names at most one scope; none means the whole plant
+AssetScope = Annotated[
+    str | None, Query(description="one accounting unit (furnace) id; without asset= and product=: the whole plant")
+]
+ProductScope = Annotated[str | None, Query(description="one product id, e.g. SiMn")]
+PlantScope = Annotated[bool, Query(description="the whole plant (also what no asset= or product= means)")]
 
 
 def q(text: str) -> str:
@@ -108,10 +116,10 @@ class EnergyReader:
             raise error(503, "database_unavailable", f"InfluxDB: {exc}") from exc
 
     def scope(self, asset: str | None, product: str | None, plant: bool) -> tuple[str, str, list[str]]:
-        """(scope, subject, assets whose electricity counts) of a request."""
+        """(scope, subject, assets whose electricity counts) of a request; no scope given: the plant."""
         assert self.model is not None
-        if sum((asset is not None, product is not None, plant)) != 1:
-            raise error(400, "bad_scope", "give exactly one of asset=, product= or plant=true")
+        if sum((asset is not None, product is not None, plant)) > 1:
+            raise error(400, "bad_scope", "give at most one of asset=, product= or plant=true (none: the whole plant)")
         if asset is not None:
             unit = next((u for u in self.model.units if u.asset == asset), None)
             if unit is None:
@@ -211,13 +219,14 @@ def energy_router(context: ApiContext) -> APIRouter:
     async def energy_intensity(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
         to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: Annotated[str | None, Query(description="one accounting unit (furnace) id")] = None,
-        product: Annotated[str | None, Query(description="one product id, e.g. SiMn")] = None,
-        plant: Annotated[bool, Query(description="the whole plant")] = False,
+        asset: AssetScope = None,
+        product: ProductScope = None,
+        plant: PlantScope = False,
         group: Annotated[Literal["shift", "day", "month"], Query()] = "day",
     ) -> dict[str, Any]:
         """kWh, tonnes, kWh/t, kgce/t (GB/T 2589-2020), comprehensive kgce/t with waste-heat power
-        subtracted, and data completeness (% of electricity buckets Good), per shift, day or month."""
+        subtracted, and data completeness (% of electricity buckets Good), per shift, day or month, for
+        one furnace (asset=), one product (product=) or the whole plant (plant=true, or no scope given)."""
         found = await kpi_rows(from_, to, asset, product, plant, group)
         assert reader.model is not None
         periods = reader.model.calendar.periods(PeriodKind(group), found.range.start_ns, found.range.end_ns)
@@ -235,13 +244,14 @@ def energy_router(context: ApiContext) -> APIRouter:
     async def carbon_intensity(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
         to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: Annotated[str | None, Query()] = None,
-        product: Annotated[str | None, Query()] = None,
-        plant: Annotated[bool, Query()] = False,
+        asset: AssetScope = None,
+        product: ProductScope = None,
+        plant: PlantScope = False,
         group: Annotated[Literal["shift", "day", "month"], Query()] = "month",
     ) -> dict[str, Any]:
         """tCO2 direct, indirect (location-based; market-based where green power is configured), total,
-        per tonne, with every factor used and its source."""
+        per tonne, with every factor used and its source; for one furnace (asset=), one product
+        (product=) or the whole plant (plant=true, or no scope given)."""
         found = await kpi_rows(from_, to, asset, product, plant, group)
         return kpi_body(
             found, group, [{**period_fields(r), **pick(r, CARBON_FIELDS), "factors": provenance(r)} for r in found.rows]
@@ -249,15 +259,19 @@ def energy_router(context: ApiContext) -> APIRouter:
 
     @router.get("/heats")
     async def heats(
-        from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
-        to: Annotated[str, Query(description="ISO 8601 with zone")],
+        from_: Annotated[
+            str | None, Query(alias="from", description="ISO 8601 with zone; default: 24 hours before `to`")
+        ] = None,
+        to: Annotated[str | None, Query(description="ISO 8601 with zone; default: now")] = None,
         asset: Annotated[str | None, Query(description="furnace id; all furnaces when absent")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> dict[str, Any]:
-        """EAF heats and furnace taps (previous tap -> this tap): kWh, tonnes, kWh/t, quality; newest first."""
+        """EAF heats and furnace taps (previous tap -> this tap) that ended in the range: kWh, tonnes,
+        kWh/t, quality; newest first. Without `from` and `to`: the last 24 hours. The answer names
+        the range it covers (`from`, `to`)."""
         reader.require()
-        rng = parse_range(from_, to, max_days)
+        rng = parse_recent_range(from_, to, max_days, _now_ns(), HEATS_DEFAULT_SPAN_S)
         where = f"site={q(reader.site)} AND time >= {rng.start_ns} AND time < {rng.end_ns}"
         if asset is not None:
             reader.scope(asset, None, False)
@@ -286,7 +300,15 @@ def energy_router(context: ApiContext) -> APIRouter:
             for r in records[offset : offset + limit]
         ]
         count = total[0].values[0][1] if total and total[0].values else 0
-        return {"total": count, "offset": offset, "limit": limit, "timezone": zone, "items": items}
+        return {
+            "from": iso_utc(rng.start_ns),
+            "to": iso_utc(rng.end_ns),
+            "total": count,
+            "offset": offset,
+            "limit": limit,
+            "timezone": zone,
+            "items": items,
+        }
 
     @router.get("/benchmarks")
     async def benchmarks() -> dict[str, Any]:
