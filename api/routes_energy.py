@@ -44,6 +44,16 @@ INTENSITY_FIELDS = (
     "comprehensive_kgce",
     "kgce_per_t",
 )
+# the plant as a whole has no tonnes: its energy figures are these
+PLANT_ENERGY_FIELDS = (
+    "consumption_kwh",
+    "purchased_kwh",
+    "waste_heat_kwh",
+    "waste_heat_share_percent",
+    "green_share_percent",
+    "water_reuse_percent",
+    "comprehensive_kgce",
+)
 CARBON_FIELDS = (
     "tonnes_t",
     "tco2_combustion",
@@ -69,6 +79,11 @@ UNITS = {
     "comprehensive_kgce": "kgce",
     "kgce_per_t": "kgce/t",
     "grid_tco2_per_mwh": "tCO2/MWh",
+    "consumption_kwh": "kWh",
+    "purchased_kwh": "kWh",
+    "waste_heat_share_percent": "%",
+    "green_share_percent": "%",
+    "water_reuse_percent": "%",
     "green_kwh": "kWh",
     **{f: "tCO2" for f in CARBON_FIELDS if f.startswith("tco2_") and not f.endswith("per_t")},
     "tco2_per_t": "tCO2/t",
@@ -231,11 +246,12 @@ def energy_router(context: ApiContext) -> APIRouter:
         assert reader.model is not None
         periods = reader.model.calendar.periods(PeriodKind(group), found.range.start_ns, found.range.end_ns)
         complete = await reader.completeness(found.assets, periods)
+        fields = INTENSITY_FIELDS + PLANT_ENERGY_FIELDS if found.scope == "plant" else INTENSITY_FIELDS
         return kpi_body(
             found,
             group,
             [
-                {**period_fields(r), **pick(r, INTENSITY_FIELDS), "completeness_percent": complete.get(r.get("label"))}
+                {**period_fields(r), **pick(r, fields), "completeness_percent": complete.get(r.get("label"))}
                 for r in found.rows
             ],
         )
@@ -409,21 +425,7 @@ def energy_router(context: ApiContext) -> APIRouter:
                     "scope": "plant",
                     "subject": reader.site,
                     **period_fields(r),
-                    **pick(
-                        r,
-                        (
-                            "consumption_kwh",
-                            "purchased_kwh",
-                            "waste_heat_kwh",
-                            "waste_heat_share_percent",
-                            "green_share_percent",
-                            "water_reuse_percent",
-                            "comprehensive_kgce",
-                            "tco2_direct",
-                            "tco2_indirect",
-                            "tco2_total",
-                        ),
-                    ),
+                    **pick(r, (*PLANT_ENERGY_FIELDS, "tco2_direct", "tco2_indirect", "tco2_total")),
                     "factors": provenance(r),
                 }
             )
