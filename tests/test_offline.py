@@ -136,6 +136,33 @@ def test_dashboards_and_grafana_provisioning_reference_no_url_off_the_box() -> N
     assert not any(found.values()), {k: v for k, v in found.items() if v}
 
 
+# What Grafana itself reaches out for by default (its defaults.ini): usage reports, update checks,
+# the news feed, Gravatar pictures in the browser, the external snapshot button.
+GRAFANA_CALLS_OUT_OFF = {
+    "GF_ANALYTICS_REPORTING_ENABLED": "false",
+    "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+    "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
+    "GF_NEWS_NEWS_FEED_ENABLED": "false",
+    "GF_SECURITY_DISABLE_GRAVATAR": "true",
+    "GF_SNAPSHOTS_EXTERNAL_ENABLED": "false",
+}
+
+
+def test_grafana_as_shipped_calls_nothing_off_the_box() -> None:
+    """Both ways Grafana is shipped (Debian unit drop-in, compose) read the same settings file."""
+    offline = ROOT / "deploy" / "grafana" / "offline.env"
+    settings = dict(
+        line.split("=", 1) for line in offline.read_text().splitlines() if line and not line.startswith("#")
+    )
+    assert settings == GRAFANA_CALLS_OUT_OFF
+    drop_in = (ROOT / "deploy" / "systemd" / "grafana-server.service.d" / "ferrogate.conf").read_text()
+    installed = "/opt/ferrogate/deploy/grafana/offline.env"  # install.sh copies deploy/grafana to /opt/ferrogate/deploy
+    assert f"\nEnvironmentFile={installed}\n" in drop_in
+    assert 'cp -r "$SRC/deploy/grafana"' in (ROOT / "deploy" / "install.sh").read_text()
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    assert "./grafana/offline.env" in compose["services"]["grafana"]["env_file"]
+
+
 TEMPLATE_KINDS = {".html": "html", ".htm": "html", ".jinja": "html", ".j2": "html", ".css": "css", ".js": "js"}
 
 
