@@ -18,14 +18,16 @@ from fastapi.responses import Response
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
+from ferrogate.api.cost_reader import CostReader
+from ferrogate.api.influxql import measurement, q
 from ferrogate.api.params import TimeRange, parse_month, parse_range
 from ferrogate.api.schemas import ErrorOut
+from ferrogate.gateway.cost.report import section_rows
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.benchmark import BenchmarkResult
 from ferrogate.gateway.energy.books import Books
 from ferrogate.gateway.influx import InfluxError, Series
-from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.timeutil import iso_utc
 
 ERRORS = {
@@ -75,15 +77,6 @@ UNITS = {
     "tco2_direct_per_t": "tCO2/t",
     "tco2_per_t_market": "tCO2/t",
 }
-
-
-def q(text: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def measurement(name: str) -> str:
-    return f'"{DERIVED_POLICY}"."{name}"'
 
 
 class EnergyReader:
@@ -405,8 +398,13 @@ def energy_router(context: ApiContext) -> APIRouter:
                     "factors": provenance(r),
                 }
             )
+        # the cost section (docs/cost.md) where the plant has tariffs
+        cost = await CostReader(reader, context.cost).month_section(period) if context.cost is not None else None
         if format == "json":
-            return {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
+            body = {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
+            return body if cost is None else {**body, "cost": cost}
+        if cost is not None:
+            rows += section_rows(cost, reader.site)
         return Response(
             _csv(rows),
             media_type="text/csv",

@@ -23,6 +23,8 @@ from ferrogate.gateway.accounting_service import AccountingService, start_accoun
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
 from ferrogate.gateway.config import PlantConfig
+from ferrogate.gateway.cost.model import resolve_cost
+from ferrogate.gateway.cost_service import start_cost
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
@@ -100,6 +102,8 @@ class Gateway:
             self._spawn(self.ingest.run(), "ingest")
         if "energy" in self.roles and plant.accounting is not None:
             self.energy = start_accounting(plant, self.gateway_id)
+            if plant.cost is not None:  # electricity cost priced on the books (docs/cost.md)
+                self.energy.extensions.append(start_cost(plant, mqtt.topic_root))
             self._spawn(self.energy.run(), "energy")
         if "api" in self.roles:
             ident = f"{mqtt.client_id_prefix}-live-{self.gateway_id}"
@@ -139,6 +143,7 @@ class Gateway:
             influx=self._influx_probe,
             accounting=resolve(self.plant)[0] if self.plant.accounting is not None else None,
             recompute=self.energy.recompute if self.energy is not None else None,
+            cost=resolve_cost(self.plant)[0] if self.plant.cost is not None else None,
         )
 
     async def _watch_staleness(self) -> None:
