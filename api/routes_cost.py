@@ -6,7 +6,7 @@ Figures are read from the cost series the energy role wrote to InfluxDB, like th
 """
 # no `from __future__ import annotations`: FastAPI evaluates route annotations that use closure values
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -15,14 +15,13 @@ from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.cost_reader import CostReader
 from ferrogate.api.influxql import q
-from ferrogate.api.params import parse_month, parse_range
-from ferrogate.api.routes_energy import ERRORS, EnergyReader, period_fields
+from ferrogate.api.params import AssetId, From, Group, Month, ProductId, To, WholePlant, parse_month, parse_range
+from ferrogate.api.routes_energy import ERRORS, EnergyReader, period_fields, record_head
 from ferrogate.gateway.cost import wire
 from ferrogate.gateway.cost.config import TouPeriod
 from ferrogate.gateway.cost.model import CostModel
 from ferrogate.gateway.cost.report import UNITS, by_period
 from ferrogate.gateway.energy.aggregate import Period
-from ferrogate.gateway.timeutil import iso_utc
 
 COST_ERRORS = {
     **ERRORS,
@@ -75,8 +74,8 @@ def cost_router(context: ApiContext) -> APIRouter:
 
     @router.get("/heats")
     async def heats(
-        from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
-        to: Annotated[str, Query(description="ISO 8601 with zone")],
+        from_: From,
+        to: To,
         asset: Annotated[str | None, Query(description="furnace id; all units when absent")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
@@ -94,12 +93,7 @@ def cost_router(context: ApiContext) -> APIRouter:
         rows.sort(key=lambda r: -r["time"])
         items = [
             {
-                "id": r.get("id"),
-                "asset": r.get("asset"),
-                "product": r.get("product"),
-                "kind": r.get("kind"),
-                "start": r.get("start"),
-                "end": iso_utc(r["time"]),
+                **record_head(r),
                 **cost_fields(r),
                 "quality": r.get("quality"),
                 "flags": [f for f in str(r.get("flags") or "").split(",") if f],
@@ -117,12 +111,12 @@ def cost_router(context: ApiContext) -> APIRouter:
 
     @router.get("/periods")
     async def periods(
-        from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
-        to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: Annotated[str | None, Query(description="one accounting unit (furnace) id")] = None,
-        product: Annotated[str | None, Query(description="one product id, e.g. SiMn")] = None,
-        plant: Annotated[bool, Query(description="the whole plant (the billing meter)")] = False,
-        group: Annotated[Literal["shift", "day", "month"], Query()] = "day",
+        from_: From,
+        to: To,
+        asset: AssetId = None,
+        product: ProductId = None,
+        plant: WholePlant = False,
+        group: Group = "day",
     ) -> dict[str, Any]:
         """Per shift, day or month: kWh in each time-of-use period, energy cost, yuan/kWh, yuan/t and
         valley share; a unit's or product's period is the sum of the heats that ended in it, the plant's
@@ -154,7 +148,7 @@ def cost_router(context: ApiContext) -> APIRouter:
         }
 
     @router.get("/demand")
-    async def demand(month: Annotated[str, Query(description="YYYY-MM (plant calendar)")]) -> dict[str, Any]:
+    async def demand(month: Month) -> dict[str, Any]:
         """The month's maximum 15-minute demand of the billing meter (aligned windows), when it
         occurred, the demand charge of the tariff in force (by maximum demand or by capacity), and the
         live forecast of the current window where the demand alarm runs in this process."""
@@ -174,7 +168,7 @@ def cost_router(context: ApiContext) -> APIRouter:
         }
 
     @router.get("/surcharges")
-    async def surcharges(month: Annotated[str, Query(description="YYYY-MM (plant calendar)")]) -> dict[str, Any]:
+    async def surcharges(month: Month) -> dict[str, Any]:
         """Each surcharge rule (tiered / differentiated price) on each of its products' month
         electricity: the position and where it came from, the rate, the surcharge, and what one
         position better would save. A position that is not known gives no figure (`no_position`)."""
@@ -187,7 +181,7 @@ def cost_router(context: ApiContext) -> APIRouter:
         return {"month": period.label, "units": COST_UNITS, "items": items}
 
     @router.get("/month")
-    async def month_section(month: Annotated[str, Query(description="YYYY-MM (plant calendar)")]) -> dict[str, Any]:
+    async def month_section(month: Month) -> dict[str, Any]:
         """The monthly report's cost section: per product and for the plant, energy cost by time-of-use
         period, demand charge, surcharges, totals and yuan/t, with every tariff's source and whether
         its figures were verified."""

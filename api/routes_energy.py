@@ -168,6 +168,12 @@ def period_fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def record_head(row: dict[str, Any]) -> dict[str, Any]:
+    """Who and when of a stored heat or tap row (tags and fields merged)."""
+    keys = ("id", "asset", "product", "kind", "start")
+    return {**{k: row.get(k) for k in keys}, "end": iso_utc(row["time"])}
+
+
 class KpiRows(NamedTuple):
     range: TimeRange
     scope: str
@@ -263,12 +269,7 @@ def energy_router(context: ApiContext) -> APIRouter:
         records.sort(key=lambda r: -r["time"])
         items = [
             {
-                "id": r.get("id"),
-                "asset": r.get("asset"),
-                "product": r.get("product"),
-                "kind": r.get("kind"),
-                "start": r.get("start"),
-                "end": iso_utc(r["time"]),
+                **record_head(r),
                 "tonnes_t": r.get("tonnes_t"),
                 "electricity_kwh": r.get("electricity_kwh"),
                 "waste_heat_kwh": r.get("waste_heat_kwh"),

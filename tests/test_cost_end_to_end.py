@@ -2,7 +2,7 @@
 energy role with the EXAMPLE Fujian tariff): the API's per-heat costs add up to its period costs, and
 agree with a recompute from the raw readings in InfluxDB; the month's maximum demand equals the
 incomer's highest 15-minute bucket; surcharges follow the positions; the monthly report carries the
-cost section; bad requests get a 4xx with a reason."""
+cost section; a plant without tariffs answers 404 (the other 4xx: tests/test_api_energy.py)."""
 
 from __future__ import annotations
 
@@ -134,41 +134,6 @@ async def test_month_demand_surcharges_and_report(accounted_demo: Demo) -> None:
         rel=1e-12,
     )
     assert {p["product"] for p in section["products"]} == {"crude_steel_eaf", "SiMn", "FeSi75", "EMM"}
-
-
-@pytest.mark.parametrize(
-    ("path", "params", "status", "code"),
-    [
-        ("/api/v1/cost/demand", {"month": "2026-13"}, 400, "bad_month"),
-        ("/api/v1/cost/surcharges", {"month": "soon"}, 400, "bad_month"),
-        ("/api/v1/cost/heats", {"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, 400, "bad_range"),
-        (
-            "/api/v1/cost/heats",
-            {"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z", "asset": "x"},
-            404,
-            "unknown_asset",
-        ),
-        (
-            "/api/v1/cost/periods",
-            {"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z", "product": "FeNi"},
-            404,
-            "unknown_product",
-        ),
-        (
-            "/api/v1/cost/periods",
-            {"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z", "asset": "saf1", "plant": "true"},
-            400,
-            "bad_scope",
-        ),
-    ],
-)
-async def test_cost_errors_are_4xx_with_a_reason(
-    accounted_demo: Demo, path: str, params: dict[str, str], status: int, code: str
-) -> None:
-    async with client(accounted_demo) as http:
-        response = await http.get(path, params=params)
-    assert response.status_code == status, response.text
-    assert response.json()["detail"]["error"] == code
 
 
 async def test_a_plant_without_tariffs_answers_404_no_cost(accounted_demo: Demo) -> None:
