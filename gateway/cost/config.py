@@ -209,8 +209,15 @@ class DemandAlarm(_Section):
 
     limit_kw: float | None = Field(None, gt=0, description="default: the tariff's contracted_kw")
     warn_percent: float = Field(95.0, gt=0, le=100, description="warning from this % of the limit")
+    clear_percent: float = Field(90.0, gt=0, le=100, description="cleared below this % (no flapping at the edge)")
     lead_s: float = Field(300.0, ge=0, description="forecast the next window too once fewer seconds remain")
     min_elapsed_s: float = Field(60.0, ge=0, description="no forecast in the first seconds of a window")
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> DemandAlarm:
+        if self.clear_percent >= self.warn_percent:
+            raise ValueError("clear_percent must be below warn_percent")
+        return self
 
 
 class CostConfig(_Section):

@@ -84,6 +84,8 @@ def resolve_cost(plant: PlantConfig) -> tuple[CostModel | None, list[Problem]]:
     contracted = any(t.demand_charge is not None and t.demand_charge.contracted_kw for t in cfg.tariffs)
     if cfg.demand_alarm is not None and cfg.demand_alarm.limit_kw is None and not contracted:
         err(("demand_alarm", "limit_kw"), "give limit_kw, or contracted_kw in a tariff's demand_charge")
+    if cfg.demand_alarm is not None and source is not None and source.counter is None:
+        err(("demand_alarm",), f"the demand alarm needs an electricity_import counter on {meter!r}")
     if problems or meter is None or source is None:
         return None, problems
     calendar = plant.accounting.calendar
