@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ferrogate.gateway.accounting_service import Message, Output, PeriodSums
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.cost import wire
 from ferrogate.gateway.cost.books import CostBooks, RecordCost
 from ferrogate.gateway.cost.model import CostModel, resolve_cost
@@ -24,6 +23,7 @@ from ferrogate.gateway.energy.books import IMPORT, IntervalRow
 from ferrogate.gateway.energy.production import ProductionRecord
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.plant_file import PlantFile
 
 
 class CostExtension:
@@ -91,9 +91,10 @@ class CostExtension:
                 self.costs.setdefault(cost.id, cost)
 
 
-def start_cost(plant: PlantConfig, topic_root: str) -> CostExtension:
+def start_cost(plant: PlantFile, topic_root: str) -> CostExtension:
     """The cost extension of a plant file with a `cost` section (checked when the file was loaded)."""
-    model, problems = resolve_cost(plant)
+    assert plant.cost is not None
+    model, problems = resolve_cost(plant, plant.cost, plant.accounting)
     if model is None:
         reasons = "; ".join(msg for _, msg in problems) or "the cost section did not resolve"
         raise ValueError(f"cannot start the cost books: {reasons}")

@@ -22,7 +22,6 @@ from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.cost.demand_watch import watch_demand
 from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.cost_service import start_cost
@@ -31,6 +30,7 @@ from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
+from ferrogate.gateway.plant_file import PlantFile
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EmbeddedServer(uvicorn.Server):
 class Gateway:
     def __init__(
         self,
-        plant: PlantConfig,
+        plant: PlantFile,
         roles: tuple[str, ...] = ROLES,
         api_host: str = "127.0.0.1",
         api_port: int = 8080,
@@ -83,7 +83,7 @@ class Gateway:
             plant.api.stale_after_scans,
         )
         # electricity cost: the tariffs, and the live demand alarm of the api role (docs/cost.md)
-        self.cost = resolve_cost(plant)[0] if plant.cost is not None else None
+        self.cost = resolve_cost(plant, plant.cost, plant.accounting)[0] if plant.cost is not None else None
         self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
         self.live_subscribed = asyncio.Event()
         self.api_server: uvicorn.Server | None = None
@@ -148,7 +148,7 @@ class Gateway:
             extra_keys=self.api_keys,
             limits_changed=self.alarm_evaluator.set_limits,
             influx=self._influx_probe,
-            accounting=resolve(self.plant)[0] if self.plant.accounting is not None else None,
+            accounting=resolve(self.plant, self.plant.accounting)[0] if self.plant.accounting is not None else None,
             recompute=self.energy.recompute if self.energy is not None else None,
             cost=self.cost,
             demand_forecast=self.demand_watch.snapshot if self.demand_watch is not None else None,

@@ -25,7 +25,9 @@ def test_golden_cost_config(case: Path) -> None:
 def test_example_plants_carry_a_labelled_unverified_example_tariff(name: str) -> None:
     """No tariff is built in: each example plant names its tariff's source document and says the
     figures are an unverified example."""
-    model, problems = resolve_cost(load_plant(PLANTS / name))
+    plant = load_plant(PLANTS / name)
+    assert plant.cost is not None
+    model, problems = resolve_cost(plant, plant.cost, plant.accounting)
     assert model is not None, problems
     for tariff in model.config.tariffs:
         assert "EXAMPLE" in tariff.name and tariff.source.document

@@ -22,7 +22,9 @@ CASES = sorted(p for p in (Path(__file__).parent / "testcases" / "cost").iterdir
 
 def run_case(case: Path) -> tuple[CostResult, dict[str, Any]]:
     expected = json.loads((case / "expected.json").read_text())
-    model, problems = resolve_cost(load_plant(case / "plant.yaml"))
+    plant = load_plant(case / "plant.yaml")
+    assert plant.cost is not None
+    model, problems = resolve_cost(plant, plant.cost, plant.accounting)
     assert model is not None, problems
     window = expected["window"]
     readings = load_readings(case / "readings.csv")

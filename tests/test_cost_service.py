@@ -28,7 +28,9 @@ def batches(late: bool) -> list:
 
 
 def service(influxdb: InfluxDB, database: str) -> tuple[AccountingService, CostExtension]:
-    model, problems = resolve_cost(load_plant(CASE / "plant.yaml"))
+    plant = load_plant(CASE / "plant.yaml")
+    assert plant.cost is not None
+    model, problems = resolve_cost(plant, plant.cost, plant.accounting)
     assert model is not None, problems
     books = AccountingService(model.accounting, MqttConfig(), InfluxConfig(url=influxdb.url, database=database))
     cost = CostExtension(model, "test/ferrogate/v1")

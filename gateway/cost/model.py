@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ferrogate.gateway.cost.config import CostConfig, DayType, DemandCharge, Schedule, Tariff
 from ferrogate.gateway.cost.tariff import TouSchedule, minutes
+from ferrogate.gateway.energy.config import AccountingConfig
 from ferrogate.gateway.energy.model import AccountingModel, EnergySource, Location, Problem, resolve
 
 if TYPE_CHECKING:
@@ -50,13 +51,13 @@ class CostModel:
         return found[1].contracted_kw if found is not None else None
 
 
-def resolve_cost(plant: PlantConfig) -> tuple[CostModel | None, list[Problem]]:
-    cfg = plant.cost
-    if cfg is None:
-        return None, []
-    if plant.accounting is None:
+def resolve_cost(
+    plant: PlantConfig, cfg: CostConfig, accounting_cfg: AccountingConfig | None
+) -> tuple[CostModel | None, list[Problem]]:
+    """The cost section resolved against the plant model and its (resolved) accounting section."""
+    if accounting_cfg is None:
         return None, [(("cost",), "the cost section prices the books' energy: it needs an 'accounting' section")]
-    accounting, _ = resolve(plant)
+    accounting, _ = resolve(plant, accounting_cfg)
     if accounting is None:
         return None, []  # reported by the accounting section's own check
     problems: list[Problem] = []
@@ -64,15 +65,15 @@ def resolve_cost(plant: PlantConfig) -> tuple[CostModel | None, list[Problem]]:
     def err(where: Location, msg: str) -> None:
         problems.append((("cost", *where), msg))
 
-    meter = cfg.meter or plant.accounting.incomer
+    meter = cfg.meter or accounting_cfg.incomer
     source = accounting.consumers.get(meter) if meter is not None else None
     if meter is None:
         err(("meter",), "no billing meter: set cost.meter or accounting.incomer")
     elif source is None:
         err(("meter",), f"{meter!r} is not metered by the books: use accounting.incomer or a unit's electricity asset")
-    interval_s = plant.accounting.interval_s
+    interval_s = accounting_cfg.interval_s
     _check_tariffs(cfg, interval_s, err)
-    products = {p.id for p in plant.accounting.products}
+    products = {p.id for p in accounting_cfg.products}
     seen: set[str] = set()
     for i, rule in enumerate(cfg.surcharges):
         if rule.id in seen:
@@ -88,8 +89,8 @@ def resolve_cost(plant: PlantConfig) -> tuple[CostModel | None, list[Problem]]:
         err(("demand_alarm",), f"the demand alarm needs an electricity_import counter on {meter!r}")
     if problems or meter is None or source is None:
         return None, problems
-    calendar = plant.accounting.calendar
-    schedule = TouSchedule(cfg.tariffs, calendar.timezone or plant.site.timezone, cfg.weekend_days, cfg.holidays)
+    timezone = accounting_cfg.calendar.timezone or plant.site.timezone
+    schedule = TouSchedule(cfg.tariffs, timezone, cfg.weekend_days, cfg.holidays)
     return CostModel(cfg, accounting, schedule, meter, source), problems
 
 
