@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ferrogate.gateway.cost.config import DemandCharge, PositionScale, Surcharge, Tariff, TouPeriod
-from ferrogate.gateway.cost.demand import demand_charge, window_start
+from ferrogate.gateway.cost.demand import demand_charge, window_demands, window_start
 from ferrogate.gateway.cost.positions import positions
 from ferrogate.gateway.cost.surcharge import Position, assess
 from ferrogate.gateway.cost.tariff import TouSchedule
 from ferrogate.gateway.cost.tou import NO_TARIFF, split_window
 from ferrogate.gateway.energy.aggregate import ShiftCalendar
+from ferrogate.gateway.energy.books import IntervalRow
 from ferrogate.gateway.energy.counters import Interval
 from ferrogate.gateway.energy.events import Curve
 from ferrogate.gateway.reading import Quality
@@ -119,6 +120,25 @@ def test_energy_before_the_first_tariff_is_flagged_not_priced_at_zero() -> None:
 )
 def test_demand_windows_follow_the_plant_clock(zone: str, window_s: int, local: str, expected: str) -> None:
     assert window_start(at(local, zone), window_s * 1_000_000_000, ZoneInfo(zone)) == at(expected, zone)
+
+
+def test_demand_windows_group_buckets_on_the_plant_clock() -> None:
+    """An hour window in a UTC+5:30 plant: the buckets of local 10:00-11:00 make one window."""
+    zone = "Asia/Kolkata"
+    step = 900 * 1_000_000_000
+    rows = [
+        IntervalRow("incomer", "electricity_import", "counter", "kWh", t, t + step, kwh, Quality.GOOD, ())
+        for t, kwh in zip(
+            range(at("2026-03-02T09:30", zone), at("2026-03-02T11:30", zone), step), range(1, 9), strict=True
+        )
+    ]
+    windows = window_demands(rows, 3600 * 1_000_000_000, ZoneInfo(zone))
+    assert [(w.start_ns, w.kwh, w.complete) for w in windows] == [
+        (at("2026-03-02T09:00", zone), 1 + 2, False),
+        (at("2026-03-02T10:00", zone), 3 + 4 + 5 + 6, True),
+        (at("2026-03-02T11:00", zone), 7 + 8, False),
+    ]
+    assert windows[1].kw == 18.0
 
 
 def test_capacity_basis_and_minimum_demand() -> None:

@@ -214,8 +214,9 @@ class CostBooks:
         out.tonnes = None
         out.split = split_buckets(rows, self.schedule)
         for r in rows:
-            out.quality = worst(out.quality, r.quality)
-            out.flags.update(r.flags)
+            if r.quality is not Quality.GOOD or r.flags:
+                out.quality = worst(out.quality, r.quality)
+                out.flags.update(r.flags)
         out.flags |= out.split.flags
         return out
 
@@ -242,7 +243,8 @@ class CostBooks:
         quality = Quality.GOOD if complete else Quality.UNCERTAIN
         flags: set[str] = set()
         for w in windows:
-            quality = worst(quality, w.quality)
+            if w.quality is not Quality.GOOD:
+                quality = worst(quality, w.quality)
             if not w.complete:
                 flags.add(PARTIAL_WINDOW)
         out = MonthDemand(

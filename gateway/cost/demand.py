@@ -21,6 +21,7 @@ from ferrogate.gateway.reading import Quality
 from ferrogate.gateway.timeutil import ns_to_datetime
 
 NS_PER_S = 1_000_000_000
+NS_PER_H = 3600 * NS_PER_S
 PARTIAL_WINDOW = "partial_window"  # a demand window without all its buckets
 
 
@@ -44,15 +45,21 @@ def window_start(t_ns: int, window_ns: int, tz: ZoneInfo) -> int:
 def window_demands(rows: Iterable[IntervalRow], window_ns: int, tz: ZoneInfo) -> list[DemandWindow]:
     """Demand of each window the buckets fall in (one meter's import buckets), in time order."""
     grouped: dict[int, list[IntervalRow]] = {}
+    starts: dict[int, int] = {}  # bucket start -> window start, the zone's offset looked up once per hour
     for row in rows:
-        grouped.setdefault(window_start(row.start_ns, window_ns, tz), []).append(row)
+        hour = row.start_ns - row.start_ns % NS_PER_H
+        if hour not in starts:
+            starts[hour] = window_start(hour, window_ns, tz) - hour  # <= 0: windows divide the hour
+        start = row.start_ns - (row.start_ns - hour - starts[hour]) % window_ns
+        grouped.setdefault(start, []).append(row)
     out = []
     for start in sorted(grouped):
         members = grouped[start]
         kwh = sum(r.value for r in members)
         quality = Quality.GOOD
         for r in members:
-            quality = worst(quality, r.quality)
+            if r.quality is not Quality.GOOD:  # rare: only then rank
+                quality = worst(quality, r.quality)
         covered = sum(r.end_ns - r.start_ns for r in members) == window_ns
         out.append(DemandWindow(start, start + window_ns, kwh, kwh * 3600 * NS_PER_S / window_ns, quality, covered))
     return out

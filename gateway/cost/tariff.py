@@ -47,6 +47,7 @@ class TouSchedule:
         self._lookup = [_schedule_lookup(t) for t in self.tariffs]
         self._prices = [{p.period: p.yuan_per_kwh for p in t.prices} for t in self.tariffs]
         self._days: dict[date, list[Band]] = {}
+        self._recent: list[Band] = []  # the bands of the day last asked for
 
     def local_date(self, t_ns: int) -> date:
         return ns_to_datetime(t_ns).astimezone(self.tz).date()
@@ -96,14 +97,26 @@ class TouSchedule:
         out: list[Band] = []
         if t1_ns <= t0_ns:
             return out
-        d, last = self.local_date(t0_ns), self.local_date(t1_ns - 1)
-        while d <= last:
-            for b in self.day_bands(d):
+        recent = self._recent  # consecutive buckets fall in one day: no date arithmetic for them
+        if recent and recent[0].start_ns <= t0_ns and t1_ns <= recent[-1].end_ns:
+            days = [recent]
+        else:
+            days = self._days_between(t0_ns, t1_ns)
+            self._recent = days[-1]
+        for day in days:
+            for b in day:
                 start, end = max(b.start_ns, t0_ns), min(b.end_ns, t1_ns)
                 if start < end:
                     out.append(b if (start, end) == (b.start_ns, b.end_ns) else _clip(b, start, end))
-            d += timedelta(days=1)
         return out
+
+    def _days_between(self, t0_ns: int, t1_ns: int) -> list[list[Band]]:
+        days = []
+        d, last = self.local_date(t0_ns), self.local_date(t1_ns - 1)
+        while d <= last:
+            days.append(self.day_bands(d))
+            d += timedelta(days=1)
+        return days
 
     def band_at(self, t_ns: int) -> Band:
         for b in self.day_bands(self.local_date(t_ns)):
