@@ -5,6 +5,7 @@ rows; a restarted service reads the cost records back, so its period sums stay w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,17 @@ async def test_heats_are_priced_live_corrected_by_late_readings_and_reloaded(
             books, """SELECT * FROM "long".cost_period WHERE scope='unit' AND subject='saf1' AND period='day'"""
         )
         assert [(r["label"], r["cost_yuan"], r["records"]) for r in day] == [("2026-03-02", 59_125.0, 2)]
+        messages = []
+        while not books._outbox.empty():
+            messages.append(books._outbox.get_nowait())
+        heat_messages = [
+            json.loads(m.payload) for m in messages if m.topic == "test/ferrogate/v1/golden/cost/record/saf1"
+        ]
+        assert heat_messages and heat_messages[-1]["schema"] == "ferrogate-cost/1"
+        assert {d["id"]: d for d in heat_messages}["saf1/2"]["kwh_valley"] == 20_500.0  # the re-priced heat, last
+        retained = {m.topic for m in messages if m.retain}
+        assert "test/ferrogate/v1/golden/cost/period/month/product/SiMn" in retained
+        assert "test/ferrogate/v1/golden/cost/demand/saf1" in retained
         demand = await stored(books, """SELECT * FROM "long".cost_demand""")
         assert [(r["label"], r["max_kw"], r["max_window_start"]) for r in demand] == [
             ("2026-03", 36_000.0, "2026-03-02T00:00:00.000Z")
