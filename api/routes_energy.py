@@ -18,14 +18,16 @@ from fastapi.responses import Response
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
-from ferrogate.api.params import TimeRange, parse_month, parse_range, parse_recent_range
+from ferrogate.api.cost_reader import CostReader
+from ferrogate.api.influxql import measurement, q
+from ferrogate.api.params import AssetId, ProductId, TimeRange, WholePlant, parse_month, parse_range, parse_recent_range
 from ferrogate.api.schemas import ErrorOut
+from ferrogate.gateway.cost.report import section_rows
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.benchmark import BenchmarkResult
 from ferrogate.gateway.energy.books import Books
 from ferrogate.gateway.influx import InfluxError, Series
-from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.timeutil import iso_utc
 
 ERRORS = {
@@ -92,21 +94,6 @@ UNITS = {
 }
 # what GET /heats answers without from/to: the last day, the first thing a newcomer asks for
 HEATS_DEFAULT_SPAN_S = 24 * 3600
-# a KPI request names at most one scope; none means the whole plant
-AssetScope = Annotated[
-    str | None, Query(description="one accounting unit (furnace) id; without asset= and product=: the whole plant")
-]
-ProductScope = Annotated[str | None, Query(description="one product id, e.g. SiMn")]
-PlantScope = Annotated[bool, Query(description="the whole plant (also what no asset= or product= means)")]
-
-
-def q(text: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def measurement(name: str) -> str:
-    return f'"{DERIVED_POLICY}"."{name}"'
 
 
 class EnergyReader:
@@ -198,6 +185,12 @@ def period_fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def record_head(row: dict[str, Any]) -> dict[str, Any]:
+    """Who and when of a stored heat or tap row (tags and fields merged)."""
+    keys = ("id", "asset", "product", "kind", "start")
+    return {**{k: row.get(k) for k in keys}, "end": iso_utc(row["time"])}
+
+
 class KpiRows(NamedTuple):
     range: TimeRange
     scope: str
@@ -234,9 +227,9 @@ def energy_router(context: ApiContext) -> APIRouter:
     async def energy_intensity(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
         to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: AssetScope = None,
-        product: ProductScope = None,
-        plant: PlantScope = False,
+        asset: AssetId = None,
+        product: ProductId = None,
+        plant: WholePlant = False,
         group: Annotated[Literal["shift", "day", "month"], Query()] = "day",
     ) -> dict[str, Any]:
         """kWh, tonnes, kWh/t, kgce/t (GB/T 2589-2020), comprehensive kgce/t with waste-heat power
@@ -260,9 +253,9 @@ def energy_router(context: ApiContext) -> APIRouter:
     async def carbon_intensity(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
         to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: AssetScope = None,
-        product: ProductScope = None,
-        plant: PlantScope = False,
+        asset: AssetId = None,
+        product: ProductId = None,
+        plant: WholePlant = False,
         group: Annotated[Literal["shift", "day", "month"], Query()] = "month",
     ) -> dict[str, Any]:
         """tCO2 direct, indirect (location-based; market-based where green power is configured), total,
@@ -300,12 +293,7 @@ def energy_router(context: ApiContext) -> APIRouter:
         records.sort(key=lambda r: -r["time"])
         items = [
             {
-                "id": r.get("id"),
-                "asset": r.get("asset"),
-                "product": r.get("product"),
-                "kind": r.get("kind"),
-                "start": r.get("start"),
-                "end": iso_utc(r["time"]),
+                **record_head(r),
                 "tonnes_t": r.get("tonnes_t"),
                 "electricity_kwh": r.get("electricity_kwh"),
                 "waste_heat_kwh": r.get("waste_heat_kwh"),
@@ -429,8 +417,13 @@ def energy_router(context: ApiContext) -> APIRouter:
                     "factors": provenance(r),
                 }
             )
+        # the cost section (docs/cost.md) where the plant has tariffs
+        cost = await CostReader(reader, context.cost).month_section(period) if context.cost is not None else None
         if format == "json":
-            return {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
+            body = {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
+            return body if cost is None else {**body, "cost": cost}
+        if cost is not None:
+            rows += section_rows(cost, reader.site)
         return Response(
             _csv(rows),
             media_type="text/csv",

@@ -32,6 +32,11 @@ DATASOURCE = model.DataSourceRef(type_val="influxdb", uid="ferrogate-influx")
 KPI = '"long"."energy_kpi"'
 RECORD = '"long"."production_record"'
 INTERVAL = '"long"."energy_interval"'
+# the cost books' series (gateway/cost/wire.py, docs/cost.md)
+COST_RECORD = '"long"."cost_record"'
+COST_PERIOD = '"long"."cost_period"'
+COST_DEMAND = '"long"."cost_demand"'
+COST_SURCHARGE = '"long"."cost_surcharge"'
 HEIGHT = 8  # grid rows of a panel unless it says otherwise
 
 
