@@ -32,6 +32,7 @@ class Kind(StrEnum):
     counter_reset = "counter_reset"
     balance_out_of_tolerance = "balance_out_of_tolerance"
     kpi_worse_than_baseline = "kpi_worse_than_baseline"
+    demand_forecast_high = "demand_forecast_high"  # 15-minute demand forecast near the maximum (docs/cost.md)
 
 
 class LimitRule(BaseModel):

@@ -35,7 +35,8 @@ def ident(name: str) -> str:
 
 
 def literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """An InfluxQL string literal (a raw newline would end InfluxQL's string: escaped as \\n)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
 
 def default_policies(raw_duration: str) -> list[RetentionPolicy]:

@@ -35,6 +35,7 @@ def tree(package: str) -> tuple[str, str]:
 
 
 ENERGY = tree("ferrogate.gateway.energy")
+COST = tree("ferrogate.gateway.cost")
 SIMULATORS = tree("ferrogate.simulators")
 OWN_DRIVER = "{driver}"  # stands for the importing module's own driver package
 
@@ -52,6 +53,8 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
         (p, (*ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.lineprotocol", MODEL_BASE, *LEAVES))
         for p in ENERGY
     ),
+    # electricity cost: pure logic above the books (and the alarm book for the demand alarm)
+    *((p, (*COST, *ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.alarms", MODEL_BASE, *LEAVES)) for p in COST),
     *((p, (*SIMULATORS, "ferrogate.gateway.config", MODEL_BASE, *DRIVER_MODELS, *LEAVES)) for p in SIMULATORS),
     # shared driver pieces, then each driver package: itself and the shared pieces only (drivers apart)
     ("ferrogate.drivers", ()),
