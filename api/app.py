@@ -218,7 +218,7 @@ def ops_router(view: PlantView) -> APIRouter:
     @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> str:
         """The gateway's own metrics in Prometheus text format."""
-        return view.context.metrics_text() + view.context.auth_limiter.render_prometheus()
+        return view.context.metrics_text() + view.context.limiter.render_prometheus()
 
     return router
 

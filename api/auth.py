@@ -35,7 +35,7 @@ def require(role: Role) -> Callable[..., StoredKey]:
     ) -> StoredKey:
         context = request.app.state.context
         client = request.client.host if request.client is not None else "unknown"
-        wait_s = context.auth_limiter.retry_after(client)
+        wait_s = context.limiter.retry_after(client)
         if wait_s is not None:
             raise HTTPException(
                 429,
@@ -47,7 +47,7 @@ def require(role: Role) -> Callable[..., StoredKey]:
             raise error(401, "unauthorized", "send an API key in X-API-Key or Authorization: Bearer")
         stored = context.keys.check(presented)
         if stored is None:
-            context.auth_limiter.record_failure(client)
+            context.limiter.record_failure(client)
             raise error(401, "unauthorized", "unknown API key")
         if Role[stored.role] < role:
             raise error(403, "forbidden", f"role {stored.role} may not do this; needs {role.name}")

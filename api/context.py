@@ -37,7 +37,15 @@ class ApiContext:
     recompute: Callable[[int, int], Awaitable[None]] | None = None  # when the energy role runs here
     cost: CostModel | None = None  # the plant's resolved cost section (tariffs, surcharges)
     demand_forecast: Callable[[], dict[str, Any] | None] | None = None  # the live demand window, where watched
-    auth_limiter: AuthFailureLimiter = field(init=False)
+    # failed key attempts per client; by default from the plant file's `api` section
+    auth_limiter: AuthFailureLimiter | None = None
 
     def __post_init__(self) -> None:
-        self.auth_limiter = AuthFailureLimiter(self.plant.api.auth_failures_max, self.plant.api.auth_failure_window_s)
+        if self.auth_limiter is None:
+            api = self.plant.api
+            self.auth_limiter = AuthFailureLimiter(api.auth_failures_max, api.auth_failure_window_s)
+
+    @property
+    def limiter(self) -> AuthFailureLimiter:
+        assert self.auth_limiter is not None  # made in __post_init__
+        return self.auth_limiter

@@ -89,7 +89,7 @@ async def test_api_serves_https_with_the_configured_certificate(https_api: Https
 
 
 async def test_unknown_keys_are_counted_and_rate_limited_per_client(https_api: HttpsApi) -> None:
-    limiter = https_api.gateway.api_context.auth_limiter
+    limiter = https_api.gateway.api_context.limiter
     failed_before, refused_before = limiter.failed, limiter.refused
     async with https_api.client("127.0.0.2") as guesser, https_api.client("127.0.0.3") as neighbour:
         for attempt in range(FAILURES_MAX):
