@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.alarms import AlarmBook, LimitRule
+from ferrogate.gateway.compliance_service import ComplianceService
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.energy.model import AccountingModel
 from ferrogate.gateway.influx import InfluxV1Client
@@ -32,3 +33,4 @@ class ApiContext:
     influx: InfluxV1Client | None = None  # history (derived series) for the energy routes
     accounting: AccountingModel | None = None  # the plant's resolved accounting section
     recompute: Callable[[int, int], Awaitable[None]] | None = None  # when the energy role runs here
+    compliance: ComplianceService | None = None  # grades, carbon market, CBAM, footprints, manual inputs

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ferrogate.api.config import ApiConfig
 from ferrogate.gateway.alarms import AlarmsConfig
+from ferrogate.gateway.compliance.config import ComplianceConfig
 from ferrogate.gateway.energy.config import AccountingConfig
 
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
@@ -456,6 +457,7 @@ class PlantConfig(Strict):
     assets: list[Asset] = Field(default_factory=list)
     simulation: Simulation | None = None
     accounting: AccountingConfig | None = None
+    compliance: ComplianceConfig | None = None
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
 
@@ -496,6 +498,10 @@ class PlantConfig(Strict):
             from ferrogate.gateway.energy.model import resolve  # the accounting section's own cross-checks
 
             errors.extend(resolve(self)[1])
+        if self.compliance is not None and not errors:
+            from ferrogate.gateway.compliance.model import problems  # the compliance section's cross-checks
+
+            errors.extend(problems(self))
         return errors
 
     def device(self, device_id: str) -> ModbusDevice | OpcUaDevice:

@@ -29,7 +29,7 @@ MEASUREMENTS = (INTERVAL, RECORD, KPI, BALANCE)
 _INT_FIELDS = frozenset({"records", "excluded_records", "grid_year", "start_ns"})
 
 
-def _field(name: str, value: Any) -> str | None:
+def field(name: str, value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -43,9 +43,9 @@ def _field(name: str, value: Any) -> str | None:
     return f"{name}={quote_field(str(value))}"
 
 
-def _line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, Any], t_ns: int) -> str:
+def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, Any], t_ns: int) -> str:
     tag_text = ",".join(f"{k}={escape_tag(v)}" for k, v in tags.items() if v)
-    field_text = ",".join(f for k, v in fields.items() if (f := _field(k, v)) is not None)
+    field_text = ",".join(f for k, v in fields.items() if (f := field(k, v)) is not None)
     return f"{measurement},{tag_text} {field_text} {t_ns}"
 
 
@@ -56,7 +56,7 @@ def _flags(flags: Any) -> str | None:
 def interval_line(site: str, row: IntervalRow) -> str:
     tags = {"site": site, "asset": row.asset, "role": row.role, "source": row.source, "unit": row.unit}
     fields = {"value": row.value, "quality": row.quality.value, "flags": _flags(row.flags)}
-    return _line(INTERVAL, tags, fields, row.start_ns)
+    return line(INTERVAL, tags, fields, row.start_ns)
 
 
 def record_fields(rec: ProductionRecord, material_units: Mapping[str, str]) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def record_fields(rec: ProductionRecord, material_units: Mapping[str, str]) -> d
 def record_line(site: str, rec: ProductionRecord, material_units: Mapping[str, str]) -> str:
     tags = {"site": site, "asset": rec.unit, "product": rec.product, "kind": rec.kind}
     fields = {"start": iso_utc(rec.start_ns), **record_fields(rec, material_units)}
-    return _line(RECORD, tags, fields, rec.end_ns)
+    return line(RECORD, tags, fields, rec.end_ns)
 
 
 def kpi_line(site: str, kpi: Kpi) -> str:
@@ -93,7 +93,7 @@ def kpi_line(site: str, kpi: Kpi) -> str:
         "flags": _flags(kpi.flags),
         "provenance": json.dumps(kpi.provenance, ensure_ascii=False, sort_keys=True),
     }
-    return _line(KPI, tags, fields, kpi.period.start_ns)
+    return line(KPI, tags, fields, kpi.period.start_ns)
 
 
 def balance_fields(row: BalanceRow) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def balance_line(site: str, row: BalanceRow) -> str:
     b = row.balance
     tags = {"site": site, "group": b.group, "period": row.period.kind.value}
     fields = {"label": row.period.label, **balance_fields(row), "flags": _flags(b.flags)}
-    return _line(BALANCE, tags, fields, row.period.start_ns)
+    return line(BALANCE, tags, fields, row.period.start_ns)
 
 
 # --- MQTT ------------------------------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""Compliance: limit grades, the carbon market's month and evidence pack, CBAM, product footprints,
+and the monthly manual inputs they use (operators enter them; every change is audited).
+
+Figures are computed on request from the books in InfluxDB and the inputs' store, by the pure
+functions in gateway/compliance/ (docs/compliance.md).
+"""
+# no `from __future__ import annotations`: FastAPI evaluates route annotations that use closure values
+
+import time
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
+
+from ferrogate.api import auth
+from ferrogate.api.auth import error
+from ferrogate.api.context import ApiContext
+from ferrogate.api.keys import StoredKey
+from ferrogate.api.params import parse_month
+from ferrogate.api.schemas import ErrorOut
+from ferrogate.gateway.compliance.inputs import INPUTS, InputError, InputValue
+from ferrogate.gateway.compliance_service import ComplianceService, ComplianceUnavailable
+
+ERRORS = {
+    400: {"model": ErrorOut, "description": "bad month, subject, input name or value (see detail.error)"},
+    401: {"model": ErrorOut, "description": "no or unknown API key"},
+    403: {"model": ErrorOut, "description": "the key's role may not do this"},
+    404: {"model": ErrorOut, "description": "no accounting section, or no such input"},
+    409: {"model": ErrorOut, "description": "no store for manual inputs is configured"},
+    503: {"model": ErrorOut, "description": "the database is not available"},
+}
+
+
+class InputIn(BaseModel):
+    subject: str = Field(description="product id, material id, or '<accounting unit>/<material>'")
+    name: str = Field(description="input name, e.g. ore_grade_percent, carbon_content, consumption")
+    value: float | str | None = Field(description="a number in the input's unit, a class name, or null to withdraw")
+    source: str = Field(min_length=3, description="the document: lab report, weighbridge summary, declaration")
+    note: str = ""
+
+
+def service_of(context: ApiContext) -> ComplianceService:
+    if context.compliance is None:
+        raise error(404, "no_accounting", "this plant file has no 'accounting' section")
+    return context.compliance
+
+
+def month_of(context: ApiContext, text: str) -> date:
+    """A month that exists and has begun in the plant's calendar."""
+    first = parse_month(text)
+    service = service_of(context)
+    now = service.calendar.production_date(time.time_ns())
+    if first > now:
+        raise error(400, "future_month", f"month={text!r} has not begun (plant date {now.isoformat()})")
+    return first
+
+
+async def guarded(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except ComplianceUnavailable as exc:
+        raise error(503, "database_unavailable", str(exc)) from exc
+
+
+def compliance_router(context: ApiContext) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"], responses=ERRORS)
+
+    @router.get("/limits", dependencies=[auth.viewer])
+    async def limits(month: Annotated[str, Query(description="YYYY-MM (plant calendar)")]) -> dict[str, Any]:
+        """Each product's grade under its mandatory energy-consumption limit standard (GB 21341-2022,
+        GB 21347-2023, GB 21256-2025) for the month and the rolling 12 months: every graded
+        indicator with value, unit, grade, margin to the next grade, the corrected levels and the
+        corrections used, standard and edition. `no_limit_standard` where none applies."""
+        first = month_of(context, month)
+        return await guarded(service_of(context).limits(first))
+
+    @router.get("/inputs", dependencies=[auth.viewer])
+    async def list_inputs(month: Annotated[str, Query(description="YYYY-MM")]) -> dict[str, Any]:
+        """The month's manual inputs with who entered them, when and from which document, and what
+        may be entered (name, subject, unit, range or classes)."""
+        first = parse_month(month)
+        service = service_of(context)
+        label = first.strftime("%Y-%m")
+        inputs = await service.inputs([label])
+        return {
+            "month": label,
+            "store": str(service.store.path) if service.store else None,
+            "inputs": [
+                {"subject": v.subject, "name": v.name, "value": v.value, **v.provenance()}
+                for v in inputs[label].values.values()
+            ],
+            "catalogue": [
+                {
+                    "name": s.name,
+                    "label": s.label,
+                    "subject": s.subject.value,
+                    "unit": s.unit,
+                    "minimum": s.minimum,
+                    "maximum": s.maximum,
+                    "choices": list(s.choices) or None,
+                }
+                for s in INPUTS.values()
+            ],
+        }
+
+    @router.get("/inputs/audit", dependencies=[auth.viewer])
+    async def audit(month: Annotated[str | None, Query(description="YYYY-MM; all months when absent")] = None) -> dict:
+        """Every change of a manual input: who (API key name), when, old and new value."""
+        service = service_of(context)
+        label = parse_month(month).strftime("%Y-%m") if month is not None else None
+        entries = service.store.audit(label) if service.store else []
+        return {"month": label, "entries": [e.as_dict() for e in entries]}
+
+    @router.put("/inputs/{month}")
+    async def put_input(
+        month: Annotated[str, Path(description="YYYY-MM (plant calendar)")],
+        body: InputIn,
+        who: StoredKey = auth.operator,
+    ) -> dict[str, Any]:
+        """Enter, correct or (with `value: null`) withdraw a month's manual input (operator): a
+        laboratory value (net calorific value, carbon content), a monthly consumption the meters do
+        not give, or a correction of a limit standard. Every change is audited: who, when, old and
+        new value. A withdrawn input lets the plant file's standing value or the reference apply."""
+        service = service_of(context)
+        if service.store is None:
+            raise error(409, "no_input_store", "set compliance.inputs_path in the plant file to keep manual inputs")
+        label = month_of(context, month).strftime("%Y-%m")
+        now = time.time_ns()
+        if body.value is None:
+            audited = await service.delete_input(label, body.subject, body.name, who.name, now)
+            if audited is None:
+                raise error(404, "unknown_input", f"no input {body.name!r} of {body.subject!r} for {label}")
+            return {"input": None, "replaced": audited.old_value, "audit": audited.as_dict()}
+        try:
+            value, unit = service.model.check_input(body.subject, body.name, body.value)
+        except InputError as exc:
+            raise error(400, exc.code, str(exc)) from exc
+        entry = InputValue(label, body.subject, body.name, value, unit, body.source, body.note, who.name, now)
+        old, audited = await service.set_input(entry)
+        return {
+            "input": {"subject": entry.subject, "name": entry.name, "value": entry.value, **entry.provenance()},
+            "replaced": None if old is None else {"value": old.value, **old.provenance()},
+            "audit": audited.as_dict(),
+        }
+
+    return router
