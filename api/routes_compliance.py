@@ -8,9 +8,10 @@ functions in gateway/compliance/ (docs/compliance.md).
 
 import time
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ferrogate.api import auth
@@ -19,6 +20,7 @@ from ferrogate.api.context import ApiContext
 from ferrogate.api.keys import StoredKey
 from ferrogate.api.params import parse_month
 from ferrogate.api.schemas import ErrorOut
+from ferrogate.gateway.compliance.ets import evidence_csv
 from ferrogate.gateway.compliance.inputs import INPUTS, InputError, InputValue
 from ferrogate.gateway.compliance_service import ComplianceService, ComplianceUnavailable
 
@@ -74,6 +76,23 @@ def compliance_router(context: ApiContext) -> APIRouter:
         corrections used, standard and edition. `no_limit_standard` where none applies."""
         first = month_of(context, month)
         return await guarded(service_of(context).limits(first))
+
+    @router.get("/ets", dependencies=[auth.viewer], responses={200: {"content": {"text/csv": {}}}})
+    async def ets(
+        month: Annotated[str, Query(description="YYYY-MM (plant calendar)")],
+        format: Annotated[Literal["json", "csv"], Query(description="csv: the evidence pack as one table")] = "json",
+    ) -> Any:
+        """China's carbon market, steel (CETS-AG-03.01-V01-2024): the month's direct CO2 by carbon mass
+        balance per process and for the enterprise (covered total), indirect CO2 reported beside it,
+        and the evidence pack: every quantity, carbon content, lab value and factor with its source."""
+        pack = await guarded(service_of(context).ets(month_of(context, month)))
+        if format == "json":
+            return pack
+        return Response(
+            evidence_csv(pack),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="ferrogate-ets-{pack["month"]}.csv"'},
+        )
 
     @router.get("/inputs", dependencies=[auth.viewer])
     async def list_inputs(month: Annotated[str, Query(description="YYYY-MM")]) -> dict[str, Any]:

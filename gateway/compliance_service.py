@@ -14,6 +14,7 @@ from typing import Any
 
 from ferrogate.gateway.alarms import AlarmBook, Kind, Severity
 from ferrogate.gateway.compliance import limits as limit_rules
+from ferrogate.gateway.compliance.ets import ets_month
 from ferrogate.gateway.compliance.figures import Figures, MonthBooks
 from ferrogate.gateway.compliance.inputs import AuditEntry, InputValue, MonthInputs, Sourced
 from ferrogate.gateway.compliance.model import ComplianceModel
@@ -119,6 +120,17 @@ class ComplianceService:
             "timezone": str(self.calendar.tz),
             "products": assess_all(self.model, labels, books, inputs),
         }
+
+    # --- carbon market --------------------------------------------------------------------------------
+
+    async def month_data(self, first_day: date) -> tuple[MonthBooks, MonthInputs]:
+        period = self.month(first_day)
+        books, inputs = await asyncio.gather(self.books([period]), self.inputs([period.label]))
+        return books[period.label], inputs[period.label]
+
+    async def ets(self, first_day: date) -> dict[str, Any]:
+        books, inputs = await self.month_data(first_day)
+        return {"site": self.model.site, **ets_month(self.model, books, inputs)}
 
 
 def assess_all(

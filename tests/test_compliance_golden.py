@@ -5,11 +5,15 @@ HAND_CALCULATION.md with the arithmetic."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from ferrogate.gateway.compliance import limits as limit_rules
+from ferrogate.gateway.compliance.ets import ets_month, evidence_csv
 from ferrogate.gateway.compliance_service import assess_all
 from tests.compliance_cases import books_for, cases, load_case, same
 
@@ -39,5 +43,12 @@ def test_golden_compliance_case(path: Path) -> None:
         same(by_product, case.expected["products"], "products")
         raised, _ = limit_rules.alarms(products)
         assert sorted([a.kind, a.source, a.severity] for a in raised) == sorted(case.expected["alarms"])
+    elif kind == "ets":
+        pack = ets_month(case.model, books_for(case, [month])[month], case.month_inputs(month))
+        same(pack, case.expected["ets"], "ets")
+        rows = list(csv.DictReader(io.StringIO(evidence_csv(pack))))
+        assert Counter(r["row"] for r in rows) == case.expected["csv_rows"]
+        covered = next(r for r in rows if r["row"] == "covered_total")
+        assert float(covered["tco2"]) == pytest.approx(pack["enterprise"]["tco2_direct_covered"], rel=1e-12)
     else:
         raise AssertionError(f"unknown case kind {kind!r}")

@@ -103,14 +103,15 @@ class ComplianceModel:
                 raise InputError("input_not_applicable", f"{subject!r} is measured in {unit}, not tonnes")
             return check_value(spec, value), spec.unit_for(unit)
         unit_id, material = self.unit_of(subject)
-        if unit_id not in self.units or material not in self.materials:
+        processes = {p.id for p in self.ets if not p.units}  # e.g. a captive power plant without a unit
+        if (unit_id not in self.units and unit_id not in processes) or material not in self.materials:
             raise InputError(
                 "unknown_subject",
-                f"{subject!r} is not '<accounting unit>/<material>' (units: {sorted(self.units)}; "
-                f"materials: {sorted(self.materials)})",
+                f"{subject!r} is not '<accounting unit>/<material>' (units: {sorted(self.units)}; processes "
+                f"without units: {sorted(processes)}; materials: {sorted(self.materials)})",
             )
-        unit_model = next(u for u in self.accounting.units if u.asset == unit_id)
-        if name == "consumption" and material in unit_model.metered:
+        unit_model = next((u for u in self.accounting.units if u.asset == unit_id), None)
+        if name == "consumption" and unit_model is not None and material in unit_model.metered:
             raise InputError(
                 "metered",
                 f"{material!r} of {unit_id!r} is metered ({unit_model.metered[material].key}); the books have it",
