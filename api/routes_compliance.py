@@ -94,6 +94,28 @@ def compliance_router(context: ApiContext) -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="ferrogate-ets-{pack["month"]}.csv"'},
         )
 
+    @router.get("/cbam", dependencies=[auth.viewer])
+    async def cbam(
+        month: Annotated[str | None, Query(description="YYYY-MM: one month")] = None,
+        year: Annotated[int | None, Query(ge=2023, le=2100, description="a calendar year (annual declaration)")] = None,
+    ) -> dict[str, Any]:
+        """EU CBAM for each covered good made here (steel by CN code, FeMn 7202 1x, FeCr 7202 4x):
+        specific direct embedded emissions with precursors, against the China default value and its
+        mark-up; the plant's other products with their scope (SiMn, FeSi, silicon metal and
+        electrolytic manganese are outside CBAM)."""
+        if (month is None) == (year is None):
+            raise error(400, "bad_period", "give exactly one of month=YYYY-MM or year=YYYY")
+        service = service_of(context)
+        if month is not None:
+            first = month_of(context, month)
+            return await guarded(service.cbam([first], first.strftime("%Y-%m")))
+        assert year is not None
+        now = service.calendar.production_date(time.time_ns())
+        if year > now.year:
+            raise error(400, "future_year", f"year={year} has not begun (plant date {now.isoformat()})")
+        last = 12 if year < now.year else now.month
+        return await guarded(service.cbam([date(year, m, 1) for m in range(1, last + 1)], str(year)))
+
     @router.get("/inputs", dependencies=[auth.viewer])
     async def list_inputs(month: Annotated[str, Query(description="YYYY-MM")]) -> dict[str, Any]:
         """The month's manual inputs with who entered them, when and from which document, and what

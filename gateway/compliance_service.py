@@ -14,6 +14,7 @@ from typing import Any
 
 from ferrogate.gateway.alarms import AlarmBook, Kind, Severity
 from ferrogate.gateway.compliance import limits as limit_rules
+from ferrogate.gateway.compliance.cbam import cbam_period
 from ferrogate.gateway.compliance.ets import ets_month
 from ferrogate.gateway.compliance.figures import Figures, MonthBooks
 from ferrogate.gateway.compliance.inputs import AuditEntry, InputValue, MonthInputs, Sourced
@@ -131,6 +132,16 @@ class ComplianceService:
     async def ets(self, first_day: date) -> dict[str, Any]:
         books, inputs = await self.month_data(first_day)
         return {"site": self.model.site, **ets_month(self.model, books, inputs)}
+
+    # --- CBAM -----------------------------------------------------------------------------------------
+
+    async def cbam(self, first_days: Sequence[date], label: str) -> dict[str, Any]:
+        """CBAM figures over the months starting at `first_days` (one month, or a calendar year)."""
+        periods = [self.month(d) for d in first_days]
+        labels = [p.label for p in periods]
+        books, inputs = await asyncio.gather(self.books(periods), self.inputs(labels))
+        months = [(books[x], inputs[x]) for x in labels]
+        return {"site": self.model.site, **cbam_period(self.model, months, label, first_days[-1].year)}
 
 
 def assess_all(

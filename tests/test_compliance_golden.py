@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ferrogate.gateway.compliance import limits as limit_rules
+from ferrogate.gateway.compliance.cbam import cbam_period
 from ferrogate.gateway.compliance.ets import ets_month, evidence_csv
 from ferrogate.gateway.compliance_service import assess_all
 from tests.compliance_cases import books_for, cases, load_case, same
@@ -50,5 +51,9 @@ def test_golden_compliance_case(path: Path) -> None:
         assert Counter(r["row"] for r in rows) == case.expected["csv_rows"]
         covered = next(r for r in rows if r["row"] == "covered_total")
         assert float(covered["tco2"]) == pytest.approx(pack["enterprise"]["tco2_direct_covered"], rel=1e-12)
+    elif kind == "cbam":
+        month_books = books_for(case, [month])[month]
+        result = cbam_period(case.model, [(month_books, case.month_inputs(month))], month, case.expected["year"])
+        same(result, case.expected["cbam"], "cbam")
     else:
         raise AssertionError(f"unknown case kind {kind!r}")
