@@ -18,7 +18,7 @@ from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.keys import StoredKey
-from ferrogate.api.params import parse_month
+from ferrogate.api.params import parse_month, parse_range
 from ferrogate.api.schemas import ErrorOut
 from ferrogate.gateway.compliance.ets import evidence_csv
 from ferrogate.gateway.compliance.inputs import INPUTS, InputError, InputValue
@@ -67,6 +67,9 @@ async def guarded(awaitable: Any) -> Any:
 
 def compliance_router(context: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1/compliance", tags=["compliance"], responses=ERRORS)
+    max_days = context.plant.api.max_range_days
+    page_max = context.plant.api.page_size_max
+    zone = context.plant.site.timezone
 
     @router.get("/limits", dependencies=[auth.viewer])
     async def limits(month: Annotated[str, Query(description="YYYY-MM (plant calendar)")]) -> dict[str, Any]:
@@ -115,6 +118,37 @@ def compliance_router(context: ApiContext) -> APIRouter:
             raise error(400, "future_year", f"year={year} has not begun (plant date {now.isoformat()})")
         last = 12 if year < now.year else now.month
         return await guarded(service.cbam([date(year, m, 1) for m in range(1, last + 1)], str(year)))
+
+    @router.get("/footprint", dependencies=[auth.viewer])
+    async def footprints(month: Annotated[str, Query(description="YYYY-MM (plant calendar)")]) -> dict[str, Any]:
+        """Each product's cradle-to-gate carbon footprint over the month, kgCO2e/t (GB/T 24067-2024):
+        direct (carbon mass balance), electricity on a life-cycle basis, and the inputs' upstream
+        factors, each with its source; what is missing is listed."""
+        return await guarded(service_of(context).footprints(month_of(context, month)))
+
+    @router.get("/footprint/heats", dependencies=[auth.viewer])
+    async def heat_footprints(
+        from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
+        to: Annotated[str, Query(description="ISO 8601 with zone")],
+        asset: Annotated[str | None, Query(description="furnace id; all units when absent")] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
+    ) -> dict[str, Any]:
+        """The footprint of each heat, tap or batch that ended in the range (newest first): its own
+        record plus its tonnage share of its unit's manually entered monthly quantities."""
+        service = service_of(context)
+        rng = parse_range(from_, to, max_days)
+        if asset is not None and asset not in service.model.units:
+            raise error(404, "unknown_asset", f"no accounting unit {asset!r}", known=sorted(service.model.units))
+        items = await guarded(service.record_footprints(rng.start_ns, rng.end_ns, asset))
+        return {
+            "total": len(items),
+            "offset": offset,
+            "limit": limit,
+            "unit": "kgCO2e/t",
+            "timezone": zone,
+            "items": items[offset : offset + limit],
+        }
 
     @router.get("/inputs", dependencies=[auth.viewer])
     async def list_inputs(month: Annotated[str, Query(description="YYYY-MM")]) -> dict[str, Any]:

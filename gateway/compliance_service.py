@@ -14,16 +14,20 @@ from typing import Any
 
 from ferrogate.gateway.alarms import AlarmBook, Kind, Severity
 from ferrogate.gateway.compliance import limits as limit_rules
+from ferrogate.gateway.compliance import reference as cref
 from ferrogate.gateway.compliance.cbam import cbam_period
 from ferrogate.gateway.compliance.ets import ets_month
 from ferrogate.gateway.compliance.figures import Figures, MonthBooks
+from ferrogate.gateway.compliance.footprint import product_month
+from ferrogate.gateway.compliance.footprint import record as footprint_record
 from ferrogate.gateway.compliance.inputs import AuditEntry, InputValue, MonthInputs, Sourced
 from ferrogate.gateway.compliance.model import ComplianceModel
 from ferrogate.gateway.compliance_inputs import InputStore
 from ferrogate.gateway.energy import wire
-from ferrogate.gateway.energy.aggregate import Period
+from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.timeutil import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +146,58 @@ class ComplianceService:
         books, inputs = await asyncio.gather(self.books(periods), self.inputs(labels))
         months = [(books[x], inputs[x]) for x in labels]
         return {"site": self.model.site, **cbam_period(self.model, months, label, first_days[-1].year)}
+
+    # --- footprints -----------------------------------------------------------------------------------
+
+    async def footprints(self, first_day: date) -> dict[str, Any]:
+        """Each product's cradle-to-gate footprint over the month."""
+        books, inputs = await self.month_data(first_day)
+        return {
+            "site": self.model.site,
+            "month": books.label,
+            "unit": "kgCO2e/t",
+            "method": _method("footprint"),
+            "products": [product_month(self.model, books, inputs, p) for p in sorted(self.model.accounting.products)],
+        }
+
+    async def record_footprints(self, start_ns: int, end_ns: int, asset: str | None) -> list[dict[str, Any]]:
+        """The footprint of every heat, tap or batch that ended in [start_ns, end_ns), newest first."""
+        where = f"site={q(self.model.site)} AND time >= {start_ns} AND time < {end_ns}"
+        if asset is not None:
+            where += f" AND asset={q(asset)}"
+        rows = await self.query(
+            f'SELECT * FROM "{DERIVED_POLICY}"."{wire.RECORD}" WHERE {where} GROUP BY "asset", "product", "kind"'
+        )
+        rows.sort(key=lambda r: -r["time"])
+        periods = {p.label: p for p in (self.calendar.period_of(PeriodKind.month, r["time"]) for r in rows)}
+        ordered = sorted(periods.values(), key=lambda p: p.start_ns)
+        books = await self.books(ordered) if ordered else {}
+        inputs = await self.inputs(list(periods))
+        out = []
+        for r in rows:
+            label = self.calendar.period_of(PeriodKind.month, r["time"]).label
+            rec = Figures.from_row(r["asset"], r, self.material_units)
+            found = footprint_record(
+                self.model, rec, str(r.get("id")), books[label].unit(r["asset"]), inputs[label], label
+            )
+            flags = (r.get("flags") or "").split(",") if r.get("flags") else []
+            out.append(
+                {
+                    "end": iso_utc(r["time"]),
+                    "start": r.get("start"),
+                    "month": label,
+                    "kind": r.get("kind"),
+                    "quality": r.get("quality"),
+                    "flags": flags,
+                    **found,
+                }
+            )
+        return out
+
+
+def _method(name: str) -> dict[str, Any]:
+    m = cref.METHODS[name]
+    return {"name": m.name, "source": m.source, "verified": m.verified, "notes": list(m.notes)}
 
 
 def assess_all(

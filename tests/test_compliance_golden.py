@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from ferrogate.gateway.compliance import footprint
 from ferrogate.gateway.compliance import limits as limit_rules
 from ferrogate.gateway.compliance.cbam import cbam_period
 from ferrogate.gateway.compliance.ets import ets_month, evidence_csv
+from ferrogate.gateway.compliance.figures import Figures
 from ferrogate.gateway.compliance_service import assess_all
 from tests.compliance_cases import books_for, cases, load_case, same
 
@@ -55,5 +58,13 @@ def test_golden_compliance_case(path: Path) -> None:
         month_books = books_for(case, [month])[month]
         result = cbam_period(case.model, [(month_books, case.month_inputs(month))], month, case.expected["year"])
         same(result, case.expected["cbam"], "cbam")
+    elif kind == "footprint_record":
+        doc = json.loads((path / "books.json").read_text())["records"][case.expected["record"]]
+        rec = Figures.from_row(doc["unit"], doc["row"], case.model.materials)
+        month_books = books_for(case, [month])[month]
+        result = footprint.record(
+            case.model, rec, case.expected["record"], month_books.unit(doc["unit"]), case.month_inputs(month), month
+        )
+        same(result, case.expected["footprint"], "footprint")
     else:
         raise AssertionError(f"unknown case kind {kind!r}")
