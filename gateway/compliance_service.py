@@ -239,12 +239,12 @@ class ComplianceWatch:
     async def run(self) -> None:
         interval = self.service.model.config.check_interval_s
         while True:
+            self._wake.clear()  # before checking: a poke during the check means check again
             try:
                 await self.check()
             except ComplianceUnavailable as exc:
                 self.errors += 1
                 log.warning("compliance: grades not checked: %s", exc)
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
             except TimeoutError:

@@ -150,7 +150,9 @@ def test_books_balance_at_the_incomer(run: Run) -> None:
         return run.value(eq, counter) - run.first[eq][counter]
 
     incomer = delta("incomer", "energy_import_kwh") - delta("incomer", "energy_export_kwh")
-    feeders = sum(delta(f, "energy_import_kwh") for f in ("tr_eaf1", "tr_eaf2", "tr_saf1", "tr_saf2", "tr_saf3", "emm1"))
+    feeders = sum(
+        delta(f, "energy_import_kwh") for f in ("tr_eaf1", "tr_eaf2", "tr_saf1", "tr_saf2", "tr_saf3", "emm1")
+    )
     generated = delta("whg1", "exported_kwh") + delta("whg2", "exported_kwh")
     assert incomer == pytest.approx(feeders + delta("incomer", "auxiliary_kwh") - generated, rel=1e-9)
 

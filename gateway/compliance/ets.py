@@ -54,7 +54,8 @@ def ets_month(model: ComplianceModel, books: MonthBooks, inputs: MonthInputs) ->
                 "tco2_indirect": figures.tco2_indirect,
                 "books_tco2_direct": figures.tco2_direct,
                 "quality": figures.quality,
-                "complete": not result.missing and figures.complete,
+                "month_closed": figures.complete,  # the books' month has ended (its figures are final)
+                "complete": not result.missing,
                 "missing": result.missing,
                 "verified": result.verified,
                 "items": item_rows(found, factor),

@@ -200,6 +200,9 @@ def _indicator(entry: cref.LimitEntry, indicator: str, months: list[MonthIn], un
     if unknown or not months:
         graded = Graded(None, MISSING_INPUT if unknown else NO_PRODUCTION, None, None, None)
         return IndicatorResult(indicator, value, numerator, tonnes, None, graded)
+    # tonnage-weighted levels as first month's level + weighted differences: exact when every month
+    # has the same level (a value on a level keeps its grade)
+    first: list[float | None] = [None, None, None]
     weighted = [0.0, 0.0, 0.0]
     has = [True, True, True]
     detail = []
@@ -214,8 +217,10 @@ def _indicator(entry: cref.LimitEntry, indicator: str, months: list[MonthIn], un
             level = ml.levels[g]
             if level is None:
                 has[g] = False
-            else:
-                weighted[g] += level * m.figures.tonnes
+                continue
+            if first[g] is None:
+                first[g] = level
+            weighted[g] += (level - first[g]) * m.figures.tonnes  # type: ignore[operator]
         detail.append(
             {
                 "label": m.label,
@@ -231,11 +236,9 @@ def _indicator(entry: cref.LimitEntry, indicator: str, months: list[MonthIn], un
                 "provenance": {f"grade_{g}": f.provenance() for g, f in enumerate(ml.factors, 1) if f is not None},
             }
         )
-    levels: Levels = (
-        weighted[0] / tonnes if has[0] else None,
-        weighted[1] / tonnes if has[1] else None,
-        weighted[2] / tonnes,
-    )
+    mean = [None if not has[g] or first[g] is None else first[g] + weighted[g] / tonnes for g in range(3)]  # type: ignore[operator]
+    assert mean[2] is not None
+    levels: Levels = (mean[0], mean[1], mean[2])
     return IndicatorResult(indicator, value, numerator, tonnes, levels, grade_of(value, levels), detail, verified)
 
 
