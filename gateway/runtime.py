@@ -25,12 +25,12 @@ from ferrogate.gateway.collect import Collector
 from ferrogate.gateway.compliance.model import build as build_compliance
 from ferrogate.gateway.compliance_inputs import InputStore
 from ferrogate.gateway.compliance_service import ComplianceService, ComplianceWatch
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
+from ferrogate.gateway.plant_file import PlantFile
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EmbeddedServer(uvicorn.Server):
 class Gateway:
     def __init__(
         self,
-        plant: PlantConfig,
+        plant: PlantFile,
         roles: tuple[str, ...] = ROLES,
         api_host: str = "127.0.0.1",
         api_port: int = 8080,
@@ -135,9 +135,9 @@ class Gateway:
         if self.plant.influxdb is not None:
             self._influx_probe = InfluxV1Client(self.plant.influxdb)
             readiness["influxdb"] = self._influx_ready
-        accounting = resolve(self.plant)[0] if self.plant.accounting is not None else None
+        accounting = resolve(self.plant, self.plant.accounting)[0] if self.plant.accounting is not None else None
         if accounting is not None:
-            compliance, problems = build_compliance(self.plant, accounting)
+            compliance, problems = build_compliance(self.plant, self.plant.compliance, accounting)
             assert compliance is not None, problems  # the plant file was checked when it was loaded
             path = compliance.config.inputs_path
             self.compliance = ComplianceService(compliance, self._influx_probe, InputStore(path) if path else None)

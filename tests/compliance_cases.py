@@ -40,9 +40,9 @@ def cases() -> list[Path]:
 
 def load_case(path: Path) -> Case:
     plant = load_plant(path / "plant.yaml")
-    accounting, problems = resolve(plant)
+    accounting, problems = resolve(plant, plant.accounting)
     assert accounting is not None, problems
-    model, problems = build(plant, accounting)
+    model, problems = build(plant, plant.compliance, accounting)
     assert model is not None, problems
     books: dict[str, MonthBooks] = {}
     doc = json.loads((path / "books.json").read_text())

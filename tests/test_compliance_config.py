@@ -24,9 +24,9 @@ def test_golden_compliance_config_errors() -> None:
 
 def base_model() -> ComplianceModel:
     plant = load_plant(CASES_DIR / "gb21341_ferroalloys" / "plant.yaml")
-    accounting, _ = resolve(plant)
+    accounting, _ = resolve(plant, plant.accounting)
     assert accounting is not None
-    model, problems = build(plant, accounting)
+    model, problems = build(plant, plant.compliance, accounting)
     assert model is not None, problems
     return model
 

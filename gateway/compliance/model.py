@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ferrogate.gateway.compliance import reference as cref
 from ferrogate.gateway.compliance.config import ComplianceConfig, SourcedValue
 from ferrogate.gateway.compliance.inputs import INPUTS, InputError, InputSpec, Sourced, SubjectKind, check_value
-from ferrogate.gateway.energy.model import AccountingModel, resolve
+from ferrogate.gateway.energy.model import AccountingModel
 from ferrogate.gateway.energy.reference import Confidence, Factor
 
 if TYPE_CHECKING:
@@ -141,8 +141,12 @@ class _Resolver:
         self.problems.append((("compliance", *where), msg))
 
 
-def build(plant: PlantConfig, accounting: AccountingModel) -> tuple[ComplianceModel | None, list[Problem]]:
-    cfg = plant.compliance or ComplianceConfig()
+def build(
+    plant: PlantConfig, cfg: ComplianceConfig | None, accounting: AccountingModel
+) -> tuple[ComplianceModel | None, list[Problem]]:
+    """The plant file's `compliance:` section (`cfg`; None: the defaults) resolved against the plant
+    and its resolved accounting section."""
+    cfg = cfg or ComplianceConfig()
     r = _Resolver(plant, accounting, cfg)
     entries = _entries(r)
     limits = _limits(r, entries)
@@ -194,16 +198,6 @@ def build(plant: PlantConfig, accounting: AccountingModel) -> tuple[ComplianceMo
         units,
     )
     return (None if r.problems else model), r.problems
-
-
-def problems(plant: PlantConfig) -> list[Problem]:
-    """The section's cross-checks (for `ferrogate check-config`); the accounting section must be valid."""
-    if plant.accounting is None:
-        return [(("compliance",), "the compliance section needs an 'accounting' section")]
-    accounting, found = resolve(plant)
-    if accounting is None:
-        return found
-    return build(plant, accounting)[1]
 
 
 def _entries(r: _Resolver) -> dict[str, cref.LimitEntry]:

@@ -1,0 +1,53 @@
+"""The whole plant file: the plant model (`config.PlantConfig`) plus the sections the layers above
+it own, composed here so that no lower layer imports a higher one.
+
+| section | owner |
+|---|---|
+| `site`, `mqtt`, `influxdb`, `devices`, `assets` | `gateway/config.py` (devices: the driver packages) |
+| `simulation` | `simulators/config.py` |
+| `accounting` | `gateway/energy/config.py`, resolved by `gateway/energy/model.py` |
+| `compliance` | `gateway/compliance/config.py`, resolved by `gateway/compliance/model.py` |
+| `alarms` | `gateway/alarms.py` |
+| `api` | `api/config.py` |
+
+Each owner checks its section against the plant model; `reference_errors` calls those checks in
+the order a reader meets the sections.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ferrogate.api.config import ApiConfig
+from ferrogate.gateway.alarms import AlarmsConfig
+from ferrogate.gateway.compliance.config import ComplianceConfig
+from ferrogate.gateway.compliance.model import build as build_compliance
+from ferrogate.gateway.config import Location, PlantConfig
+from ferrogate.gateway.energy.config import AccountingConfig
+from ferrogate.gateway.energy.model import resolve
+from ferrogate.simulators.config import Simulation
+
+
+class PlantFile(PlantConfig):
+    simulation: Simulation | None = None
+    accounting: AccountingConfig | None = None
+    compliance: ComplianceConfig | None = None
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+
+    def reference_errors(self) -> list[tuple[Location, str]]:
+        """The plant model's own checks, then each section's against it (ids unique, references
+        resolve), each with its location."""
+        errors = super().reference_errors()
+        if self.simulation is not None:
+            errors += self.simulation.reference_errors(self.devices)
+        errors += self.alarms.reference_errors(self.point_ids())
+        if self.accounting is not None and not errors:
+            errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
+        if self.compliance is not None and self.accounting is None:
+            errors.append((("compliance",), "the compliance section needs an 'accounting' section"))
+        elif self.compliance is not None and not errors:
+            accounting = resolve(self, self.accounting)[0]
+            assert accounting is not None
+            errors += build_compliance(self, self.compliance, accounting)[1]
+        return errors
