@@ -161,10 +161,7 @@ def compliance_router(context: ApiContext) -> APIRouter:
         return {
             "month": label,
             "store": str(service.store.path) if service.store else None,
-            "inputs": [
-                {"subject": v.subject, "name": v.name, "value": v.value, **v.provenance()}
-                for v in inputs[label].values.values()
-            ],
+            "inputs": [v.as_dict() for v in inputs[label].values.values()],
             "catalogue": [
                 {
                     "name": s.name,
@@ -214,7 +211,7 @@ def compliance_router(context: ApiContext) -> APIRouter:
         entry = InputValue(label, body.subject, body.name, value, unit, body.source, body.note, who.name, now)
         old, audited = await service.set_input(entry)
         return {
-            "input": {"subject": entry.subject, "name": entry.name, "value": entry.value, **entry.provenance()},
+            "input": entry.as_dict(),
             "replaced": None if old is None else {"value": old.value, **old.provenance()},
             "audit": audited.as_dict(),
         }

@@ -1,24 +1,22 @@
-"""Energy and carbon figures: KPIs, heats and taps, benchmarks, balance, monthly report, recompute.
+"""Energy and carbon figures: KPIs, heats and taps, benchmarks, balance, recompute (the monthly report is
+in routes_reports).
 
 Every figure is read from the derived series the accounting engine wrote to InfluxDB
 (docs/accounting.md section 6), so the API, Grafana and reports show the same numbers.
 """
 # no `from __future__ import annotations`: FastAPI evaluates route annotations that use closure values
 
-import csv
-import io
 import json
 import time
 from datetime import date
 from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
 
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
-from ferrogate.api.params import TimeRange, parse_month, parse_range
+from ferrogate.api.params import TimeRange, parse_range
 from ferrogate.api.schemas import ErrorOut
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
@@ -356,63 +354,6 @@ def energy_router(context: ApiContext) -> APIRouter:
             "items": items,
         }
 
-    @router.get("/reports/monthly", responses={200: {"content": {"text/csv": {}}}})
-    async def monthly_report(
-        month: Annotated[str, Query(description="YYYY-MM (plant calendar)")],
-        format: Annotated[Literal["json", "csv"], Query()] = "json",
-    ) -> Any:
-        """The monthly energy and carbon report per product and for the plant, as filed in energy-use
-        and carbon reports; reproducible for any past month from InfluxDB."""
-        reader.require()
-        model = reader.model
-        assert model is not None
-        period = model.calendar.month(parse_month(month))
-        rng = TimeRange(period.start_ns, period.start_ns + 1)
-        rows = []
-        for product_id in sorted(model.products):
-            for r in await reader.kpis("product", product_id, "month", rng):
-                rows.append(
-                    {
-                        "scope": "product",
-                        "subject": product_id,
-                        **period_fields(r),
-                        **pick(r, INTENSITY_FIELDS + CARBON_FIELDS),
-                        "benchmark_status": r.get("benchmark_status"),
-                        "factors": provenance(r),
-                    }
-                )
-        for r in await reader.kpis("plant", reader.site, "month", rng):
-            rows.append(
-                {
-                    "scope": "plant",
-                    "subject": reader.site,
-                    **period_fields(r),
-                    **pick(
-                        r,
-                        (
-                            "consumption_kwh",
-                            "purchased_kwh",
-                            "waste_heat_kwh",
-                            "waste_heat_share_percent",
-                            "green_share_percent",
-                            "water_reuse_percent",
-                            "comprehensive_kgce",
-                            "tco2_direct",
-                            "tco2_indirect",
-                            "tco2_total",
-                        ),
-                    ),
-                    "factors": provenance(r),
-                }
-            )
-        if format == "json":
-            return {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
-        return Response(
-            _csv(rows),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="ferrogate-{period.label}.csv"'},
-        )
-
     @router.post(
         "/admin/recompute",
         dependencies=[auth.admin],
@@ -443,17 +384,6 @@ def _assessment(result: BenchmarkResult) -> dict[str, Any]:
         "margin_to_benchmark": result.margin_to_benchmark,
         "margin_to_baseline": result.margin_to_baseline,
     }
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns and k not in ("factors", "flags")]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _now_ns() -> int:

@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
+from pypdf import PdfReader
 
 from ferrogate.api.keys import KeyStore, Role, new_key
 from ferrogate.gateway.compliance import reference as cref
+from ferrogate.gateway.compliance.report import fmt
 from ferrogate.gateway.demo import Demo
 from ferrogate.gateway.energy import reference as ref
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP
@@ -272,3 +274,78 @@ async def test_carbon_market_cbam_and_footprints_equal_the_books(accounted_demo:
     assert counted and sum(h["tonnes_t"] for h in counted) == pytest.approx(simn["tonnes_t"], rel=1e-9)
     assert sum(h["total_kgco2e"] for h in counted) == pytest.approx(simn["total_kgco2e"], rel=1e-9)
     assert ref.MATERIALS["coke"].co2 is not None  # the books' factor the direct figure rests on
+
+
+def pdf_lines(pdf: bytes) -> list[str]:
+    reader = PdfReader(io.BytesIO(pdf))
+    return [line.strip() for page in reader.pages for line in page.extract_text().splitlines()]
+
+
+def line_of(lines: list[str], *starts: str) -> str:
+    found = [line for line in lines if line.startswith(" ".join(starts) + " ")]
+    assert len(found) == 1, (starts, found)
+    return found[0]
+
+
+async def test_the_monthly_report_agrees_with_the_api_and_the_books(accounted_demo: Demo) -> None:
+    month = plant_month(accounted_demo)
+    params = {"month": month}
+    async with client(accounted_demo) as http:
+        report = (await http.get("/api/v1/reports/monthly", params=params)).json()
+        pdf = await http.get("/api/v1/reports/monthly", params={**params, "format": "pdf"})
+        html = await http.get("/api/v1/reports/monthly", params={**params, "format": "html"})
+        report_csv = await http.get("/api/v1/reports/monthly", params={**params, "format": "csv"})
+        limits = (await http.get("/api/v1/compliance/limits", params=params)).json()
+        ets = (await http.get("/api/v1/compliance/ets", params=params)).json()
+        cbam = (await http.get("/api/v1/compliance/cbam", params=params)).json()
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.content[:5] == b"%PDF-"
+    assert html.headers["content-type"].startswith("text/html")
+    assert "data:image/png;base64," in html.text and "http://" not in html.text and "https://" not in html.text
+    products = {p["product"]: p for p in report["products"]}
+    graded = {p["product"]: p for p in limits["products"]}
+    lines = pdf_lines(pdf.content)
+    assert any("月度能源与碳排放报告 Monthly energy and carbon report" in line for line in lines)
+    for product in ("crude_steel_eaf", "SiMn", "FeSi75", "HC_FeCr", "EMM"):
+        p, books = products[product], month_kpi(accounted_demo, "product", product)
+        # the report's figures are the books'
+        for name in ("tonnes_t", "kwh_per_t", "kgce_per_t", "tco2_direct", "tco2_total", "tco2_per_t"):
+            assert p[name] == pytest.approx(books[name], rel=1e-12), (product, name)
+        # ... and its limit grades the compliance API's
+        api_month = graded[product].get("month", {}).get("indicators", [])
+        assert [(i["value"], i["status"]) for i in p["limit"]["indicators"]] == [
+            (i["value"], i["status"]) for i in api_month
+        ]
+        # ... and the PDF prints them (rounded as documented in gateway/compliance/report.py), in the
+        # products table's row of the product
+        printed = [
+            fmt(p["tonnes_t"], "t"),
+            fmt(p["kwh_per_t"], "kWh/t"),
+            fmt(p["kgce_per_t"], "kgce/t"),
+            fmt(p["tco2_direct"], "tCO2"),
+            fmt(p["tco2_total"], "tCO2"),
+            fmt(p["tco2_direct_per_t"], "tCO2/t"),
+            fmt(p["tco2_per_t"], "tCO2/t"),
+        ]
+        row = line_of(lines, product, printed[0])
+        assert all(figure in row for figure in printed), (row, printed)
+        positions = [row.index(figure, len(product) + 1) for figure in printed[:3]]
+        assert positions == sorted(positions), row
+        # the limits table: one line per indicator and window, with the value and the grade's levels
+        for i in p["limit"]["indicators"]:
+            name = i["name"].split()[0]
+            month_line = [x for x in lines if x.startswith(f"{product} ") and name in x and "本月 month" in x]
+            assert month_line and fmt(i["value"], i["unit"]) in month_line[0], (product, i, month_line)
+            assert fmt(i["levels"]["grade_3"], i["unit"]) in month_line[0]
+    assert products["EMM"]["limit"]["status"] == "no_limit_standard"
+    assert any("no limit standard" in line for line in lines if line.startswith("EMM"))
+    # carbon market and CBAM as the compliance API gives them
+    covered = ets["enterprise"]["tco2_direct_covered"]
+    assert report["ets"]["enterprise"]["tco2_direct_covered"] == pytest.approx(covered, rel=1e-12)
+    assert any(fmt(covered, "tCO2") in line for line in lines if "covered total" in line)
+    fecr = next(g for g in cbam["goods"] if g["product"] == "HC_FeCr")
+    assert products["HC_FeCr"]["cbam"]["see_direct"] == pytest.approx(fecr["see_direct"], rel=1e-12)
+    cbam_line = line_of(lines, "HC_FeCr", "720241")
+    assert fmt(fecr["see_direct"], "tCO2e/t") in cbam_line and fmt(fecr["activity_level_t"], "t") in cbam_line
+    assert {r["subject"] for r in csv.DictReader(io.StringIO(report_csv.text))} == {
+        r["subject"] for r in report["rows"]
+    }

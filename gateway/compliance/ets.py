@@ -83,7 +83,7 @@ def ets_month(model: ComplianceModel, books: MonthBooks, inputs: MonthInputs) ->
         },
         "factor": cref.C_TO_CO2.provenance(),
         "evidence_deposit_due": {"date": due.isoformat(), **cref.DEPOSIT_DAYS.provenance()},
-        "lab_inputs": [{"subject": v.subject, "name": v.name, **v.provenance()} for v in inputs.values.values()],
+        "lab_inputs": [v.as_dict() for v in inputs.values.values()],
     }
 
 

@@ -128,6 +128,10 @@ class InputValue:
             "verified": True,
         }
 
+    def as_dict(self) -> dict[str, Any]:
+        """The input as the API and the reports list it."""
+        return {"subject": self.subject, "name": self.name, **self.provenance()}
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
