@@ -31,7 +31,10 @@ from ferrogate.gateway.timeutil import iso_utc
 
 log = logging.getLogger(__name__)
 
-GRADE = "compliance_grade"  # measurement Grafana reads (docs/compliance.md)
+# measurements Grafana reads (docs/compliance.md section 7), retention policy `long`, time = month start
+GRADE = "compliance_grade"
+CARBON = "compliance_carbon"
+FOOTPRINT = "compliance_footprint"
 
 
 def q(text: str) -> str:
@@ -252,28 +255,27 @@ class ComplianceWatch:
 
     async def check(self) -> dict[str, Any]:
         now = self.clock_ns()
-        day = self.service.calendar.production_date(now)
-        result = await self.service.limits(day.replace(day=1))
+        first = self.service.calendar.production_date(now).replace(day=1)
+        service = self.service
+        result = await service.limits(first)
         raised, cleared = limit_rules.alarms(result["products"])
         for kind, source in cleared:
             self.alarms.clear(Kind(kind), source, now)
         for a in raised:
             self.alarms.raise_(Kind(a.kind), a.source, Severity(a.severity), a.message, now, a.value, a.unit)
-        await self._write(result)
+        period = service.month(first)
+        ets, cbam, prints = await asyncio.gather(
+            service.ets(first), service.cbam([first], period.label), service.footprints(first)
+        )
+        site = service.model.site
+        lines = grade_lines(site, period, result["products"]) + carbon_lines(site, period, ets, cbam, prints)
+        if service.influx is not None:
+            try:
+                await service.influx.write(lines, retention_policy=DERIVED_POLICY)
+            except InfluxError as exc:
+                log.warning("compliance: figures not written to InfluxDB: %s", exc)
         self.checks += 1
         return result
-
-    async def _write(self, result: dict[str, Any]) -> None:
-        influx = self.service.influx
-        if influx is None:
-            return
-        period = self.service.month(date.fromisoformat(result["month"] + "-01"))
-        lines = grade_lines(self.service.model.site, period, result["products"])
-        if lines:
-            try:
-                await influx.write(lines, retention_policy=DERIVED_POLICY)
-            except InfluxError as exc:
-                log.warning("compliance: grades not written to InfluxDB: %s", exc)
 
 
 def grade_lines(site: str, period: Period, products: list[dict[str, Any]]) -> list[str]:
@@ -299,4 +301,42 @@ def grade_lines(site: str, period: Period, products: list[dict[str, Any]]) -> li
                 }
                 tags = {"site": site, "product": p["product"], "indicator": i["indicator"], "window": window}
                 lines.append(wire.line(GRADE, tags, fields, period.start_ns))
+    return lines
+
+
+def carbon_lines(
+    site: str, period: Period, ets: dict[str, Any], cbam: dict[str, Any], footprints: dict[str, Any]
+) -> list[str]:
+    """`compliance_carbon` (carbon-market processes and enterprise, CBAM goods) and
+    `compliance_footprint` (products) rows of the month."""
+    t = period.start_ns
+    lines = []
+    for p in ets["processes"]:
+        fields = {"label": period.label, "tco2_direct": p["tco2_direct"], "tco2_indirect": p["tco2_indirect"]}
+        fields |= {"tonnes_t": p["tonnes_t"], "tco2_per_t": p["tco2_direct_per_t"], "complete": p["complete"]}
+        tags = {"site": site, "kind": "ets_process", "subject": p["process"]}
+        lines.append(wire.line(CARBON, tags, {**fields, "verified": p["verified"]}, t))
+    e = ets["enterprise"]
+    fields = {
+        "label": period.label,
+        "tco2_direct": e["tco2_direct_covered"],
+        "tco2_indirect": e["tco2_indirect_reported"],
+    }
+    tags = {"site": site, "kind": "ets_enterprise", "subject": site}
+    lines.append(wire.line(CARBON, tags, {**fields, "complete": e["complete"], "verified": e["verified"]}, t))
+    for g in cbam["goods"]:
+        fields = {"label": period.label, "tco2_direct": g["attributed_direct_tco2"], "tonnes_t": g["activity_level_t"]}
+        fields |= {"see_direct": g["see_direct"], "default_with_markup": g["comparison"]["default_with_markup"]}
+        fields |= {"complete": g["complete"], "verified": g["verified"], "cn": g["cn"]}
+        lines.append(wire.line(CARBON, {"site": site, "kind": "cbam_good", "subject": g["product"]}, fields, t))
+    for p in footprints["products"]:
+        c = p["contributions_kgco2e"]
+        fields = {"label": period.label, "kgco2e_per_t": p["kgco2e_per_t"], "tonnes_t": p["tonnes_t"]}
+        fields |= {
+            "direct_kgco2e": c["direct"],
+            "electricity_kgco2e": c["electricity"],
+            "upstream_kgco2e": c["upstream"],
+        }
+        fields |= {"complete": p["complete"], "verified": p["verified"]}
+        lines.append(wire.line(FOOTPRINT, {"site": site, "product": p["product"]}, fields, t))
     return lines
