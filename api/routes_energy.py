@@ -22,7 +22,7 @@ from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.benchmark import BenchmarkResult
 from ferrogate.gateway.energy.books import Books
-from ferrogate.gateway.influx import InfluxError, Series
+from ferrogate.gateway.influx import InfluxError, Series, influxql_string
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.timeutil import iso_utc
 
@@ -33,31 +33,8 @@ ERRORS = {
     404: {"model": ErrorOut, "description": "unknown asset or product"},
     503: {"model": ErrorOut, "description": "the database or the accounting engine is not available"},
 }
-INTENSITY_FIELDS = (
-    "tonnes_t",
-    "electricity_kwh",
-    "waste_heat_kwh",
-    "net_electricity_kwh",
-    "kwh_per_t",
-    "comprehensive_kgce",
-    "kgce_per_t",
-)
-CARBON_FIELDS = (
-    "tonnes_t",
-    "tco2_combustion",
-    "tco2_process",
-    "tco2_fixed_in_product",
-    "tco2_direct",
-    "tco2_indirect",
-    "tco2_total",
-    "tco2_per_t",
-    "tco2_direct_per_t",
-    "green_kwh",
-    "tco2_indirect_market",
-    "tco2_total_market",
-    "tco2_per_t_market",
-    "grid_tco2_per_mwh",
-)
+INTENSITY_FIELDS = wire.KPI_INTENSITY_FIELDS
+CARBON_FIELDS = ("tonnes_t", *wire.KPI_CARBON_FIELDS)
 UNITS = {
     "tonnes_t": "t",
     "electricity_kwh": "kWh",
@@ -75,9 +52,7 @@ UNITS = {
 }
 
 
-def q(text: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+q = influxql_string  # an InfluxQL string literal
 
 
 def measurement(name: str) -> str:

@@ -26,6 +26,7 @@ from ferrogate.gateway.compliance_inputs import InputStore
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
+from ferrogate.gateway.influx import influxql_string as q
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.timeutil import iso_utc
 
@@ -35,11 +36,6 @@ log = logging.getLogger(__name__)
 GRADE = "compliance_grade"
 CARBON = "compliance_carbon"
 FOOTPRINT = "compliance_footprint"
-
-
-def q(text: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class ComplianceUnavailable(RuntimeError):

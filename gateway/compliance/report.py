@@ -12,30 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-ENERGY_FIELDS = (
-    "tonnes_t",
-    "electricity_kwh",
-    "waste_heat_kwh",
-    "net_electricity_kwh",
-    "kwh_per_t",
-    "comprehensive_kgce",
-    "kgce_per_t",
-)
-CARBON_FIELDS = (
-    "tco2_combustion",
-    "tco2_process",
-    "tco2_fixed_in_product",
-    "tco2_direct",
-    "tco2_indirect",
-    "tco2_total",
-    "tco2_per_t",
-    "tco2_direct_per_t",
-    "green_kwh",
-    "tco2_indirect_market",
-    "tco2_total_market",
-    "tco2_per_t_market",
-    "grid_tco2_per_mwh",
-)
+from ferrogate.gateway.energy import wire
+
+ENERGY_FIELDS = wire.KPI_INTENSITY_FIELDS
+CARBON_FIELDS = wire.KPI_CARBON_FIELDS
 PLANT_FIELDS = (
     "consumption_kwh",
     "purchased_kwh",
