@@ -18,6 +18,9 @@ OUT = Path(__file__).parent / "dashboards"
 KPI = '"long"."energy_kpi"'
 RECORD = '"long"."production_record"'
 INTERVAL = '"long"."energy_interval"'
+GRADE = '"long"."compliance_grade"'
+CARBON = '"long"."compliance_carbon"'
+FOOTPRINT = '"long"."compliance_footprint"'
 
 
 def target(query: str, fmt: str = "time_series", ref: str = "A") -> dict:
@@ -322,7 +325,84 @@ def carbon() -> dict:
     )
 
 
-DASHBOARDS = {"overview.json": overview, "furnace.json": furnace, "carbon.json": carbon}
+def compliance() -> dict:
+    """Grades under the limit standards, the carbon market's month, CBAM and footprints (the
+    compliance watch writes these series for the current month; docs/compliance.md section 8)."""
+
+    def grades(window: str) -> str:
+        return (
+            f'SELECT last("value") AS "value", last("unit") AS "unit", last("status") AS "grade 等级", '
+            f'last("grade_1") AS "1级", last("grade_2") AS "2级", last("grade_3") AS "3级 limit", '
+            f'last("margin_to_next_grade") AS "margin to next grade", last("standard") AS "standard" FROM {GRADE} '
+            f'WHERE "window" = \'{window}\' AND time > now() - 32d GROUP BY "product", "indicator"'
+        )
+
+    return dashboard(
+        "ferrogate-compliance",
+        "合规 Compliance: limits, carbon market, CBAM, footprints",
+        [
+            panel(
+                "能耗限额等级 Limit grades (this month)", "table", "none", [grades("month")], 0, 0, w=24, fmt="table"
+            ),
+            panel(
+                "近12个月能耗限额等级 Limit grades (rolling 12 months)",
+                "table",
+                "none",
+                [grades("rolling_12_months")],
+                0,
+                8,
+                w=24,
+                fmt="table",
+            ),
+            panel(
+                "全国碳市场 China ETS: covered direct CO2 by process (this month)",
+                "table",
+                "none",
+                [
+                    f'SELECT last("tco2_direct") AS "direct tCO2", last("tco2_indirect") AS "indirect tCO2 (outside)", '
+                    f'last("tco2_per_t") AS "tCO2/t", last("complete") AS "complete" FROM {CARBON} '
+                    'WHERE "kind" =~ /^ets_/ AND time > now() - 32d GROUP BY "kind", "subject"'
+                ],
+                0,
+                16,
+                fmt="table",
+                decimals=3,
+            ),
+            panel(
+                "欧盟CBAM CBAM: specific embedded emissions vs default + mark-up (tCO2e/t)",
+                "table",
+                "none",
+                [
+                    f'SELECT last("see_direct") AS "SEE", last("default_with_markup") AS "default + mark-up", '
+                    f'last("cn") AS "CN", last("verified") AS "verified" FROM {CARBON} '
+                    'WHERE "kind" = \'cbam_good\' AND time > now() - 32d GROUP BY "subject"'
+                ],
+                12,
+                16,
+                fmt="table",
+                decimals=3,
+            ),
+            panel(
+                "产品碳足迹 Product carbon footprint (cradle to gate, this month)",
+                "table",
+                "none",
+                [
+                    f'SELECT last("kgco2e_per_t") AS "kgCO2e/t", last("tonnes_t") AS "t", last("complete") AS "complete", '
+                    f'last("verified") AS "verified" FROM {FOOTPRINT} WHERE time > now() - 32d GROUP BY "product"'
+                ],
+                0,
+                24,
+                w=24,
+                fmt="table",
+                decimals=1,
+            ),
+        ],
+        [],
+        "now-90d",
+    )
+
+
+DASHBOARDS = {"overview.json": overview, "furnace.json": furnace, "carbon.json": carbon, "compliance.json": compliance}
 
 
 def render() -> dict[str, str]:
