@@ -49,6 +49,15 @@ def month_alarms(context: ApiContext, period: Period) -> list[dict[str, Any]]:
     return out
 
 
+def render(report: dict[str, Any], format: str) -> str | bytes:
+    """HTML or PDF; matplotlib and WeasyPrint are imported here, in the worker thread, on first use
+    (their import alone takes seconds and must not stall the event loop)."""
+    from ferrogate.api.report_render import render_html, render_pdf
+
+    html = render_html(report)
+    return html if format == "html" else render_pdf(html)
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
     columns: list[str] = []
     for row in rows:
@@ -138,17 +147,14 @@ def reports_router(context: ApiContext) -> APIRouter:
         and pdf with charts. Reproducible for any past month from InfluxDB and the inputs' store."""
         report = await assemble(month)
         name = f"ferrogate-{report['month']}"
-        from ferrogate.api.report_render import render_html, render_pdf  # matplotlib, WeasyPrint: only when asked
-
         if format == "json":
             return {**report, "units": UNITS_OF_ROWS}
         if format == "csv":
             body: str | bytes = to_csv(report["rows"])
         else:
-            html = await asyncio.to_thread(render_html, report)
+            body = await asyncio.to_thread(render, report, format)  # seconds of CPU: off the event loop
             if format == "html":
-                return HTMLResponse(html)
-            body = await asyncio.to_thread(render_pdf, html)
+                return HTMLResponse(body)
         return Response(
             body,
             media_type=MEDIA[format],

@@ -92,6 +92,8 @@ async def test_manual_inputs_are_audited_and_move_the_grade_and_the_alarm(
     # an ore grade this rich leaves SiMn's measured kWh/t above its corrected limit
     rich = 36 + math.ceil((4250 - books["kwh_per_t"]) / 100) + 2
     async with client(accounted_demo) as http:
+        listed = (await http.get("/api/v1/compliance/inputs", params={"month": month})).json()["inputs"]
+        before = next((i["value"] for i in listed if (i["subject"], i["name"]) == ("SiMn", "ore_grade_percent")), None)
         denied = await put(
             http, keys["viewer"], month, subject="SiMn", name="ore_grade_percent", value=40, source="x-ray"
         )
@@ -126,7 +128,7 @@ async def test_manual_inputs_are_audited_and_move_the_grade_and_the_alarm(
         audit = (await http.get("/api/v1/compliance/inputs/audit", params={"month": month})).json()["entries"]
         mine = [e for e in audit if e["subject"] == "SiMn" and e["name"] == "ore_grade_percent"]
         assert [(e["old_value"], e["new_value"], e["entered_by"]) for e in mine[-2:]] == [
-            (None, rich - 1, "shift-operator"),
+            (before, rich - 1, "shift-operator"),
             (rich - 1, rich, "shift-operator"),
         ]
         listed = (await http.get("/api/v1/compliance/inputs", params={"month": month})).json()["inputs"]

@@ -23,7 +23,7 @@ from typing import Any
 
 from ferrogate.gateway.compliance import reference as cref
 from ferrogate.gateway.compliance.figures import Figures
-from ferrogate.gateway.compliance.inputs import INPUTS, Sourced
+from ferrogate.gateway.compliance.inputs import CORRECTIONS, Sourced
 from ferrogate.gateway.compliance.model import ProductLimits
 from ferrogate.gateway.energy.reference import Factor
 
@@ -280,7 +280,7 @@ def _worst(statuses: list[str]) -> str:
 
 def effective_inputs(standing: dict[str, Sourced], manual: dict[str, Sourced]) -> dict[str, Sourced]:
     """A month's corrections: the month's manual inputs over the plant file's standing values."""
-    return {**standing, **{k: v for k, v in manual.items() if k in INPUTS}}
+    return {**standing, **{k: v for k, v in manual.items() if k in CORRECTIONS}}
 
 
 def assess(product: ProductLimits, months: Sequence[MonthIn]) -> dict[str, Any]:
