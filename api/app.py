@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.sse import EventSourceResponse
+from fastapi_standalone_docs import StandaloneDocs
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferrogate import __version__
@@ -23,6 +24,7 @@ from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.routes_alarms import alarms_router
 from ferrogate.api.routes_compliance import compliance_router
+from ferrogate.api.routes_cost import cost_router
 from ferrogate.api.routes_energy import energy_router
 from ferrogate.api.routes_reports import reports_router
 from ferrogate.api.schemas import AssetOut, DeviceState, ErrorOut, LiveEvent, LiveOut, LivePoint, MeterOut, ReadyOut
@@ -227,7 +229,13 @@ def create_app(context: ApiContext) -> FastAPI:
         version=__version__,
         description="Live plant state, energy and carbon figures for the energy management center. "
         "Send an API key in X-API-Key (or Authorization: Bearer). Times are ISO 8601 UTC.",
+        # no online-validator badge: it would load an image from the internet
+        swagger_ui_parameters={"validatorUrl": None},
     )
+    # /docs and /redoc load Swagger UI, ReDoc and their favicons from this server, not from a CDN:
+    # plant networks have no internet (tests/test_offline.py). It patches FastAPI's two docs-page
+    # functions process-wide, harmless while every app keeps the default docs, redoc and openapi URLs.
+    StandaloneDocs(app)
     app.state.context = context
 
     @app.exception_handler(StarletteHTTPException)
@@ -246,4 +254,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(energy_router(context))
     app.include_router(compliance_router(context))
     app.include_router(reports_router(context))
+    app.include_router(cost_router(context))
     return app

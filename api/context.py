@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.alarms import AlarmBook, LimitRule
 from ferrogate.gateway.compliance_service import ComplianceService
+from ferrogate.gateway.cost.model import CostModel
 from ferrogate.gateway.energy.model import AccountingModel
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.live import LiveCache
@@ -34,3 +36,5 @@ class ApiContext:
     accounting: AccountingModel | None = None  # the plant's resolved accounting section
     recompute: Callable[[int, int], Awaitable[None]] | None = None  # when the energy role runs here
     compliance: ComplianceService | None = None  # grades, carbon market, CBAM, footprints, manual inputs
+    cost: CostModel | None = None  # the plant's resolved cost section (tariffs, surcharges)
+    demand_forecast: Callable[[], dict[str, Any] | None] | None = None  # the live demand window, where watched

@@ -16,14 +16,14 @@ from fastapi import APIRouter, Query
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
-from ferrogate.api.params import TimeRange, parse_range
+from ferrogate.api.influxql import measurement, q
+from ferrogate.api.params import AssetId, ProductId, TimeRange, WholePlant, parse_range, parse_recent_range
 from ferrogate.api.schemas import ErrorOut
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.benchmark import BenchmarkResult
 from ferrogate.gateway.energy.books import Books
-from ferrogate.gateway.influx import InfluxError, Series, influxql_string
-from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.influx import InfluxError, Series
 from ferrogate.gateway.timeutil import iso_utc
 
 ERRORS = {
@@ -34,6 +34,16 @@ ERRORS = {
     503: {"model": ErrorOut, "description": "the database or the accounting engine is not available"},
 }
 INTENSITY_FIELDS = wire.KPI_INTENSITY_FIELDS
+# the plant as a whole has no tonnes: its energy figures are these
+PLANT_ENERGY_FIELDS = (
+    "consumption_kwh",
+    "purchased_kwh",
+    "waste_heat_kwh",
+    "waste_heat_share_percent",
+    "green_share_percent",
+    "water_reuse_percent",
+    "comprehensive_kgce",
+)
 CARBON_FIELDS = ("tonnes_t", *wire.KPI_CARBON_FIELDS)
 UNITS = {
     "tonnes_t": "t",
@@ -44,19 +54,19 @@ UNITS = {
     "comprehensive_kgce": "kgce",
     "kgce_per_t": "kgce/t",
     "grid_tco2_per_mwh": "tCO2/MWh",
+    "consumption_kwh": "kWh",
+    "purchased_kwh": "kWh",
+    "waste_heat_share_percent": "%",
+    "green_share_percent": "%",
+    "water_reuse_percent": "%",
     "green_kwh": "kWh",
     **{f: "tCO2" for f in CARBON_FIELDS if f.startswith("tco2_") and not f.endswith("per_t")},
     "tco2_per_t": "tCO2/t",
     "tco2_direct_per_t": "tCO2/t",
     "tco2_per_t_market": "tCO2/t",
 }
-
-
-q = influxql_string  # an InfluxQL string literal
-
-
-def measurement(name: str) -> str:
-    return f'"{DERIVED_POLICY}"."{name}"'
+# what GET /heats answers without from/to: the last day, the first thing a newcomer asks for
+HEATS_DEFAULT_SPAN_S = 24 * 3600
 
 
 class EnergyReader:
@@ -81,10 +91,10 @@ class EnergyReader:
             raise error(503, "database_unavailable", f"InfluxDB: {exc}") from exc
 
     def scope(self, asset: str | None, product: str | None, plant: bool) -> tuple[str, str, list[str]]:
-        """(scope, subject, assets whose electricity counts) of a request."""
+        """(scope, subject, assets whose electricity counts) of a request; no scope given: the plant."""
         assert self.model is not None
-        if sum((asset is not None, product is not None, plant)) != 1:
-            raise error(400, "bad_scope", "give exactly one of asset=, product= or plant=true")
+        if sum((asset is not None, product is not None, plant)) > 1:
+            raise error(400, "bad_scope", "give at most one of asset=, product= or plant=true (none: the whole plant)")
         if asset is not None:
             unit = next((u for u in self.model.units if u.asset == asset), None)
             if unit is None:
@@ -148,6 +158,12 @@ def period_fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def record_head(row: dict[str, Any]) -> dict[str, Any]:
+    """Who and when of a stored heat or tap row (tags and fields merged)."""
+    keys = ("id", "asset", "product", "kind", "start")
+    return {**{k: row.get(k) for k in keys}, "end": iso_utc(row["time"])}
+
+
 class KpiRows(NamedTuple):
     range: TimeRange
     scope: str
@@ -184,22 +200,24 @@ def energy_router(context: ApiContext) -> APIRouter:
     async def energy_intensity(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
         to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: Annotated[str | None, Query(description="one accounting unit (furnace) id")] = None,
-        product: Annotated[str | None, Query(description="one product id, e.g. SiMn")] = None,
-        plant: Annotated[bool, Query(description="the whole plant")] = False,
+        asset: AssetId = None,
+        product: ProductId = None,
+        plant: WholePlant = False,
         group: Annotated[Literal["shift", "day", "month"], Query()] = "day",
     ) -> dict[str, Any]:
         """kWh, tonnes, kWh/t, kgce/t (GB/T 2589-2020), comprehensive kgce/t with waste-heat power
-        subtracted, and data completeness (% of electricity buckets Good), per shift, day or month."""
+        subtracted, and data completeness (% of electricity buckets Good), per shift, day or month, for
+        one furnace (asset=), one product (product=) or the whole plant (plant=true, or no scope given)."""
         found = await kpi_rows(from_, to, asset, product, plant, group)
         assert reader.model is not None
         periods = reader.model.calendar.periods(PeriodKind(group), found.range.start_ns, found.range.end_ns)
         complete = await reader.completeness(found.assets, periods)
+        fields = INTENSITY_FIELDS + PLANT_ENERGY_FIELDS if found.scope == "plant" else INTENSITY_FIELDS
         return kpi_body(
             found,
             group,
             [
-                {**period_fields(r), **pick(r, INTENSITY_FIELDS), "completeness_percent": complete.get(r.get("label"))}
+                {**period_fields(r), **pick(r, fields), "completeness_percent": complete.get(r.get("label"))}
                 for r in found.rows
             ],
         )
@@ -208,13 +226,14 @@ def energy_router(context: ApiContext) -> APIRouter:
     async def carbon_intensity(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
         to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: Annotated[str | None, Query()] = None,
-        product: Annotated[str | None, Query()] = None,
-        plant: Annotated[bool, Query()] = False,
+        asset: AssetId = None,
+        product: ProductId = None,
+        plant: WholePlant = False,
         group: Annotated[Literal["shift", "day", "month"], Query()] = "month",
     ) -> dict[str, Any]:
         """tCO2 direct, indirect (location-based; market-based where green power is configured), total,
-        per tonne, with every factor used and its source."""
+        per tonne, with every factor used and its source; for one furnace (asset=), one product
+        (product=) or the whole plant (plant=true, or no scope given)."""
         found = await kpi_rows(from_, to, asset, product, plant, group)
         return kpi_body(
             found, group, [{**period_fields(r), **pick(r, CARBON_FIELDS), "factors": provenance(r)} for r in found.rows]
@@ -222,15 +241,19 @@ def energy_router(context: ApiContext) -> APIRouter:
 
     @router.get("/heats")
     async def heats(
-        from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
-        to: Annotated[str, Query(description="ISO 8601 with zone")],
+        from_: Annotated[
+            str | None, Query(alias="from", description="ISO 8601 with zone; default: 24 hours before `to`")
+        ] = None,
+        to: Annotated[str | None, Query(description="ISO 8601 with zone; default: now")] = None,
         asset: Annotated[str | None, Query(description="furnace id; all furnaces when absent")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> dict[str, Any]:
-        """EAF heats and furnace taps (previous tap -> this tap): kWh, tonnes, kWh/t, quality; newest first."""
+        """EAF heats and furnace taps (previous tap -> this tap) that ended in the range: kWh, tonnes,
+        kWh/t, quality; newest first. Without `from` and `to`: the last 24 hours. The answer names
+        the range it covers (`from`, `to`)."""
         reader.require()
-        rng = parse_range(from_, to, max_days)
+        rng = parse_recent_range(from_, to, max_days, _now_ns(), HEATS_DEFAULT_SPAN_S)
         where = f"site={q(reader.site)} AND time >= {rng.start_ns} AND time < {rng.end_ns}"
         if asset is not None:
             reader.scope(asset, None, False)
@@ -243,12 +266,7 @@ def energy_router(context: ApiContext) -> APIRouter:
         records.sort(key=lambda r: -r["time"])
         items = [
             {
-                "id": r.get("id"),
-                "asset": r.get("asset"),
-                "product": r.get("product"),
-                "kind": r.get("kind"),
-                "start": r.get("start"),
-                "end": iso_utc(r["time"]),
+                **record_head(r),
                 "tonnes_t": r.get("tonnes_t"),
                 "electricity_kwh": r.get("electricity_kwh"),
                 "waste_heat_kwh": r.get("waste_heat_kwh"),
@@ -259,7 +277,15 @@ def energy_router(context: ApiContext) -> APIRouter:
             for r in records[offset : offset + limit]
         ]
         count = total[0].values[0][1] if total and total[0].values else 0
-        return {"total": count, "offset": offset, "limit": limit, "timezone": zone, "items": items}
+        return {
+            "from": iso_utc(rng.start_ns),
+            "to": iso_utc(rng.end_ns),
+            "total": count,
+            "offset": offset,
+            "limit": limit,
+            "timezone": zone,
+            "items": items,
+        }
 
     @router.get("/benchmarks")
     async def benchmarks() -> dict[str, Any]:

@@ -14,11 +14,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from ferrogate.api import auth
 from ferrogate.api.context import ApiContext
+from ferrogate.api.cost_reader import CostReader
+from ferrogate.api.influxql import measurement, q
 from ferrogate.api.params import TimeRange
 from ferrogate.api.routes_compliance import guarded, month_of, service_of
-from ferrogate.api.routes_energy import ERRORS, UNITS, EnergyReader, measurement, period_fields, provenance, q
+from ferrogate.api.routes_energy import ERRORS, UNITS, EnergyReader, period_fields, provenance
 from ferrogate.gateway.alarms import Alarm
 from ferrogate.gateway.compliance.report import monthly_report
+from ferrogate.gateway.cost.report import section_rows
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period
 from ferrogate.gateway.timeutil import iso_utc
@@ -111,7 +114,7 @@ def reports_router(context: ApiContext) -> APIRouter:
             )
         )
         audit = service.store.audit(period.label) if service.store else []
-        return monthly_report(
+        report = monthly_report(
             month=period.label,
             site=reader.site,
             site_name=context.plant.site.name,
@@ -131,6 +134,10 @@ def reports_router(context: ApiContext) -> APIRouter:
             inputs=[v.as_dict() for v in inputs[period.label].values.values()],
             audit=[e.as_dict() for e in audit],
         )
+        if context.cost is not None:  # the electricity cost section (docs/cost.md) where the plant has tariffs
+            report["cost"] = await CostReader(reader, context.cost).month_section(period)
+            report["rows"] += section_rows(report["cost"], reader.site)
+        return report
 
     @router.get(
         "/reports/monthly",

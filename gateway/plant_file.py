@@ -7,6 +7,7 @@ it own, composed here so that no lower layer imports a higher one.
 | `simulation` | `simulators/config.py` |
 | `accounting` | `gateway/energy/config.py`, resolved by `gateway/energy/model.py` |
 | `compliance` | `gateway/compliance/config.py`, resolved by `gateway/compliance/model.py` |
+| `cost` | `gateway/cost/config.py`, resolved by `gateway/cost/model.py` |
 | `alarms` | `gateway/alarms.py` |
 | `api` | `api/config.py` |
 
@@ -23,6 +24,8 @@ from ferrogate.gateway.alarms import AlarmsConfig
 from ferrogate.gateway.compliance.config import ComplianceConfig
 from ferrogate.gateway.compliance.model import build as build_compliance
 from ferrogate.gateway.config import Location, PlantConfig
+from ferrogate.gateway.cost.config import CostConfig
+from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.energy.config import AccountingConfig
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.simulators.config import Simulation
@@ -32,6 +35,7 @@ class PlantFile(PlantConfig):
     simulation: Simulation | None = None
     accounting: AccountingConfig | None = None
     compliance: ComplianceConfig | None = None
+    cost: CostConfig | None = None  # electricity tariffs and surcharges (docs/cost.md)
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
 
@@ -50,4 +54,6 @@ class PlantFile(PlantConfig):
             accounting = resolve(self, self.accounting)[0]
             assert accounting is not None
             errors += build_compliance(self, self.compliance, accounting)[1]
+        if self.cost is not None and not errors:
+            errors += resolve_cost(self, self.cost, self.accounting)[1]
         return errors

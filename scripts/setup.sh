@@ -24,6 +24,8 @@ if [ "${1:-}" = "--tests" ]; then
   # the deployment walkthrough test boots a bare Debian 12 with systemd (tests/debian_box.py)
   have debootstrap || need+=(debootstrap)
   have systemd-nspawn || need+=(systemd-container)
+  # the offline test opens the API's pages in a real headless browser (tests/offline_browser.py)
+  have chromium || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

@@ -31,6 +31,7 @@ def tree(package: str) -> tuple[str, str]:
 
 ENERGY = tree("ferrogate.gateway.energy")
 COMPLIANCE = tree("ferrogate.gateway.compliance")
+COST = tree("ferrogate.gateway.cost")
 SIMULATORS = tree("ferrogate.simulators")
 OWN_DRIVER = "{driver}"  # stands for the importing module's own driver package
 
@@ -50,6 +51,8 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
     ),
     # compliance: a pure layer on the books (accounting), the plant model and its own modules
     *((p, (*COMPLIANCE, *ENERGY, "ferrogate.gateway.config", MODEL_BASE, *LEAVES)) for p in COMPLIANCE),
+    # electricity cost: pure logic above the books (and the alarm book for the demand alarm)
+    *((p, (*COST, *ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.alarms", MODEL_BASE, *LEAVES)) for p in COST),
     *((p, (*SIMULATORS, "ferrogate.gateway.config", MODEL_BASE, *DRIVER_MODELS, *LEAVES)) for p in SIMULATORS),
     # shared driver pieces, then each driver package: itself and the shared pieces only (drivers apart)
     ("ferrogate.drivers", ()),
