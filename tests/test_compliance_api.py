@@ -23,6 +23,7 @@ from ferrogate.gateway.demo import Demo
 from ferrogate.gateway.energy import reference as ref
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP
 from ferrogate.gateway.timeutil import ns_to_datetime
+from tests.offline_browser import assert_renders_offline
 from tests.test_api_energy import client, window
 from tests.waiting import eventually
 
@@ -351,3 +352,6 @@ async def test_the_monthly_report_agrees_with_the_api_and_the_books(accounted_de
     assert {r["subject"] for r in csv.DictReader(io.StringIO(report_csv.text))} == {
         r["subject"] for r in report["rows"]
     }
+    # the HTML report renders in a browser with every off-box request blocked
+    url = f"http://127.0.0.1:{accounted_demo.options.api_port}/api/v1/reports/monthly?month={month}&format=html"
+    await assert_renders_offline(url, "Monthly energy and carbon report", headers={"X-API-Key": accounted_demo.api_key})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from .panels import COMPLIANCE_CARBON, COMPLIANCE_FOOTPRINT, COMPLIANCE_GRADE, board, table
+from .panels import COMPLIANCE_CARBON, COMPLIANCE_FOOTPRINT, COMPLIANCE_GRADE, board, table, timeseries, variable
 
 
 def grades(window: str) -> str:
@@ -29,6 +29,15 @@ def dashboard() -> Dashboard:
             table("能耗限额等级 Limit grades (this month)", "none", grades("month"), width=24),
             table(
                 "近12个月能耗限额等级 Limit grades (rolling 12 months)", "none", grades("rolling_12_months"), width=24
+            ),
+            timeseries(
+                "月度值与限额等级 Monthly value against the grade levels ($product)",
+                "none",
+                'SELECT last("value") AS "value", last("grade_1") AS "1级", last("grade_2") AS "2级", '
+                f'last("grade_3") AS "3级 limit" FROM {COMPLIANCE_GRADE} WHERE "product" =~ /^$product$/ '
+                'AND "window" = \'month\' AND $timeFilter GROUP BY time(1d), "indicator" fill(none)',
+                width=24,
+                decimals=1,
             ),
             table(
                 "全国碳市场 China ETS: covered direct CO2 by process (this month)",
@@ -55,4 +64,5 @@ def dashboard() -> Dashboard:
                 decimals=1,
             ),
         ],
+        [variable("product", "产品 Product", f'SHOW TAG VALUES FROM {COMPLIANCE_GRADE} WITH KEY = "product"')],
     )
