@@ -18,11 +18,12 @@ from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.keys import StoredKey
-from ferrogate.api.params import parse_month, parse_range
+from ferrogate.api.params import RecentFrom, RecentTo, parse_month, parse_recent_range
 from ferrogate.api.schemas import ErrorOut
 from ferrogate.gateway.compliance.ets import evidence_csv
 from ferrogate.gateway.compliance.inputs import INPUTS, InputError, InputValue
 from ferrogate.gateway.compliance_service import ComplianceService, ComplianceUnavailable
+from ferrogate.gateway.timeutil import iso_utc
 
 ERRORS = {
     400: {"model": ErrorOut, "description": "bad month, subject, input name or value (see detail.error)"},
@@ -128,20 +129,23 @@ def compliance_router(context: ApiContext) -> APIRouter:
 
     @router.get("/footprint/heats", dependencies=[auth.viewer])
     async def heat_footprints(
-        from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
-        to: Annotated[str, Query(description="ISO 8601 with zone")],
+        from_: RecentFrom = None,
+        to: RecentTo = None,
         asset: Annotated[str | None, Query(description="furnace id; all units when absent")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> dict[str, Any]:
         """The footprint of each heat, tap or batch that ended in the range (newest first): its own
-        record plus its tonnage share of its unit's manually entered monthly quantities."""
+        record plus its tonnage share of its unit's manually entered monthly quantities. Without
+        `from` and `to`: the last 24 hours; the answer names the range (`from`, `to`)."""
         service = service_of(context)
-        rng = parse_range(from_, to, max_days)
+        rng = parse_recent_range(from_, to, max_days)
         if asset is not None and asset not in service.model.units:
             raise error(404, "unknown_asset", f"no accounting unit {asset!r}", known=sorted(service.model.units))
         items = await guarded(service.record_footprints(rng.start_ns, rng.end_ns, asset))
         return {
+            "from": iso_utc(rng.start_ns),
+            "to": iso_utc(rng.end_ns),
             "total": len(items),
             "offset": offset,
             "limit": limit,

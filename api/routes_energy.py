@@ -17,7 +17,16 @@ from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.influxql import measurement, q
-from ferrogate.api.params import AssetId, ProductId, TimeRange, WholePlant, parse_range, parse_recent_range
+from ferrogate.api.params import (
+    AssetId,
+    ProductId,
+    RecentFrom,
+    RecentTo,
+    TimeRange,
+    WholePlant,
+    parse_range,
+    parse_recent_range,
+)
 from ferrogate.api.schemas import ErrorOut
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
@@ -66,7 +75,6 @@ UNITS = {
     "tco2_per_t_market": "tCO2/t",
 }
 # what GET /heats answers without from/to: the last day, the first thing a newcomer asks for
-HEATS_DEFAULT_SPAN_S = 24 * 3600
 
 
 class EnergyReader:
@@ -241,10 +249,8 @@ def energy_router(context: ApiContext) -> APIRouter:
 
     @router.get("/heats")
     async def heats(
-        from_: Annotated[
-            str | None, Query(alias="from", description="ISO 8601 with zone; default: 24 hours before `to`")
-        ] = None,
-        to: Annotated[str | None, Query(description="ISO 8601 with zone; default: now")] = None,
+        from_: RecentFrom = None,
+        to: RecentTo = None,
         asset: Annotated[str | None, Query(description="furnace id; all furnaces when absent")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
@@ -253,7 +259,7 @@ def energy_router(context: ApiContext) -> APIRouter:
         kWh/t, quality; newest first. Without `from` and `to`: the last 24 hours. The answer names
         the range it covers (`from`, `to`)."""
         reader.require()
-        rng = parse_recent_range(from_, to, max_days, _now_ns(), HEATS_DEFAULT_SPAN_S)
+        rng = parse_recent_range(from_, to, max_days, _now_ns())
         where = f"site={q(reader.site)} AND time >= {rng.start_ns} AND time < {rng.end_ns}"
         if asset is not None:
             reader.scope(asset, None, False)

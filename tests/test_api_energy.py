@@ -59,19 +59,18 @@ def instant_ns(text: str) -> int:
     return datetime_to_ns(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
-async def test_heats_without_a_range_answer_the_last_24_hours(accounted_demo: Demo) -> None:
-    """A newcomer's first try, GET /api/v1/heats, answers the heats and taps of the last day: all of
-    this run's (its plant history is a few hours old), exactly those the engine closed in the range
-    the answer names, and the same as asking for that range explicitly."""
+@pytest.mark.parametrize("path", ["/api/v1/heats", "/api/v1/cost/heats"])
+async def test_heats_without_a_range_answer_the_last_24_hours(accounted_demo: Demo, path: str) -> None:
+    """A newcomer's first try, GET /api/v1/heats (or their costs), answers the heats and taps of the
+    last day: all of this run's (its plant history is a few hours old), exactly those the engine
+    closed in the range the answer names, and the same as asking for that range explicitly."""
     energy = accounted_demo.gateway.energy  # type: ignore[union-attr]
     async with client(accounted_demo) as http:
         before_ns = time.time_ns()
-        answer = await http.get("/api/v1/heats", params={"limit": 1000})
+        answer = await http.get(path, params={"limit": 1000})
         after_ns = time.time_ns()
         body = answer.json()
-        explicit = (
-            await http.get("/api/v1/heats", params={"from": body["from"], "to": body["to"], "limit": 1000})
-        ).json()
+        explicit = (await http.get(path, params={"from": body["from"], "to": body["to"], "limit": 1000})).json()
     assert answer.status_code == 200, answer.text
     start_ns, end_ns = instant_ns(body["from"]), instant_ns(body["to"])
     assert before_ns - 1_000_000 < end_ns <= after_ns  # now (the answer is to the millisecond)
@@ -111,10 +110,11 @@ async def test_the_defaults_are_documented_in_the_openapi_schema(accounted_demo:
     def parameters(path: str) -> dict[str, dict]:
         return {p["name"]: p for p in paths[path]["get"]["parameters"]}
 
-    heats = parameters("/api/v1/heats")
-    assert not heats["from"]["required"] and not heats["to"]["required"]
-    assert "24 hours" in heats["from"]["description"] and "now" in heats["to"]["description"]
-    assert "last 24 hours" in paths["/api/v1/heats"]["get"]["description"]
+    for path in ("/api/v1/heats", "/api/v1/cost/heats"):
+        heats = parameters(path)
+        assert not heats["from"]["required"] and not heats["to"]["required"]
+        assert "24 hours" in heats["from"]["description"] and "now" in heats["to"]["description"]
+        assert "last 24 hours" in paths[path]["get"]["description"]
     for path in ("/api/v1/kpi/energy-intensity", "/api/v1/kpi/carbon-intensity"):
         scope = parameters(path)
         assert not any(scope[n]["required"] for n in ("asset", "product", "plant")), path
