@@ -43,16 +43,7 @@ ERRORS = {
     503: {"model": ErrorOut, "description": "the database or the accounting engine is not available"},
 }
 INTENSITY_FIELDS = wire.KPI_INTENSITY_FIELDS
-# the plant as a whole has no tonnes: its energy figures are these
-PLANT_ENERGY_FIELDS = (
-    "consumption_kwh",
-    "purchased_kwh",
-    "waste_heat_kwh",
-    "waste_heat_share_percent",
-    "green_share_percent",
-    "water_reuse_percent",
-    "comprehensive_kgce",
-)
+PLANT_ENERGY_FIELDS = wire.KPI_PLANT_ENERGY_FIELDS
 CARBON_FIELDS = ("tonnes_t", *wire.KPI_CARBON_FIELDS)
 UNITS = {
     "tonnes_t": "t",

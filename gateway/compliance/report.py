@@ -16,18 +16,7 @@ from ferrogate.gateway.energy import wire
 
 ENERGY_FIELDS = wire.KPI_INTENSITY_FIELDS
 CARBON_FIELDS = wire.KPI_CARBON_FIELDS
-PLANT_FIELDS = (
-    "consumption_kwh",
-    "purchased_kwh",
-    "waste_heat_kwh",
-    "waste_heat_share_percent",
-    "green_share_percent",
-    "water_reuse_percent",
-    "comprehensive_kgce",
-    "tco2_direct",
-    "tco2_indirect",
-    "tco2_total",
-)
+PLANT_FIELDS = (*wire.KPI_PLANT_ENERGY_FIELDS, "tco2_direct", "tco2_indirect", "tco2_total")
 # digits after the decimal point wherever the report prints a figure (HTML, PDF)
 DECIMALS = {
     "t": 1,

@@ -37,6 +37,16 @@ KPI_INTENSITY_FIELDS = (
     "comprehensive_kgce",
     "kgce_per_t",
 )
+# the plant as a whole has no tonnes: its energy figures are these
+KPI_PLANT_ENERGY_FIELDS = (
+    "consumption_kwh",
+    "purchased_kwh",
+    "waste_heat_kwh",
+    "waste_heat_share_percent",
+    "green_share_percent",
+    "water_reuse_percent",
+    "comprehensive_kgce",
+)
 KPI_CARBON_FIELDS = (
     "tco2_combustion",
     "tco2_process",
