@@ -10,6 +10,7 @@ import pytest
 from ferrogate.gateway.compliance import footprint
 from ferrogate.gateway.compliance.figures import Figures
 from ferrogate.gateway.compliance.limits import NO_PRODUCTION, NOT_COMPLIANT, grade_of
+from ferrogate.gateway.compliance_service import assess_all
 from tests.compliance_cases import CASES_DIR, books_for, load_case
 
 
@@ -55,3 +56,16 @@ def test_the_heats_of_a_month_add_up_to_the_month() -> None:
     )
     assert summed == pytest.approx(whole["total_kgco2e"], rel=1e-12)
     assert whole["complete"] and whole["tonnes_t"] == 30000.0
+
+
+def test_a_month_without_production_shows_its_levels_ungraded() -> None:
+    """The month after the case's data: nothing made, the levels of the month's inputs still shown."""
+    case = load_case(CASES_DIR / "gb21256_eaf")
+    labels = [f"2026-{m:02d}" for m in range(1, 13)] + ["2027-01"]
+    assessed = assess_all(case.model, labels, books_for(case, labels), {x: case.month_inputs(x) for x in labels})
+    eaf = next(p for p in assessed if p["product"] == "crude_steel_eaf")
+    [month] = eaf["month"]["indicators"]
+    assert (month["status"], month["value"], month["grade"]) == (NO_PRODUCTION, None, None)
+    assert month["levels"] == pytest.approx({"grade_1": 67.1, "grade_2": None, "grade_3": 79.2})
+    [rolling] = eaf["rolling_12_months"]["indicators"]
+    assert rolling["status"] == "grade_1"  # 2026-10 and 2026-11 are in the window

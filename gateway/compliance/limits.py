@@ -184,7 +184,7 @@ def grade_window(entry: cref.LimitEntry, months: Sequence[MonthIn]) -> dict[str,
             f"({', '.join(cref.CHOICES.get(entry.selector or '', ()))}): give it in the plant file or for each month"
         )
     for indicator in indicators:
-        result = _indicator(entry, indicator, producing, bool(missing))
+        result = _indicator(entry, indicator, producing, bool(missing), months[-1] if months else None)
         out["indicators"].append(_indicator_out(entry, result))
     if not missing:
         out["status"] = _worst([i["status"] for i in out["indicators"]])
@@ -193,11 +193,19 @@ def grade_window(entry: cref.LimitEntry, months: Sequence[MonthIn]) -> dict[str,
     return out
 
 
-def _indicator(entry: cref.LimitEntry, indicator: str, months: list[MonthIn], unknown: bool) -> IndicatorResult:
+def _indicator(
+    entry: cref.LimitEntry, indicator: str, months: list[MonthIn], unknown: bool, idle: MonthIn | None
+) -> IndicatorResult:
+    """`months`: the producing months; `idle`: the window's last month, whose levels are shown when
+    nothing was produced (graded `no_production`)."""
     tonnes = sum(m.figures.tonnes for m in months)
     numerator = sum(_numerator(entry, indicator, m.figures) for m in months)
     value = numerator / tonnes if tonnes > 0 else None
-    if unknown or not months:
+    if not months and idle is not None and variant_of(entry, idle.inputs) is not None:
+        level_months, weights = [idle], [1.0]
+    else:
+        level_months, weights = months, [m.figures.tonnes for m in months]
+    if unknown or not level_months:
         graded = Graded(None, MISSING_INPUT if unknown else NO_PRODUCTION, None, None, None)
         return IndicatorResult(indicator, value, numerator, tonnes, None, graded)
     # tonnage-weighted levels as first month's level + weighted differences: exact when every month
@@ -207,7 +215,7 @@ def _indicator(entry: cref.LimitEntry, indicator: str, months: list[MonthIn], un
     has = [True, True, True]
     detail = []
     verified = entry.electricity_kgce.verified or indicator == cref.ELECTRICITY
-    for m in months:
+    for m, weight in zip(level_months, weights, strict=True):
         variant = variant_of(entry, m.inputs)
         assert variant is not None
         ml = month_levels(entry, variant, indicator, m.inputs)
@@ -220,7 +228,7 @@ def _indicator(entry: cref.LimitEntry, indicator: str, months: list[MonthIn], un
                 continue
             if first[g] is None:
                 first[g] = level
-            weighted[g] += (level - first[g]) * m.figures.tonnes  # type: ignore[operator]
+            weighted[g] += (level - first[g]) * weight  # type: ignore[operator]
         detail.append(
             {
                 "label": m.label,
@@ -236,7 +244,8 @@ def _indicator(entry: cref.LimitEntry, indicator: str, months: list[MonthIn], un
                 "provenance": {f"grade_{g}": f.provenance() for g, f in enumerate(ml.factors, 1) if f is not None},
             }
         )
-    mean = [None if not has[g] or first[g] is None else first[g] + weighted[g] / tonnes for g in range(3)]  # type: ignore[operator]
+    total = sum(weights)
+    mean = [None if not has[g] or first[g] is None else first[g] + weighted[g] / total for g in range(3)]  # type: ignore[operator]
     assert mean[2] is not None
     levels: Levels = (mean[0], mean[1], mean[2])
     return IndicatorResult(indicator, value, numerator, tonnes, levels, grade_of(value, levels), detail, verified)
