@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ferrogate.gateway.influx_setup import DERIVED_POLICY, literal
+from ferrogate.gateway.influx import influxql_string
+from ferrogate.gateway.influx_setup import DERIVED_POLICY
 
-q = literal  # an InfluxQL string literal
+q = influxql_string  # an InfluxQL string literal (one implementation with the gateway's services)
 
 
 def measurement(name: str) -> str:

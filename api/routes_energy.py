@@ -1,24 +1,21 @@
-"""Energy and carbon figures: KPIs, heats and taps, benchmarks, balance, monthly report, recompute.
+"""Energy and carbon figures: KPIs, heats and taps, benchmarks, balance, recompute (the monthly report is
+in routes_reports).
 
 Every figure is read from the derived series the accounting engine wrote to InfluxDB
 (docs/accounting.md section 6), so the API, Grafana and reports show the same numbers.
 """
 # no `from __future__ import annotations`: FastAPI evaluates route annotations that use closure values
 
-import csv
-import io
 import json
 import time
 from datetime import date
 from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
 
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
-from ferrogate.api.cost_reader import CostReader
 from ferrogate.api.influxql import measurement, q
 from ferrogate.api.params import (
     AssetId,
@@ -27,12 +24,10 @@ from ferrogate.api.params import (
     RecentTo,
     TimeRange,
     WholePlant,
-    parse_month,
     parse_range,
     parse_recent_range,
 )
 from ferrogate.api.schemas import ErrorOut
-from ferrogate.gateway.cost.report import section_rows
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.benchmark import BenchmarkResult
@@ -46,41 +41,9 @@ ERRORS = {
     404: {"model": ErrorOut, "description": "unknown asset or product"},
     503: {"model": ErrorOut, "description": "the database or the accounting engine is not available"},
 }
-INTENSITY_FIELDS = (
-    "tonnes_t",
-    "electricity_kwh",
-    "waste_heat_kwh",
-    "net_electricity_kwh",
-    "kwh_per_t",
-    "comprehensive_kgce",
-    "kgce_per_t",
-)
-# the plant as a whole has no tonnes: its energy figures are these
-PLANT_ENERGY_FIELDS = (
-    "consumption_kwh",
-    "purchased_kwh",
-    "waste_heat_kwh",
-    "waste_heat_share_percent",
-    "green_share_percent",
-    "water_reuse_percent",
-    "comprehensive_kgce",
-)
-CARBON_FIELDS = (
-    "tonnes_t",
-    "tco2_combustion",
-    "tco2_process",
-    "tco2_fixed_in_product",
-    "tco2_direct",
-    "tco2_indirect",
-    "tco2_total",
-    "tco2_per_t",
-    "tco2_direct_per_t",
-    "green_kwh",
-    "tco2_indirect_market",
-    "tco2_total_market",
-    "tco2_per_t_market",
-    "grid_tco2_per_mwh",
-)
+INTENSITY_FIELDS = wire.KPI_INTENSITY_FIELDS
+PLANT_ENERGY_FIELDS = wire.KPI_PLANT_ENERGY_FIELDS
+CARBON_FIELDS = ("tonnes_t", *wire.KPI_CARBON_FIELDS)
 UNITS = {
     "tonnes_t": "t",
     "electricity_kwh": "kWh",
@@ -388,54 +351,6 @@ def energy_router(context: ApiContext) -> APIRouter:
             "items": items,
         }
 
-    @router.get("/reports/monthly", responses={200: {"content": {"text/csv": {}}}})
-    async def monthly_report(
-        month: Annotated[str, Query(description="YYYY-MM (plant calendar)")],
-        format: Annotated[Literal["json", "csv"], Query()] = "json",
-    ) -> Any:
-        """The monthly energy and carbon report per product and for the plant, as filed in energy-use
-        and carbon reports; reproducible for any past month from InfluxDB."""
-        reader.require()
-        model = reader.model
-        assert model is not None
-        period = model.calendar.month(parse_month(month))
-        rng = TimeRange(period.start_ns, period.start_ns + 1)
-        rows = []
-        for product_id in sorted(model.products):
-            for r in await reader.kpis("product", product_id, "month", rng):
-                rows.append(
-                    {
-                        "scope": "product",
-                        "subject": product_id,
-                        **period_fields(r),
-                        **pick(r, INTENSITY_FIELDS + CARBON_FIELDS),
-                        "benchmark_status": r.get("benchmark_status"),
-                        "factors": provenance(r),
-                    }
-                )
-        for r in await reader.kpis("plant", reader.site, "month", rng):
-            rows.append(
-                {
-                    "scope": "plant",
-                    "subject": reader.site,
-                    **period_fields(r),
-                    **pick(r, (*PLANT_ENERGY_FIELDS, "tco2_direct", "tco2_indirect", "tco2_total")),
-                    "factors": provenance(r),
-                }
-            )
-        # the cost section (docs/cost.md) where the plant has tariffs
-        cost = await CostReader(reader, context.cost).month_section(period) if context.cost is not None else None
-        if format == "json":
-            body = {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
-            return body if cost is None else {**body, "cost": cost}
-        if cost is not None:
-            rows += section_rows(cost, reader.site)
-        return Response(
-            _csv(rows),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="ferrogate-{period.label}.csv"'},
-        )
-
     @router.post(
         "/admin/recompute",
         dependencies=[auth.admin],
@@ -466,17 +381,6 @@ def _assessment(result: BenchmarkResult) -> dict[str, Any]:
         "margin_to_benchmark": result.margin_to_benchmark,
         "margin_to_baseline": result.margin_to_baseline,
     }
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns and k not in ("factors", "flags")]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _now_ns() -> int:

@@ -56,6 +56,12 @@ class LineSink(Protocol):
     async def aclose(self) -> None: ...
 
 
+def influxql_string(text: str) -> str:
+    """An InfluxQL string literal (quotes and backslashes escaped; a raw newline would end InfluxQL's
+    string, so it is written as \\n)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
 @dataclass(frozen=True)
 class Series:
     name: str

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
+from ferrogate.gateway.influx import influxql_string as literal
 
 RAW_POLICY = "raw"
 DERIVED_POLICY = "long"
@@ -32,11 +33,6 @@ class User:
 
 def ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def literal(text: str) -> str:
-    """An InfluxQL string literal (a raw newline would end InfluxQL's string: escaped as \\n)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
 
 def default_policies(raw_duration: str) -> list[RetentionPolicy]:

@@ -22,6 +22,9 @@ from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
+from ferrogate.gateway.compliance.model import build as build_compliance
+from ferrogate.gateway.compliance_inputs import InputStore
+from ferrogate.gateway.compliance_service import ComplianceService, ComplianceWatch
 from ferrogate.gateway.cost.demand_watch import watch_demand
 from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.cost_service import start_cost
@@ -101,6 +104,8 @@ class Gateway:
         self._influx_probe: InfluxV1Client | None = None
         self.api_keys = api_keys or []
         self.plant_file = plant_file
+        self.compliance: ComplianceService | None = None  # with the api role on a plant with accounting
+        self.compliance_watch: ComplianceWatch | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -131,6 +136,10 @@ class Gateway:
             )
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()
+            if self.compliance is not None and self.compliance.influx is not None:
+                self.compliance_watch = ComplianceWatch(self.compliance, self.alarms, time.time_ns)
+                self.compliance.listeners.append(self.compliance_watch.poke)
+                self._spawn(self.compliance_watch.run(), "compliance-watch")
             app = create_app(self.api_context)
             tls = plant.api.tls
             config = uvicorn.Config(
@@ -159,6 +168,12 @@ class Gateway:
         if self.plant.influxdb is not None:
             self._influx_probe = InfluxV1Client(self.plant.influxdb)
             readiness["influxdb"] = self._influx_ready
+        accounting = resolve(self.plant, self.plant.accounting)[0] if self.plant.accounting is not None else None
+        if accounting is not None:
+            compliance, problems = build_compliance(self.plant, self.plant.compliance, accounting)
+            assert compliance is not None, problems  # the plant file was checked when it was loaded
+            path = compliance.config.inputs_path
+            self.compliance = ComplianceService(compliance, self._influx_probe, InputStore(path) if path else None)
         return ApiContext(
             self.plant,
             self.live,
@@ -170,8 +185,9 @@ class Gateway:
             extra_keys=self.api_keys,
             limits_changed=self.alarm_evaluator.set_limits,
             influx=self._influx_probe,
-            accounting=resolve(self.plant, self.plant.accounting)[0] if self.plant.accounting is not None else None,
+            accounting=accounting,
             recompute=self.energy.recompute if self.energy is not None else None,
+            compliance=self.compliance,
             cost=self.cost,
             demand_forecast=self.demand_watch.snapshot if self.demand_watch is not None else None,
         )
@@ -239,3 +255,5 @@ class Gateway:
             await self.energy.aclose()
         if self._influx_probe is not None:
             await self._influx_probe.aclose()
+        if self.compliance is not None and self.compliance.store is not None:
+            self.compliance.store.close()

@@ -35,6 +35,7 @@ def tree(package: str) -> tuple[str, str]:
 
 
 ENERGY = tree("ferrogate.gateway.energy")
+COMPLIANCE = tree("ferrogate.gateway.compliance")
 COST = tree("ferrogate.gateway.cost")
 SIMULATORS = tree("ferrogate.simulators")
 OWN_DRIVER = "{driver}"  # stands for the importing module's own driver package
@@ -53,6 +54,8 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
         (p, (*ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.lineprotocol", MODEL_BASE, *LEAVES))
         for p in ENERGY
     ),
+    # compliance: a pure layer on the books (accounting), the plant model and its own modules
+    *((p, (*COMPLIANCE, *ENERGY, "ferrogate.gateway.config", MODEL_BASE, *LEAVES)) for p in COMPLIANCE),
     # electricity cost: pure logic above the books (and the alarm book for the demand alarm)
     *((p, (*COST, *ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.alarms", MODEL_BASE, *LEAVES)) for p in COST),
     *((p, (*SIMULATORS, "ferrogate.gateway.config", MODEL_BASE, *DRIVER_MODELS, *LEAVES)) for p in SIMULATORS),

@@ -16,13 +16,14 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from . import carbon, cost, furnace, overview
+from . import carbon, compliance, cost, furnace, overview
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "overview.json": overview.dashboard,
     "furnace.json": furnace.dashboard,
     "carbon.json": carbon.dashboard,
     "cost.json": cost.dashboard,
+    "compliance.json": compliance.dashboard,
 }
 
 

@@ -37,6 +37,10 @@ COST_RECORD = '"long"."cost_record"'
 COST_PERIOD = '"long"."cost_period"'
 COST_DEMAND = '"long"."cost_demand"'
 COST_SURCHARGE = '"long"."cost_surcharge"'
+# the compliance series (gateway/compliance_service.py, docs/compliance.md section 8)
+COMPLIANCE_GRADE = '"long"."compliance_grade"'
+COMPLIANCE_CARBON = '"long"."compliance_carbon"'
+COMPLIANCE_FOOTPRINT = '"long"."compliance_footprint"'
 HEIGHT = 8  # grid rows of a panel unless it says otherwise
 
 
