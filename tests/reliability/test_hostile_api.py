@@ -19,8 +19,10 @@ import uvicorn
 from ferrogate.api.app import create_app
 from ferrogate.api.config import ApiConfig
 from ferrogate.api.context import ApiContext
+from ferrogate.api.influxql import q
 from ferrogate.api.keys import KeyStore, Role, new_key
-from ferrogate.api.routes_energy import q
+from ferrogate.gateway.compliance.model import build as build_compliance
+from ferrogate.gateway.compliance_service import ComplianceService
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.config_loader import load_plant
 from ferrogate.gateway.energy.model import resolve
@@ -81,12 +83,17 @@ async def api(influxdb: InfluxDB) -> AsyncIterator[Api]:
     await influx.ensure_database()
     await influx.write([MARKER], retention_policy=DERIVED_POLICY)
     assert plant.accounting is not None
+    accounting = resolve(plant, plant.accounting)[0]
+    assert accounting is not None
+    compliance = build_compliance(plant, plant.compliance, accounting)[0]  # what the monthly report reads
+    assert compliance is not None
     context = ApiContext(
         plant,
         LiveCache({d.id: frozenset(p.id for p in d.points) for d in plant.devices}),
         KeyStore([STORED]),
         influx=influx,
-        accounting=resolve(plant, plant.accounting)[0],
+        accounting=accounting,
+        compliance=ComplianceService(compliance, influx, None),
     )
     port = free_port()
     config = uvicorn.Config(create_app(context), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
