@@ -26,7 +26,7 @@ BASES = [
     yaml.safe_load((ROOT / "deploy/plants/demo.yaml").read_text()),
 ]
 WHOLE_DOCUMENT = ("not valid YAML", "the plant file must be a YAML mapping", "the document expands")
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 scalars = st.one_of(
     st.none(),

@@ -24,7 +24,7 @@ from tests.conftest import DEMO_PLANT, plant_on_free_ports
 from tests.waiting import eventually
 
 MAX_BYTES = 64 * 1024  # the plant's mqtt.max_message_bytes here; a demo scan is about 2 KB
-FLOOD = 3000
+FLOOD = 1500
 T = 1_795_000_000_000_000_000
 
 
