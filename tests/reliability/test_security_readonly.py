@@ -1,6 +1,6 @@
 """The gateway only reads from field devices, proven at the devices: the simulators count the
 function code of every Modbus request and the service of every OPC UA request they receive. A full
-run of the demo plant (collect, ingest, energy, api; Modbus over all four tables, OPC UA
+run of the demo plant (collect, ingest, energy, api; Modbus holding and input registers and discrete inputs, OPC UA
 subscriptions) and a polled OPC UA device send no write function code and no Write or Call."""
 
 from __future__ import annotations
