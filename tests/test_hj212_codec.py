@@ -120,7 +120,7 @@ def test_joiner_waits_for_every_packet_and_keeps_their_order() -> None:
     assert joiner.add(_packet(3, cp="c-Avg=3")) == []
     assert joiner.add(_packet(1, cp="DataTime=20260105080000;a-Avg=1")) == []
     assert joiner.add(_packet(1, cp="DataTime=20260105080000;a-Avg=1")) == []  # a resent packet
-    [joined] = joiner.add(_packet(2, cp="b-Avg=2"))
+    [joined] = joiner.add(_packet(2, cp="DataTime=20260105080000;b-Avg=2"))  # DataTime repeated: kept once
     assert joined.complete and joined.packets == 3 and joiner.pending == 0
     assert joined.segment.cp == "DataTime=20260105080000;a-Avg=1;b-Avg=2;c-Avg=3"
     assert joined.segment.pnum is None and not joined.segment.flag & 2

@@ -58,8 +58,9 @@ class Hj212Client:
         self._lost = asyncio.Event()
         self._reading = asyncio.create_task(self._read_replies(), name=f"hj212-client:{self.host}:{self.port}")
 
-    async def send(self, segment: DataSegment) -> bool:
-        """Send an upload; with Flag bit A wait for its 9014 (resending on timeout)."""
+    async def send(self, segment: DataSegment, first_frame: bytes | None = None) -> bool:
+        """Send an upload; with Flag bit A wait for its 9014 (resending on timeout). `first_frame`
+        replaces the first transmission (fault injection: a frame damaged on the way)."""
         frame = encode_frame(build_segment(segment))
         if not segment.wants_ack:
             await self.send_raw(frame)
@@ -71,7 +72,7 @@ class Hj212Client:
             try:
                 if attempt:
                     self.resends += 1
-                await self.send_raw(frame)
+                await self.send_raw(first_frame if attempt == 0 and first_frame is not None else frame)
                 lost = asyncio.ensure_future(self._lost.wait())
                 try:
                     done, _ = await asyncio.wait({waiter, lost}, timeout=self.timeout_s, return_when="FIRST_COMPLETED")

@@ -51,5 +51,17 @@ def build_cp(fields: Mapping[str, str], factors: Iterable[tuple[str, Mapping[str
 
 
 def join_cp(bodies: Iterable[str]) -> str:
-    """The CP of a message split into packets: the packets' items in packet order."""
-    return ";".join(body for body in bodies if body)
+    """The CP of a message split into packets: the packets' items in packet order, a message field
+    that each packet repeats (`DataTime=...`) kept once."""
+    items: list[str] = []
+    fields: set[str] = set()
+    for body in bodies:
+        for item in body.split(";"):
+            if not item:
+                continue
+            if "-" not in item.partition("=")[0] and "," not in item:
+                if item in fields:
+                    continue
+                fields.add(item)
+            items.append(item)
+    return ";".join(items)
