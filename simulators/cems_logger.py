@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from ferrogate.drivers.hj212.client import Hj212Client
-from ferrogate.drivers.hj212.codes import CN_HOUR, CN_MINUTE, CN_REALTIME
-from ferrogate.drivers.hj212.cp import build_cp
-from ferrogate.drivers.hj212.frame import encode_frame
-from ferrogate.drivers.hj212.message import format_hj212_time
-from ferrogate.drivers.hj212.segment import VERSION_2017, VERSION_2025, DataSegment, build_segment, make_flag
-from ferrogate.gateway.mqtt import Backoff
+from ferrogate.drivers.hj212.protocol.client import Hj212Client
+from ferrogate.drivers.hj212.protocol.codes import CN_HOUR, CN_MINUTE, CN_REALTIME
+from ferrogate.drivers.hj212.protocol.cp import build_cp
+from ferrogate.drivers.hj212.protocol.frame import encode_frame
+from ferrogate.drivers.hj212.protocol.message import format_hj212_time
+from ferrogate.drivers.hj212.protocol.segment import VERSION_2017, VERSION_2025, DataSegment, build_segment, make_flag
 from ferrogate.gateway.timeutil import iso_utc
 from ferrogate.simulators.config import CemsLoggerSim, LoggerFault
 from ferrogate.simulators.stack import StackModel
@@ -50,6 +49,7 @@ FACTORS: dict[str, tuple[str, bool]] = {
     "a05001": ("co2_mg_m3", True),
 }
 FLOW = "a00000"
+RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.2, 5.0  # wall seconds between connection attempts
 
 
 def fmt(value: float) -> str:
@@ -257,13 +257,15 @@ class CemsLogger:
             await self._client.close()
 
     async def _run(self) -> None:
-        backoff = Backoff(first=0.2, limit=5.0)
+        delay = RECONNECT_FIRST_S
         while True:
             try:
                 await self._session()
+                delay = RECONNECT_FIRST_S  # the session ran: start the next backoff afresh
             except (OSError, ConnectionError, TimeoutError) as exc:
                 log.info("CEMS logger %s: link to %s:%d lost: %s", self.config.device, self.host, self.port, exc)
-            await asyncio.sleep(backoff.next_delay())
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _hold(self, kind: str) -> None:
         """Wait (simulated time runs on) while a fault of this kind is in force."""

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from ferrogate.drivers.hj212.frame import encode_frame
+from ferrogate.drivers.hj212.protocol.frame import encode_frame
 from ferrogate.drivers.hj212.readings import PointBinding, PointMap
 from ferrogate.drivers.hj212.receiver import LoggerAccount, Received, Receiver
 from ferrogate.gateway.reading import Reading

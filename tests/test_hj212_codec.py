@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ferrogate.drivers.hj212.cp import build_cp, parse_cp
-from ferrogate.drivers.hj212.crc import crc16, crc16_bitwise
-from ferrogate.drivers.hj212.errors import ErrorCode, Hj212Error
-from ferrogate.drivers.hj212.frame import FrameSplitter, decode_frame, encode_frame
-from ferrogate.drivers.hj212.message import decode_message, format_hj212_time, parse_hj212_time
+from ferrogate.drivers.hj212.protocol.cp import build_cp, parse_cp
+from ferrogate.drivers.hj212.protocol.crc import crc16, crc16_bitwise
+from ferrogate.drivers.hj212.protocol.errors import ErrorCode, Hj212Error
+from ferrogate.drivers.hj212.protocol.frame import FrameSplitter, decode_frame, encode_frame
+from ferrogate.drivers.hj212.protocol.message import decode_message, format_hj212_time, parse_hj212_time
+from ferrogate.drivers.hj212.protocol.segment import DataSegment, build_segment, make_flag, parse_segment
+from ferrogate.drivers.hj212.protocol.split import PacketJoiner
 from ferrogate.drivers.hj212.receiver import LoggerAccount, Receiver
-from ferrogate.drivers.hj212.segment import DataSegment, build_segment, make_flag, parse_segment
-from ferrogate.drivers.hj212.split import PacketJoiner
 
 ZONE = ZoneInfo("Asia/Shanghai")
 EXAMPLE_2017 = "QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;Flag=5;CP=&&RtdInterval=30&&"

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import pytest_asyncio
 
-from ferrogate.drivers.hj212.client import Hj212Client
-from ferrogate.drivers.hj212.frame import FrameSplitter, encode_frame
-from ferrogate.drivers.hj212.message import Message
+from ferrogate.drivers.hj212.protocol.client import Hj212Client
+from ferrogate.drivers.hj212.protocol.frame import FrameSplitter, encode_frame
+from ferrogate.drivers.hj212.protocol.message import Message
+from ferrogate.drivers.hj212.protocol.segment import DataSegment, build_segment, parse_segment
 from ferrogate.drivers.hj212.receiver import LoggerAccount
-from ferrogate.drivers.hj212.segment import DataSegment, build_segment, parse_segment
 from ferrogate.drivers.hj212.server import Hj212Server, ServerLimits
 from tests.waiting import eventually
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ferrogate.drivers.hj212.message import Message
+from ferrogate.drivers.hj212.protocol.message import Message
 from ferrogate.drivers.hj212.receiver import LoggerAccount
 from ferrogate.drivers.hj212.server import Hj212Server
 from ferrogate.gateway.timeutil import iso_utc

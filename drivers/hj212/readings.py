@@ -13,8 +13,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ferrogate.drivers.hj212.codes import DATA_FLAGS, UNKNOWN_FLAG_REASON
-from ferrogate.drivers.hj212.message import Message
+from ferrogate.drivers.hj212.protocol.codes import DATA_FLAGS, UNKNOWN_FLAG_REASON
+from ferrogate.drivers.hj212.protocol.message import Message
 from ferrogate.gateway.reading import NOT_FINITE, Quality, Reading
 
 BAD_VALUE = "bad_value"

@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from ferrogate.drivers.hj212.ack import data_reply
-from ferrogate.drivers.hj212.errors import ErrorCode, Hj212Error
-from ferrogate.drivers.hj212.frame import STANDARD_MAX_SEGMENT, FrameSplitter
-from ferrogate.drivers.hj212.message import Message, decode_message
-from ferrogate.drivers.hj212.segment import VERSION_2017, VERSION_2025, DataSegment, parse_segment
-from ferrogate.drivers.hj212.split import Joined, PacketJoiner
+from ferrogate.drivers.hj212.protocol.ack import data_reply
+from ferrogate.drivers.hj212.protocol.errors import ErrorCode, Hj212Error
+from ferrogate.drivers.hj212.protocol.frame import STANDARD_MAX_SEGMENT, FrameSplitter
+from ferrogate.drivers.hj212.protocol.message import Message, decode_message
+from ferrogate.drivers.hj212.protocol.segment import VERSION_2017, VERSION_2025, DataSegment, parse_segment
+from ferrogate.drivers.hj212.protocol.split import Joined, PacketJoiner
 
 ACCEPTED_VERSIONS = frozenset({VERSION_2017, VERSION_2025})
 

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ferrogate.drivers.hj212.errors import ErrorCode
-from ferrogate.drivers.hj212.message import Message
+from ferrogate.drivers.hj212.protocol.errors import ErrorCode
+from ferrogate.drivers.hj212.protocol.message import Message
 from ferrogate.drivers.hj212.receiver import LoggerAccount, Received, Receiver, ReceiverLimits
 
 log = logging.getLogger(__name__)

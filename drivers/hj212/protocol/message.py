@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from ferrogate.drivers.hj212.codes import DATA_COMMANDS
-from ferrogate.drivers.hj212.cp import CpData, parse_cp
-from ferrogate.drivers.hj212.errors import ErrorCode, Hj212Error
-from ferrogate.drivers.hj212.segment import DataSegment
+from ferrogate.drivers.hj212.protocol.codes import DATA_COMMANDS
+from ferrogate.drivers.hj212.protocol.cp import CpData, parse_cp
+from ferrogate.drivers.hj212.protocol.errors import ErrorCode, Hj212Error
+from ferrogate.drivers.hj212.protocol.segment import DataSegment
 from ferrogate.gateway.timeutil import datetime_to_ns
 
 DATA_CNS = frozenset(DATA_COMMANDS.values())

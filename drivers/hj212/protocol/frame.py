@@ -8,8 +8,8 @@ one frame's bytes, and never raises for the input: what is not a frame comes out
 
 from __future__ import annotations
 
-from ferrogate.drivers.hj212.crc import crc16
-from ferrogate.drivers.hj212.errors import ErrorCode, Hj212Error
+from ferrogate.drivers.hj212.protocol.crc import crc16
+from ferrogate.drivers.hj212.protocol.errors import ErrorCode, Hj212Error
 
 HEADER = b"##"
 TRAILER = b"\r\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ferrogate.drivers.hj212.errors import ErrorCode, Hj212Error
+from ferrogate.drivers.hj212.protocol.errors import ErrorCode, Hj212Error
 
 
 @dataclass(slots=True)

@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 
-from ferrogate.drivers.hj212.codes import CN_DATA_REPLY
-from ferrogate.drivers.hj212.errors import Hj212Error
-from ferrogate.drivers.hj212.frame import STANDARD_MAX_SEGMENT, FrameSplitter, encode_frame
-from ferrogate.drivers.hj212.segment import DataSegment, build_segment, parse_segment
+from ferrogate.drivers.hj212.protocol.codes import CN_DATA_REPLY
+from ferrogate.drivers.hj212.protocol.errors import Hj212Error
+from ferrogate.drivers.hj212.protocol.frame import STANDARD_MAX_SEGMENT, FrameSplitter, encode_frame
+from ferrogate.drivers.hj212.protocol.segment import DataSegment, build_segment, parse_segment
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from ferrogate.drivers.hj212.cp import join_cp
-from ferrogate.drivers.hj212.segment import FLAG_SPLIT, DataSegment
+from ferrogate.drivers.hj212.protocol.cp import join_cp
+from ferrogate.drivers.hj212.protocol.segment import FLAG_SPLIT, DataSegment
 
 Key = tuple[str, str | None, str]
 

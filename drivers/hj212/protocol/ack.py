@@ -9,9 +9,9 @@ get it too (what HJ 212-2025 itself prescribes is UNVERIFIED).
 
 from __future__ import annotations
 
-from ferrogate.drivers.hj212.codes import CN_DATA_REPLY
-from ferrogate.drivers.hj212.frame import encode_frame
-from ferrogate.drivers.hj212.segment import VERSION_2017, DataSegment, build_segment, make_flag
+from ferrogate.drivers.hj212.protocol.codes import CN_DATA_REPLY
+from ferrogate.drivers.hj212.protocol.frame import encode_frame
+from ferrogate.drivers.hj212.protocol.segment import VERSION_2017, DataSegment, build_segment, make_flag
 
 ST_SYSTEM = "91"
 REPLY_FLAG = make_flag(VERSION_2017, ack=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ferrogate.drivers.hj212.errors import ErrorCode, Hj212Error
+from ferrogate.drivers.hj212.protocol.errors import ErrorCode, Hj212Error
 
 FLAG_ACK = 0x01
 FLAG_SPLIT = 0x02
