@@ -8,10 +8,10 @@ from pathlib import Path
 
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.alarms import AlarmBook, LimitRule
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.energy.model import AccountingModel
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.live import LiveCache
+from ferrogate.gateway.plant_file import PlantFile
 
 # name -> async check returning None when healthy, else the reason
 ReadinessCheck = Callable[[], Awaitable[str | None]]
@@ -19,7 +19,7 @@ ReadinessCheck = Callable[[], Awaitable[str | None]]
 
 @dataclass
 class ApiContext:
-    plant: PlantConfig
+    plant: PlantFile
     live: LiveCache
     keys: KeyStore
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)

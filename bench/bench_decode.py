@@ -11,9 +11,9 @@ from __future__ import annotations
 import struct
 import time
 
-from ferrogate.drivers.modbus import _decode_into
-from ferrogate.drivers.modbus_plan import plan_requests
-from ferrogate.gateway.config import ModbusPoint
+from ferrogate.drivers.modbus.config import ModbusPoint
+from ferrogate.drivers.modbus.driver import _decode_into
+from ferrogate.drivers.modbus.plan import plan_requests
 
 TYPES = ("float32", "uint32", "int16", "uint16")
 

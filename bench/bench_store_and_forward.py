@@ -22,10 +22,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ferrogate.gateway.config import InfluxConfig, MqttConfig, SpoolConfig
+from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.lineprotocol import batch_lines
+from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.mqtt import MqttPublisher
 from ferrogate.gateway.payload import decode_batch, encode_batch
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch

@@ -26,7 +26,8 @@ S = 1_000_000_000
 
 
 def main() -> None:
-    model, problems = resolve(load_plant(PLANT))
+    plant = load_plant(PLANT)
+    model, problems = resolve(plant, plant.accounting)
     assert model is not None, problems
 
     # 1. hot path: batches of 50 readings, 4 of them accounting meters

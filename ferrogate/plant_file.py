@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.config_loader import ConfigError, load_plant
+from ferrogate.gateway.plant_file import PlantFile
 
 
-def load_or_exit(file: Path) -> PlantConfig:
+def load_or_exit(file: Path) -> PlantFile:
     try:
         return load_plant(file)
     except ConfigError as exc:

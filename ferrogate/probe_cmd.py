@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferrogate.gateway.config import ModbusDevice, OpcUaDevice, PlantConfig
+from ferrogate.drivers.modbus.config import ModbusDevice
+from ferrogate.gateway.config import DeviceConfig, PlantConfig
 from ferrogate.gateway.reading import Quality, Reading
 from ferrogate.gateway.timeutil import iso_utc
 from ferrogate.plant_file import load_or_exit
@@ -71,7 +72,7 @@ class ProbeResult:
         }
 
 
-def describe(device: ModbusDevice | OpcUaDevice) -> str:
+def describe(device: DeviceConfig) -> str:
     if isinstance(device, ModbusDevice):
         return f"modbus tcp://{device.host}:{device.port} unit {device.unit}"
     security = "" if device.security_mode.value == "None" else f" {device.security_policy}/{device.security_mode}"

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ferrogate.gateway.config import PlantConfig
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.systemd_notify import notify
 from ferrogate.gateway.timeutil import iso_utc
 from ferrogate.plant_file import load_or_exit
@@ -56,7 +56,7 @@ def _number_or_text(value: str) -> int | float | str:
     return value
 
 
-def with_faults(plant: PlantConfig, texts: list[str]) -> PlantConfig:
+def with_faults(plant: PlantFile, texts: list[str]) -> PlantFile:
     """The plant with --fault entries appended to its fault script; ValueError names what is wrong."""
     from ferrogate.simulators.faults import FAULT_ADAPTER
 
@@ -92,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
-async def _simulate(plant: PlantConfig, args: argparse.Namespace) -> int:
+async def _simulate(plant: PlantFile, args: argparse.Namespace) -> int:
     from ferrogate.simulators.plant import SimulatedPlant
 
-    sim = SimulatedPlant(plant, speed=args.speed, history_s=args.history, truth=args.truth)
+    sim = SimulatedPlant(plant, plant.simulation, speed=args.speed, history_s=args.history, truth=args.truth)
     try:
         await sim.start()
         assert plant.simulation is not None

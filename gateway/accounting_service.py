@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 
-from ferrogate.gateway.config import InfluxConfig, MqttConfig, PlantConfig
+from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.books import ALL_PERIODS, BalanceRow, Books, IntervalRow, Kpi
@@ -29,6 +29,7 @@ from ferrogate.gateway.energy.series import Series
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.mqtt import Backoff, follow_telemetry, make_client
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.reading import Quality, ScanBatch
 
 log = logging.getLogger(__name__)
@@ -426,10 +427,10 @@ def _q(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def start_accounting(plant: PlantConfig, gateway_id: str) -> AccountingService:
+def start_accounting(plant: PlantFile, gateway_id: str) -> AccountingService:
     """The energy role's service for a plant file with an `accounting` section (already checked
     when the file was loaded, so resolving cannot fail here unless the file was bypassed)."""
-    model, problems = resolve(plant)
+    model, problems = resolve(plant, plant.accounting)
     if model is None or plant.mqtt is None or plant.influxdb is None:
         reasons = "; ".join(msg for _, msg in problems) or "the energy role needs 'mqtt' and 'influxdb' sections"
         raise ValueError(f"cannot start the energy role: {reasons}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -58,6 +59,15 @@ class AlarmsConfig(BaseModel):
 
     limits: list[LimitRule] = Field(default_factory=list)
     history: int = Field(1000, ge=10, le=1_000_000, description="cleared alarms kept for the API")
+
+    def reference_errors(self, point_ids: Mapping[str, set[str]]) -> list[tuple[tuple[str | int, ...], str]]:
+        """Each limit's point must exist (`point_ids`: device id -> its point ids)."""
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        for index, rule in enumerate(self.limits):
+            device, _, point = rule.point.partition(".")
+            if point not in point_ids.get(device, ()):
+                errors.append((("alarms", "limits", index, "point"), f"no point {rule.point!r} in devices"))
+        return errors
 
 
 @dataclass

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ferrogate.drivers.base import Driver, bad_readings, is_comm_failure, now_ns
-from ferrogate.drivers.modbus_link import ModbusLinks
+from ferrogate.drivers.modbus.link import ModbusLinks
 from ferrogate.gateway.cancellation import raise_if_cancelled
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.metrics import DeviceMetrics, GatewayMetrics
@@ -43,10 +43,10 @@ def make_driver(
 ) -> Driver:
     device = plant.device(device_id)
     if device.protocol == "modbus":
-        from ferrogate.drivers.modbus import ModbusDriver
+        from ferrogate.drivers.modbus.driver import ModbusDriver
 
         return ModbusDriver(device, metrics, links)
-    from ferrogate.drivers.opcua import OpcUaDriver
+    from ferrogate.drivers.opcua.driver import OpcUaDriver
 
     return OpcUaDriver(device, metrics)
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from ferrogate.gateway.config import ID_PATTERN, PlantConfig
+from ferrogate.gateway.config import DEVICE_PROTOCOLS
+from ferrogate.gateway.model_base import ID_PATTERN
+from ferrogate.gateway.plant_file import PlantFile
 
 Location = tuple[str | int, ...]
 
@@ -68,7 +70,7 @@ def _nearest_line(path: Location, index: dict[Location, int]) -> int | None:
 def _union_tags(node: dict) -> tuple[object, ...]:
     """Names pydantic puts in a location for the member of a tagged union (device protocol,
     simulated equipment kind, fault); they are not YAML keys."""
-    return ("modbus", "opcua", node.get("kind"), node.get("fault"))
+    return (*DEVICE_PROTOCOLS, node.get("kind"), node.get("fault"))
 
 
 def _yaml_location(path: Location, data: object) -> Location:
@@ -88,7 +90,7 @@ def _yaml_location(path: Location, data: object) -> Location:
     return tuple(out)
 
 
-def parse_plant(text: str, file: Path) -> PlantConfig:
+def parse_plant(text: str, file: Path) -> PlantFile:
     """Validate YAML text as a plant configuration, raising ConfigError with every problem."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -110,7 +112,7 @@ def parse_plant(text: str, file: Path) -> PlantConfig:
         # line numbers only for what this file itself says; inherited parts have none here
         lines = {loc: n for loc, n in lines.items() if loc and loc[0] in own}
     try:
-        plant = PlantConfig.model_validate(data)
+        plant = PlantFile.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
@@ -174,7 +176,7 @@ def _reason(err: dict) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def load_plant(file: str | Path) -> PlantConfig:
+def load_plant(file: str | Path) -> PlantFile:
     path = Path(file)
     try:
         text = path.read_text(encoding="utf-8")

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrogate.api.keys import Role, new_key
-from ferrogate.gateway.config import InfluxConfig, MqttConfig, PlantConfig, SpoolConfig
+from ferrogate.gateway.config import InfluxConfig, MqttConfig
+from ferrogate.gateway.model_base import SpoolConfig
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.runtime import Gateway
 from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
 from ferrogate.simulators.plant import SimulatedPlant
@@ -39,7 +41,7 @@ class DemoOptions:
 
 @dataclass
 class Demo:
-    plant: PlantConfig
+    plant: PlantFile
     options: DemoOptions
     mosquitto: Mosquitto | None = None
     influxdb: InfluxDB | None = None
@@ -63,7 +65,11 @@ class Demo:
             self.messages.append(f"InfluxDB (own): {self.influxdb.url} database 'ferrogate'")
         self.plant = plant
         self.simulation = SimulatedPlant(
-            plant, speed=self.options.speed, history_s=self.options.history_s, truth=data / "truth.jsonl"
+            plant,
+            plant.simulation,
+            speed=self.options.speed,
+            history_s=self.options.history_s,
+            truth=data / "truth.jsonl",
         )
         await self.simulation.start()
         self.messages += [f"simulator: {e}" for e in self.simulation.endpoints()]

@@ -22,12 +22,12 @@ from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
+from ferrogate.gateway.plant_file import PlantFile
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class EmbeddedServer(uvicorn.Server):
 class Gateway:
     def __init__(
         self,
-        plant: PlantConfig,
+        plant: PlantFile,
         roles: tuple[str, ...] = ROLES,
         api_host: str = "127.0.0.1",
         api_port: int = 8080,
@@ -137,7 +137,7 @@ class Gateway:
             extra_keys=self.api_keys,
             limits_changed=self.alarm_evaluator.set_limits,
             influx=self._influx_probe,
-            accounting=resolve(self.plant)[0] if self.plant.accounting is not None else None,
+            accounting=resolve(self.plant, self.plant.accounting)[0] if self.plant.accounting is not None else None,
             recompute=self.energy.recompute if self.energy is not None else None,
         )
 

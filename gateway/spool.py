@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ferrogate.gateway.config import SpoolConfig
+from ferrogate.gateway.model_base import SpoolConfig
 
 log = logging.getLogger(__name__)
 

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from ferrogate.gateway.config import Identifier, Strict
+from ferrogate.gateway.config import DeviceConfig
+from ferrogate.gateway.model_base import Identifier, Strict
 from ferrogate.gateway.timeutil import parse_seconds
 from ferrogate.simulators.address_spaces import ADDRESS_SPACES, NAMESPACE_URI
 from ferrogate.simulators.equipment import CLOCK_SIGNAL, MODEL_CLASSES
 from ferrogate.simulators.register_maps import REGISTER_MAPS
-
-if TYPE_CHECKING:
-    from ferrogate.gateway.config import ModbusDevice, OpcUaDevice
 
 Location = tuple[str | int, ...]
 
@@ -214,7 +212,6 @@ Equipment = Annotated[
     | StackEquipment,
     Field(discriminator="kind"),
 ]
-SimulatedEquipment = Equipment  # the name gateway.config used before the section moved here
 FURNACE_KINDS = ("eaf", "submerged_arc_furnace")
 
 
@@ -394,7 +391,7 @@ class Simulation(Strict):
                     out.setdefault(sd.equipment, set()).update(source.signals)
         return out
 
-    def reference_errors(self, devices: Sequence[ModbusDevice | OpcUaDevice]) -> list[tuple[Location, str]]:
+    def reference_errors(self, devices: Sequence[DeviceConfig]) -> list[tuple[Location, str]]:
         """Cross-checks, each located under ('simulation', ...)."""
         errors: list[tuple[Location, str]] = []
         kinds: dict[str, str] = {}
@@ -516,7 +513,7 @@ def _node_key(node: str) -> str:
     return ident[2:] if ident.startswith("s=") else ""
 
 
-def _point_errors(sim: Simulation, devices: Sequence[ModbusDevice | OpcUaDevice]) -> list[tuple[Location, str]]:
+def _point_errors(sim: Simulation, devices: Sequence[DeviceConfig]) -> list[tuple[Location, str]]:
     """Each point of a simulated device must read what the simulator serves exactly as documented
     (register table, address, type, word and byte order, scale; OPC UA node), located at the point."""
     errors: list[tuple[Location, str]] = []

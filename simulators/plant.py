@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ferrogate.gateway.config import ModbusDevice, PlantConfig
+from ferrogate.drivers.modbus.config import ModbusDevice
+from ferrogate.gateway.config import PlantConfig
 from ferrogate.simulators.address_spaces import ADDRESS_SPACES
 from ferrogate.simulators.clock import SimClock
-from ferrogate.simulators.config import FaultBase
+from ferrogate.simulators.config import FaultBase, Simulation
 from ferrogate.simulators.engine import Engine
 from ferrogate.simulators.equipment import build_models
 from ferrogate.simulators.faults import FaultController, Key
@@ -38,15 +39,17 @@ class SimulatedPlant:
     def __init__(
         self,
         plant: PlantConfig,
+        simulation: Simulation | None,
         speed: float = 1.0,
         history_s: float = 0.0,
         tick_s: float = 0.1,
         truth: Path | None = None,
         clock: Clock | None = None,
     ) -> None:
-        """`truth`: the ground-truth ledger file (JSON lines), rewritten from the start.
+        """`simulation`: the plant file's `simulation:` section, serving `plant`'s devices.
+        `truth`: the ground-truth ledger file (JSON lines), rewritten from the start.
         `clock`: simulated time source (default: SimClock(speed, history_s))."""
-        sim = plant.simulation
+        sim = simulation
         if sim is None:
             raise SimulationConfigError("the plant file has no 'simulation' section")
         self.config = sim

@@ -13,9 +13,10 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from ferrogate.gateway.config import InfluxConfig, MqttConfig, PlantConfig
+from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.config_loader import parse_plant
 from ferrogate.gateway.demo import Demo
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ def on_free_ports(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def plant_on_free_ports(source: Path, mosquitto: Mosquitto, influxdb: InfluxDB, database: str) -> PlantConfig:
+def plant_on_free_ports(source: Path, mosquitto: Mosquitto, influxdb: InfluxDB, database: str) -> PlantFile:
     """A plant file's content with every simulated device moved to a free loopback port and the
     broker and database pointed at the test services."""
     doc = on_free_ports(yaml.safe_load(source.read_text()))

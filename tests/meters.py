@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.config_loader import parse_plant
 from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.services import LOOPBACK, free_port
 from ferrogate.simulators.modbus_server import SimulatedModbusDevice
 from ferrogate.simulators.registers import Register, RegisterMap
@@ -116,7 +116,7 @@ def plant_doc(
     return {"site": {"id": site, "name": f"test plant {site}"}, "mqtt": mqtt, "influxdb": influxdb, "devices": devices}
 
 
-def plant_config(doc: dict[str, Any], file: Path) -> PlantConfig:
+def plant_config(doc: dict[str, Any], file: Path) -> PlantFile:
     text = yaml.safe_dump(doc)
     file.write_text(text)
     return parse_plant(text, file)

@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.config_loader import parse_plant
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.simulators.clock import ManualClock
 from ferrogate.simulators.plant import SimulatedPlant
 from tests.conftest import DEMO_PLANT
@@ -18,7 +18,7 @@ T0 = 1_800_000_000  # 2027-01-15T08:00:00Z: a whole hour, so hourly ledger lines
 NS = "nsu=urn:ferrogate:simulator;s="
 
 
-def load(doc: dict[str, Any], name: str = "plant.yaml") -> PlantConfig:
+def load(doc: dict[str, Any], name: str = "plant.yaml") -> PlantFile:
     return parse_plant(yaml.safe_dump(doc, allow_unicode=True), Path(name))
 
 
@@ -26,9 +26,9 @@ def demo_doc() -> dict[str, Any]:
     return yaml.safe_load(DEMO_PLANT.read_text(encoding="utf-8"))
 
 
-def manual_plant(plant: PlantConfig, t0: int = T0, truth: Path | None = None) -> tuple[SimulatedPlant, ManualClock]:
+def manual_plant(plant: PlantFile, t0: int = T0, truth: Path | None = None) -> tuple[SimulatedPlant, ManualClock]:
     clock = ManualClock(t0)
-    return SimulatedPlant(plant, clock=clock, truth=truth), clock
+    return SimulatedPlant(plant, plant.simulation, clock=clock, truth=truth), clock
 
 
 def small_doc(eaf_start_kwh: float = 0.0) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import json
 
 import aiomqtt
 
-from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.payload import status_topic
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.runtime import Gateway
 from ferrogate.gateway.services import InfluxDB, Mosquitto
 from ferrogate.simulators.registers import Register, RegisterMap
@@ -24,7 +24,7 @@ async def test_device_status_follows_the_device(mosquitto: Mosquitto, influxdb: 
     device = modbus_device(
         "meter1", sim.port, [{"id": "power", "address": 0, "type": "float32", "unit": "kW"}], scan_interval_s=0.2
     )
-    plant = PlantConfig.model_validate(
+    plant = PlantFile.model_validate(
         {
             "site": {"id": "status_site", "name": "status test"},
             "mqtt": {"port": mosquitto.port},

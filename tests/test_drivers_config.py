@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferrogate.gateway.config import ModbusType
+from ferrogate.drivers.modbus.config import ModbusType
 from ferrogate.gateway.config_loader import ConfigError, format_path, parse_plant
 
 MODBUS = {"id": "m", "protocol": "modbus", "host": "10.0.0.5"}

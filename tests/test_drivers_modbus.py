@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from ferrogate.drivers.modbus import ModbusDriver
-from ferrogate.drivers.modbus_link import ModbusLinks
+from ferrogate.drivers.modbus.driver import ModbusDriver
+from ferrogate.drivers.modbus.link import ModbusLinks
 from ferrogate.gateway.reading import Quality, Reading
 from ferrogate.simulators.faults import DeviceFaults
 from ferrogate.simulators.registers import Register, RegisterMap, served_value

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ferrogate.drivers.modbus import _decode_into
-from ferrogate.drivers.modbus_plan import ReadRequest, plan_requests
-from ferrogate.gateway.config import ModbusPoint
+from ferrogate.drivers.modbus.config import ModbusPoint
+from ferrogate.drivers.modbus.driver import _decode_into
+from ferrogate.drivers.modbus.plan import ReadRequest, plan_requests
 from ferrogate.gateway.reading import Reading
 
 CASES = sorted(p for p in (Path(__file__).parent / "testcases" / "modbus").iterdir() if p.is_dir())

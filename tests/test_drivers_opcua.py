@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest_asyncio
 from asyncua import ua
 
-from ferrogate.drivers.opcua import OpcUaDriver
+from ferrogate.drivers.opcua.driver import OpcUaDriver
 from ferrogate.gateway.reading import Quality, Reading
 from ferrogate.gateway.timeutil import ns_to_datetime
 from ferrogate.simulators.opcua_server import NAMESPACE_URI, AddressSpace, SimulatedOpcUaDevice, Variable

@@ -20,7 +20,7 @@ from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from ferrogate.cert_cmd import make_certificate
-from ferrogate.drivers.opcua import OpcUaDriver
+from ferrogate.drivers.opcua.driver import OpcUaDriver
 from ferrogate.gateway.collect import DeviceScanner
 from ferrogate.gateway.reading import Quality
 from ferrogate.simulators.opcua_server import AddressSpace, SimulatedOpcUaDevice, Variable

@@ -23,7 +23,8 @@ def test_golden_accounting_config(case: Path) -> None:
 
 
 def test_demo_plant_resolves_every_unit_and_meter() -> None:
-    model, problems = resolve(load_plant(DEMO_PLANT))
+    plant = load_plant(DEMO_PLANT)
+    model, problems = resolve(plant, plant.accounting)
     assert problems == [] and model is not None
     assert {u.asset: u.kind for u in model.units} == {
         "eaf1": "eaf_heat",

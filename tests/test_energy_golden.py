@@ -39,7 +39,8 @@ def load_readings(path: Path) -> dict[tuple[str, str], Series]:
 
 def run_case(case: Path) -> tuple[BooksResult, dict[str, Any]]:
     expected = json.loads((case / "expected.json").read_text())
-    model, problems = resolve(load_plant(case / "plant.yaml"))
+    plant = load_plant(case / "plant.yaml")
+    model, problems = resolve(plant, plant.accounting)
     assert model is not None, problems
     window = expected["window"]
     return Books(model).compute(load_readings(case / "readings.csv"), ns(window["start"]), ns(window["end"])), expected
@@ -93,7 +94,8 @@ def test_golden_records_do_not_depend_on_the_order_readings_arrive() -> None:
     """Late and repeated readings (replay after an outage) give the same books."""
     case = Path(__file__).parent / "testcases" / "accounting" / "saf_rollover_reset"
     in_order, expected = run_case(case)
-    model, _ = resolve(load_plant(case / "plant.yaml"))
+    plant = load_plant(case / "plant.yaml")
+    model, _ = resolve(plant, plant.accounting)
     assert model is not None
     rows = list(csv.DictReader((case / "readings.csv").open(newline="")))
     shuffled: dict[tuple[str, str], Series] = {}

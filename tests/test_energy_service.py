@@ -45,7 +45,8 @@ async def stored_record(service: AccountingService, rid: str) -> list[dict]:
 
 
 async def test_a_late_reading_corrects_the_books(influxdb: InfluxDB, fresh_database: str) -> None:
-    model, problems = resolve(load_plant(CASE / "plant.yaml"))
+    plant = load_plant(CASE / "plant.yaml")
+    model, problems = resolve(plant, plant.accounting)
     assert model is not None, problems
     service = AccountingService(model, MqttConfig(), InfluxConfig(url=influxdb.url, database=fresh_database))
     try:

@@ -22,7 +22,8 @@ from tests.waiting import eventually
 async def test_scans_published_while_the_database_is_down_reach_the_books(
     mosquitto: Mosquitto, fresh_database: str, tmp_path: Path
 ) -> None:
-    model, problems = resolve(load_plant(CASE / "plant.yaml"))
+    plant = load_plant(CASE / "plant.yaml")
+    model, problems = resolve(plant, plant.accounting)
     assert model is not None, problems
     mqtt = MqttConfig(port=mosquitto.port, topic_root=f"{fresh_database}/ferrogate/v1", wait_for_ingest=False)
     influx_port = free_port()  # nothing listens here until the test starts InfluxDB

@@ -124,7 +124,8 @@ def readings(start_ns: int, end_ns: int) -> dict[tuple[str, str], Series]:
 
 
 def compute() -> tuple[AccountingModel, BooksResult, dict[tuple[str, str], Series]]:
-    model, problems = resolve(parse_plant(PLANT, Path("worked-example")))
+    plant = parse_plant(PLANT, Path("worked-example"))
+    model, problems = resolve(plant, plant.accounting)
     assert model is not None, problems
     start, end = local(2026, 11, 1, 0, 0), local(2026, 12, 1, 0, 0)
     store = readings(local(2026, 10, 31, 12, 0), end + 3600 * S)

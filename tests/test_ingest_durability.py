@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ferrogate.gateway.config import InfluxConfig, MqttConfig, SpoolConfig
+from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import read_dead_letters
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
+from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.mqtt import MqttPublisher
 from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port, start_influxdb
 from tests.test_ingest_messages import T0, batch

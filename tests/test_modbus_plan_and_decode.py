@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ferrogate.drivers.modbus_decode import decoder_for
-from ferrogate.drivers.modbus_plan import plan_requests
-from ferrogate.gateway.config import ModbusPoint
+from ferrogate.drivers.modbus.config import ModbusPoint
+from ferrogate.drivers.modbus.decode import decoder_for
+from ferrogate.drivers.modbus.plan import plan_requests
 from ferrogate.simulators.registers import Register, encode
 
 

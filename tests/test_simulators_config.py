@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from ferrogate.gateway.config import SimulatedDevice, Simulation
 from ferrogate.gateway.config_loader import load_plant
 from ferrogate.simulators.config import EafEquipment, SafEquipment, parse_duration
 from tests.conftest import DEMO_PLANT
@@ -39,12 +38,6 @@ def test_demo_plant_has_what_the_issue_asks_for() -> None:
     assert {"eaf1", "eaf2", "saf1", "saf2", "tr_eaf1", "whg1", "whg2", "incomer"} <= ids
     protocols = {load_plant(DEMO_PLANT).device(sd.device).protocol for sd in sim.devices}
     assert protocols == {"modbus", "opcua"}
-
-
-def test_the_section_moved_but_gateway_config_still_offers_it() -> None:
-    from ferrogate.simulators import config
-
-    assert Simulation is config.Simulation and SimulatedDevice is config.SimulatedDevice
 
 
 def test_product_defaults_and_durations() -> None:

@@ -109,7 +109,8 @@ def decode(row: DocRow, words: list[int]) -> float:
 def twin_truth(sim: SimulatedPlant, until: float) -> list[dict]:
     """The ledger of the same plant run without servers: it tells in advance when the served plant taps."""
     clock = ManualClock(sim.t0)
-    twin = SimulatedPlant(load(on_free_ports(demo_doc())), clock=clock)
+    plant = load(on_free_ports(demo_doc()))
+    twin = SimulatedPlant(plant, plant.simulation, clock=clock)
     clock.set(until)
     twin.advance()
     return twin.truth

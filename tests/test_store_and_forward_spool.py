@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ferrogate.gateway.config import SpoolConfig
+from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.spool import Spool, SpoolInUse, open_spool
 from tests.conftest import ROOT
 

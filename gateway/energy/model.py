@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from ferrogate.gateway.config import Asset, PlantConfig
 from ferrogate.gateway.energy import reference as ref
 from ferrogate.gateway.energy.aggregate import ShiftCalendar
 from ferrogate.gateway.energy.config import AccountingConfig, ElectricityMethod, FactorValue, ProductionKind, Unit
 from ferrogate.gateway.energy.counters import CounterSpec
 from ferrogate.gateway.energy.kgce import Material
 from ferrogate.gateway.energy.reference import BenchmarkLevels, Factor
-
-if TYPE_CHECKING:
-    from ferrogate.gateway.config import Asset, PlantConfig
 
 Location = tuple[str | int, ...]
 Problem = tuple[Location, str]
@@ -210,8 +207,8 @@ class _Resolver:
         return EnergySource(asset_id, counter, power)
 
 
-def resolve(plant: PlantConfig) -> tuple[AccountingModel | None, list[Problem]]:
-    cfg = plant.accounting
+def resolve(plant: PlantConfig, cfg: AccountingConfig | None) -> tuple[AccountingModel | None, list[Problem]]:
+    """The plant file's `accounting:` section (`cfg`) resolved against the plant model it sits on."""
     if cfg is None:
         return None, []
     r = _Resolver(plant, cfg)

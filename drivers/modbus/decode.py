@@ -12,7 +12,7 @@ import math
 import struct
 from dataclasses import dataclass
 
-from ferrogate.gateway.config import ByteOrder, ModbusPoint, ModbusType, WordOrder
+from ferrogate.drivers.modbus.config import ByteOrder, ModbusPoint, ModbusType, WordOrder
 
 _FORMATS = {
     ModbusType.int16: "h",

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from ferrogate.drivers.base import bad_readings, now_ns
-from ferrogate.drivers.modbus_link import LinkConnection, ModbusLink, ModbusLinks
-from ferrogate.drivers.modbus_plan import ReadRequest, plan_requests
-from ferrogate.gateway.config import ModbusDevice, ModbusTable
+from ferrogate.drivers.modbus.config import ModbusDevice, ModbusTable
+from ferrogate.drivers.modbus.link import LinkConnection, ModbusLink, ModbusLinks
+from ferrogate.drivers.modbus.plan import ReadRequest, plan_requests
 from ferrogate.gateway.metrics import DeviceMetrics
 from ferrogate.gateway.reading import (
     COMM_ERROR,

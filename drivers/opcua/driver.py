@@ -29,7 +29,7 @@ from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from ferrogate.drivers.base import bad_readings, now_ns
-from ferrogate.gateway.config import DeadbandType, OpcUaDevice, OpcUaMode, SecurityMode
+from ferrogate.drivers.opcua.config import DeadbandType, OpcUaDevice, OpcUaMode, SecurityMode
 from ferrogate.gateway.metrics import DeviceMetrics
 from ferrogate.gateway.reading import COMM_ERROR, CONFIG_ERROR, NOT_FINITE, TIMEOUT, Quality, Reading
 from ferrogate.gateway.timeutil import datetime_to_ns

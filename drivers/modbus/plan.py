@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ferrogate.drivers.modbus_decode import PointDecoder, decoder_for
-from ferrogate.gateway.config import ModbusPoint, ModbusTable
+from ferrogate.drivers.modbus.config import ModbusPoint, ModbusTable
+from ferrogate.drivers.modbus.decode import PointDecoder, decoder_for
 
 MAX_REGISTERS_PER_READ = 125  # Modbus application protocol limit for FC3/FC4
 MAX_BITS_PER_READ = 2000  # ... and for FC1/FC2

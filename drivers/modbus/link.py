@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from ferrogate.gateway.config import ModbusDevice
+from ferrogate.drivers.modbus.config import ModbusDevice
 
 
 class LinkConnection:

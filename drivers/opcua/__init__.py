@@ -1,0 +1,2 @@
+"""OPC UA driver: device and point model (`config`) and the asyncua client driver (`driver`).
+See README.md beside it."""

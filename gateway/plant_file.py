@@ -1,0 +1,43 @@
+"""The whole plant file: the plant model (`config.PlantConfig`) plus the sections the layers above
+it own, composed here so that no lower layer imports a higher one.
+
+| section | owner |
+|---|---|
+| `site`, `mqtt`, `influxdb`, `devices`, `assets` | `gateway/config.py` (devices: the driver packages) |
+| `simulation` | `simulators/config.py` |
+| `accounting` | `gateway/energy/config.py`, resolved by `gateway/energy/model.py` |
+| `alarms` | `gateway/alarms.py` |
+| `api` | `api/config.py` |
+
+Each owner checks its section against the plant model; `reference_errors` calls those checks in
+the order a reader meets the sections.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ferrogate.api.config import ApiConfig
+from ferrogate.gateway.alarms import AlarmsConfig
+from ferrogate.gateway.config import Location, PlantConfig
+from ferrogate.gateway.energy.config import AccountingConfig
+from ferrogate.gateway.energy.model import resolve
+from ferrogate.simulators.config import Simulation
+
+
+class PlantFile(PlantConfig):
+    simulation: Simulation | None = None
+    accounting: AccountingConfig | None = None
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+
+    def reference_errors(self) -> list[tuple[Location, str]]:
+        """The plant model's own checks, then each section's against it (ids unique, references
+        resolve), each with its location."""
+        errors = super().reference_errors()
+        if self.simulation is not None:
+            errors += self.simulation.reference_errors(self.devices)
+        errors += self.alarms.reference_errors(self.point_ids())
+        if self.accounting is not None and not errors:
+            errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
+        return errors
