@@ -21,6 +21,7 @@ from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.routes_alarms import alarms_router
 from ferrogate.api.routes_energy import energy_router
+from ferrogate.api.routes_pollution import pollution_router
 from ferrogate.api.schemas import AssetOut, DeviceState, ErrorOut, LiveEvent, LiveOut, LivePoint, MeterOut, ReadyOut
 from ferrogate.gateway.config import Asset
 from ferrogate.gateway.timeutil import iso_utc
@@ -230,4 +231,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(plant_router(view))
     app.include_router(alarms_router(context))
     app.include_router(energy_router(context))
+    app.include_router(pollution_router(context))
     return app

@@ -7,6 +7,8 @@ it own, composed here so that no lower layer imports a higher one.
 | `simulation` | `simulators/config.py` |
 | `accounting` | `gateway/energy/config.py`, resolved by `gateway/energy/model.py` |
 | `alarms` | `gateway/alarms.py` |
+| `pollution` | `gateway/pollution/config.py` |
+| `uplink` | `gateway/uplink/config.py` |
 | `api` | `api/config.py` |
 
 Each owner checks its section against the plant model; `reference_errors` calls those checks in
@@ -22,6 +24,7 @@ from ferrogate.gateway.alarms import AlarmsConfig
 from ferrogate.gateway.config import Location, PlantConfig
 from ferrogate.gateway.energy.config import AccountingConfig
 from ferrogate.gateway.energy.model import resolve
+from ferrogate.gateway.pollution.config import PollutionConfig
 from ferrogate.simulators.config import Simulation
 
 
@@ -30,6 +33,7 @@ class PlantFile(PlantConfig):
     accounting: AccountingConfig | None = None
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    pollution: PollutionConfig | None = None
 
     def reference_errors(self) -> list[tuple[Location, str]]:
         """The plant model's own checks, then each section's against it (ids unique, references
@@ -38,6 +42,8 @@ class PlantFile(PlantConfig):
         if self.simulation is not None:
             errors += self.simulation.reference_errors(self.devices)
         errors += self.alarms.reference_errors(self.point_ids())
+        if self.pollution is not None:
+            errors += self.pollution.reference_errors(self.point_ids(), {a.id for a in self.assets})
         if self.accounting is not None and not errors:
             errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
         return errors

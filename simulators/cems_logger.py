@@ -149,6 +149,9 @@ class CemsLogger:
         self._hour: Period | None = None
         self._last_qn = 0
         self._wake = asyncio.Event()
+        self._paused = False
+        self._idle = asyncio.Event()  # set while no upload is on its way
+        self._idle.set()
         self._task: asyncio.Task | None = None
         self._client: Hj212Client | None = None
         self._faults_recorded: set[int] = set()
@@ -246,6 +249,16 @@ class CemsLogger:
             ]
         )
 
+    async def pause(self) -> None:
+        """Stop sending once the upload on its way is answered: the ledger then holds exactly what the
+        platform acknowledged (tests compare the gateway's books with it)."""
+        self._paused = True
+        await self._idle.wait()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._wake.set()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"cems-logger:{self.config.device}")
 
@@ -280,7 +293,7 @@ class CemsLogger:
         await client.connect()
         try:
             while True:
-                if not self.outbox:
+                if self._paused or not self.outbox:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
@@ -289,7 +302,12 @@ class CemsLogger:
                     self.reconnects += 1
                     return  # drop the link; the loop reconnects once the fault is over
                 upload = self.outbox[0]
-                if await self._deliver(client, upload):
+                self._idle.clear()
+                try:
+                    delivered = await self._deliver(client, upload)
+                finally:
+                    self._idle.set()
+                if delivered:
                     self.outbox.popleft()
                 else:
                     self.unanswered += 1

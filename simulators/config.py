@@ -403,6 +403,22 @@ class Simulation(Strict):
         errors += self._device_errors(kinds, {d.id: d for d in devices})
         errors += _point_errors(self, devices)
         errors += self._fault_errors(kinds, {d.id: d for d in devices})
+        errors += self._logger_errors(kinds, {d.id: d for d in devices})
+        return errors
+
+    def _logger_errors(self, kinds: dict[str, str], devices: dict) -> list[tuple[Location, str]]:
+        errors: list[tuple[Location, str]] = []
+        seen: set[str] = set()
+        for i, logger in enumerate(self.loggers):
+            where = ("simulation", "loggers", i)
+            device = devices.get(logger.device)
+            if device is None or device.protocol != "hj212":
+                errors.append(((*where, "device"), f"{logger.device!r} is not an hj212 device"))
+            elif logger.device in seen:
+                errors.append(((*where, "device"), f"{logger.device!r} already has a simulated logger"))
+            seen.add(logger.device)
+            if kinds.get(logger.stack) != "stack":
+                errors.append(((*where, "stack"), f"{logger.stack!r} is not a stack equipment"))
         return errors
 
     def _equipment_links(self, kinds: dict[str, str]) -> list[tuple[Location, str]]:

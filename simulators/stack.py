@@ -48,6 +48,7 @@ class StackModel(Equipment):
         self._step_sd = cfg.noise * math.sqrt(1.0 - self._ar**2)
         self._deviation = dict.fromkeys(NOISY, 0.0)
         self.load = 0.0
+        self.power_kw = 0.0  # its fans are not modelled as an electrical load
         self.flow_m3_s = cfg.flow_m3_s.idle
         self.o2_pct = cfg.o2_pct.idle
         self.temperature_c = cfg.temperature_c.idle

@@ -76,10 +76,14 @@ async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, director
 
 
 async def freeze(demo: Demo) -> None:
-    """Stop scanning and let every published batch reach InfluxDB and the books, so the engine's
-    state, InfluxDB and the API hold still while tests compare them."""
+    """Stop the CEMS loggers (after their uploads on the way are answered, so the ledger holds what
+    the gateway acknowledged) and scanning, and let every published batch reach InfluxDB and the
+    books, so the engine's state, InfluxDB and the API hold still while tests compare them."""
     gateway = demo.gateway
     assert gateway is not None and gateway.publisher is not None and gateway.energy is not None
+    assert demo.simulation is not None
+    for logger in demo.simulation.loggers.values():
+        await asyncio.wait_for(logger.pause(), timeout=60)
     published = await gateway.stop_collecting()
 
     async def consumed() -> bool:

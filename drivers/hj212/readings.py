@@ -27,6 +27,8 @@ class PointBinding:
     code: str
     suffix: str
     unit: str
+    scale: float = 1.0  # engineering value = value sent x scale + offset
+    offset: float = 0.0
 
 
 # flag letter -> (quality, reason), the reason carrying the letter for the record
@@ -76,5 +78,5 @@ class PointMap:
             if not math.isfinite(value):  # type: ignore[arg-type]
                 out.append(Reading(b.point, None, b.unit, time_ns, Quality.BAD, f"{NOT_FINITE}: {raw[:20]}"))
                 continue
-            out.append(Reading(b.point, value, b.unit, time_ns, quality, reason))
+            out.append(Reading(b.point, value * b.scale + b.offset, b.unit, time_ns, quality, reason))
         return out

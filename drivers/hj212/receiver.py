@@ -31,7 +31,7 @@ class LoggerAccount:
     """A data logger the platform knows: its MN, its password (PW) and where its data goes."""
 
     mn: str
-    password: str
+    password: str | None  # None: it could not be read (every frame is refused, with that reason)
     device: str
     zone: tzinfo
 
@@ -103,6 +103,8 @@ class Receiver:
         account = self.accounts.get(segment.mn)
         if account is None:
             raise Hj212Error(ErrorCode.UNKNOWN_MN, f"MN {segment.mn!r} is not configured")
+        if account.password is None:
+            raise Hj212Error(ErrorCode.BAD_PASSWORD, f"the password of MN {segment.mn!r} could not be read")
         if not hmac.compare_digest(segment.pw.encode(), account.password.encode()):
             raise Hj212Error(ErrorCode.BAD_PASSWORD, f"wrong PW for MN {segment.mn!r}")
         if segment.version not in ACCEPTED_VERSIONS:
