@@ -32,6 +32,8 @@ class Kind(StrEnum):
     counter_reset = "counter_reset"
     balance_out_of_tolerance = "balance_out_of_tolerance"
     kpi_worse_than_baseline = "kpi_worse_than_baseline"
+    emission_limit_exceeded = "emission_limit_exceeded"  # a stack's hourly average above its limit
+    emission_data_flagged = "emission_data_flagged"  # a stack's hour without valid data (too few values, a flag)
 
 
 class LimitRule(BaseModel):

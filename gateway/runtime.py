@@ -28,6 +28,7 @@ from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
 from ferrogate.gateway.plant_file import PlantFile
+from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,9 @@ class Gateway:
         if "api" in self.roles:
             ident = f"{mqtt.client_id_prefix}-live-{self.gateway_id}"
             self.live.listeners.append(lambda batch: self.alarm_evaluator.on_batch(batch, time.time_ns()))
+            if plant.pollution is not None:
+                emission_limits = EmissionLimitEvaluator(self.alarms, plant.pollution)
+                self.live.listeners.append(lambda batch: emission_limits.on_batch(batch, time.time_ns()))
             self._spawn(follow_telemetry(mqtt, plant.site.id, ident, self.live.update, self.live_subscribed), "live")
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()

@@ -51,8 +51,11 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
         (p, (*ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.lineprotocol", MODEL_BASE, *LEAVES))
         for p in ENERGY
     ),
-    # pollutant accounting: as pure, beside the energy books (their reference-data types)
-    *((p, (*POLLUTION, *ENERGY, "ferrogate.gateway.config", MODEL_BASE, *LEAVES)) for p in POLLUTION),
+    # pollutant accounting: as pure, beside the energy books (their reference-data types), raising alarms
+    *(
+        (p, (*POLLUTION, *ENERGY, "ferrogate.gateway.alarms", "ferrogate.gateway.config", MODEL_BASE, *LEAVES))
+        for p in POLLUTION
+    ),
     *(
         (p, (*SIMULATORS, "ferrogate.gateway.config", MODEL_BASE, *DRIVER_MODELS, *DRIVER_PROTOCOLS, *LEAVES))
         for p in SIMULATORS

@@ -49,9 +49,11 @@ class RulesConfig(_Section):
 
 
 class HourlyPoints(_Section):
-    """A logger's hourly figures of one quantity: its average and its mass (flow: volume, m3)."""
+    """A logger's hourly figures of one quantity: its average, the O2-corrected average (ZsAvg) and
+    its mass (flow: volume, m3)."""
 
     avg: PointRef | None = None
+    corrected_avg: PointRef | None = None
     mass: PointRef | None = None
 
 
@@ -112,13 +114,27 @@ class StackConfig(_Section):
         for limit in self.limits:
             if limit.corrected and self.reference_o2_pct is None:
                 raise ValueError(f"{limit.pollutant} limit is on the corrected concentration: set reference_o2_pct")
+            if self.limit_point(limit) is None:
+                which = "corrected_avg" if limit.corrected else "avg"
+                raise ValueError(
+                    f"{limit.pollutant} limit: limits are checked on the logger's hourly averages; "
+                    f"map hourly.{limit.pollutant}.{which}"
+                )
         return self
+
+    def limit_point(self, limit: EmissionLimit) -> str | None:
+        """The hourly point a limit is checked on."""
+        hourly = self.hourly.get(limit.pollutant)
+        if hourly is None:
+            return None
+        return hourly.corrected_avg if limit.corrected else hourly.avg
 
     def points(self) -> list[tuple[Location, str]]:
         """Every point reference with its location inside the stack."""
         out: list[tuple[Location, str]] = [(("realtime", k), v) for k, v in self.realtime.items()]
         for k, hourly in self.hourly.items():
-            out += [(("hourly", k, field), ref) for field, ref in (("avg", hourly.avg), ("mass", hourly.mass)) if ref]
+            fields = (("avg", hourly.avg), ("corrected_avg", hourly.corrected_avg), ("mass", hourly.mass))
+            out += [(("hourly", k, field), ref) for field, ref in fields if ref]
         return out
 
 
