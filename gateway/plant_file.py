@@ -25,6 +25,7 @@ from ferrogate.gateway.config import Location, PlantConfig
 from ferrogate.gateway.energy.config import AccountingConfig
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.pollution.config import PollutionConfig
+from ferrogate.gateway.uplink.config import UplinkConfig
 from ferrogate.simulators.config import Simulation
 
 
@@ -34,6 +35,7 @@ class PlantFile(PlantConfig):
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     pollution: PollutionConfig | None = None
+    uplink: UplinkConfig | None = None
 
     def reference_errors(self) -> list[tuple[Location, str]]:
         """The plant model's own checks, then each section's against it (ids unique, references
@@ -44,6 +46,8 @@ class PlantFile(PlantConfig):
         errors += self.alarms.reference_errors(self.point_ids())
         if self.pollution is not None:
             errors += self.pollution.reference_errors(self.point_ids(), {a.id for a in self.assets})
+        if self.uplink is not None:
+            errors += self.uplink.reference_errors(self.point_ids())
         if self.accounting is not None and not errors:
             errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
         return errors

@@ -29,10 +29,11 @@ from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
+from ferrogate.gateway.uplink.service import UplinkService
 
 log = logging.getLogger(__name__)
 
-ROLES = ("collect", "ingest", "api", "energy")
+ROLES = ("collect", "ingest", "api", "energy", "uplink")
 
 
 class RoleConfigError(ValueError):
@@ -72,6 +73,7 @@ class Gateway:
         self.collector: Collector | None = None
         self.ingest: IngestWorker | None = None
         self.energy: AccountingService | None = None  # the accounting engine (energy role, plant has `accounting`)
+        self.uplink: UplinkService | None = None  # HJ 212 to environmental platforms (uplink role, plant has `uplink`)
         self.live = LiveCache()
         self.alarms = AlarmBook(plant.alarms.history)
         self.alarm_evaluator = AlarmEvaluator(
@@ -99,6 +101,9 @@ class Gateway:
             assert plant.influxdb is not None
             self.ingest = IngestWorker(mqtt, plant.influxdb, plant.site.id, self.gateway_id)
             self._spawn(self.ingest.run(), "ingest")
+        if "uplink" in self.roles and plant.uplink is not None:
+            self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id)
+            self._spawn(self.uplink.run(), "uplink")
         if "energy" in self.roles and plant.accounting is not None:
             self.energy = start_accounting(plant, self.gateway_id)
             self._spawn(self.energy.run(), "energy")
@@ -203,5 +208,7 @@ class Gateway:
             await self.ingest.aclose()
         if self.energy is not None:
             await self.energy.aclose()
+        if self.uplink is not None:
+            self.uplink.close()
         if self._influx_probe is not None:
             await self._influx_probe.aclose()

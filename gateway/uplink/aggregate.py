@@ -1,6 +1,7 @@
 """Readings in, HJ 212 records out: each chosen point becomes a factor of the minute (2051), hourly
 (2061) or daily (2031) record of its period, as `Min/Avg/Max` (avg), `Cou` (sum) or its own value
-(forward: a point that already holds the period's figure, e.g. a logger's hourly mass).
+under a suffix (forward: a point that already holds the period's figure, e.g. a logger's hourly
+mass as `Cou`). Several points may feed one factor with different suffixes.
 
 A period closes when the stream has moved `close_after_s` past its end (source time: late readings
 of an accelerated or back-filled stream land where they belong), and each record is made once: a
@@ -44,6 +45,7 @@ class UplinkItem:
     point: str
     kinds: tuple[Kind, ...]
     method: Method = "avg"
+    suffix: str = "Avg"  # forward: the suffix its value is sent under
 
 
 @dataclass(slots=True)
@@ -71,15 +73,15 @@ class _Acc:
         reason = self.reasons.most_common(1)[0][0]
         return REASON_FLAGS.get(reason, FAULT_FLAG)
 
-    def items(self, method: Method) -> dict[str, str]:
+    def items(self, item: UplinkItem) -> dict[str, str]:
         out: dict[str, str] = {}
         if self.good:
-            if method == "avg":
+            if item.method == "avg":
                 out = {"Min": fmt(self.low), "Avg": fmt(self.total / self.good), "Max": fmt(self.high)}
-            elif method == "sum":
+            elif item.method == "sum":
                 out = {"Cou": fmt(self.total)}
             else:
-                out = {"Avg": fmt(self.total / self.good)}
+                out = {item.suffix: fmt(self.total / self.good)}
         out["Flag"] = self.flag()
         return out
 
@@ -113,7 +115,7 @@ class PeriodAggregator:
         for item in items:
             self.by_source.setdefault((item.device, item.point), []).append(item)
         self.made_through: dict[str, int] = dict(made_through or {})  # kind -> start of the last record made
-        self._open: dict[tuple[Kind, int], dict[str, tuple[UplinkItem, _Acc]]] = {}
+        self._open: dict[tuple[Kind, int], dict[UplinkItem, _Acc]] = {}
         self.stream_ns = 0  # how far the stream has come (source time)
         self.late = 0  # readings for periods already made
 
@@ -144,11 +146,11 @@ class PeriodAggregator:
                     if start <= self.made_through.get(kind, -1):
                         self.late += 1
                         continue
-                    factors = self._open.setdefault((kind, start), {})
-                    entry = factors.get(item.code)
-                    if entry is None:
-                        entry = factors[item.code] = (item, _Acc())
-                    entry[1].add(r)
+                    accs = self._open.setdefault((kind, start), {})
+                    acc = accs.get(item)
+                    if acc is None:
+                        acc = accs[item] = _Acc()
+                    acc.add(r)
 
     def close(self, now_ns: int | None = None) -> list[Record]:
         """Records of every period the stream (or `now_ns`) has left `close_after_s` behind, oldest first."""
@@ -158,7 +160,14 @@ class PeriodAggregator:
         )
         out = []
         for kind, start in done:
-            factors = self._open.pop((kind, start))
-            out.append(Record(kind, start, {code: acc.items(item.method) for code, (item, acc) in factors.items()}))
+            factors: dict[str, dict[str, str]] = {}
+            for item, acc in self._open.pop((kind, start)).items():
+                merged = factors.setdefault(item.code, {})
+                flag = merged.pop("Flag", "N")
+                merged.update(acc.items(item))
+                if flag != "N":  # one factor, several sources: a flag that is not N wins
+                    merged["Flag"] = flag
+                merged["Flag"] = merged.pop("Flag")  # last, as loggers send it
+            out.append(Record(kind, start, factors))
             self.made_through[kind] = max(self.made_through.get(kind, -1), start)
         return out
