@@ -322,7 +322,100 @@ def carbon() -> dict:
     )
 
 
-DASHBOARDS = {"overview.json": overview, "furnace.json": furnace, "carbon.json": carbon}
+def pollution() -> dict:
+    """A stack's CEMS data (HJ 212): the points of the demo's loggers are named so, hourly figures
+    end in _hour_avg / _hour_kg; kg per tonne beside kWh/t is served by /api/v1/kpi/pollutant-intensity."""
+    cems = 'WHERE "device" =~ /^$cems$/'
+    return dashboard(
+        "ferrogate-pollution",
+        "烟气排放 Stack emissions (HJ 212)",
+        [
+            panel(
+                "小时均值 Hourly averages (mg/m3)",
+                "timeseries",
+                "conmgm3",
+                [
+                    f'SELECT mean("value") FROM "reading" {cems} AND "point" =~ /_hour_avg$/ AND "unit" = \'mg/m3\' '
+                    'AND $timeFilter GROUP BY time(1h), "point" fill(none)'
+                ],
+                0,
+                0,
+            ),
+            panel(
+                "实时浓度 Real-time concentrations (mg/m3)",
+                "timeseries",
+                "conmgm3",
+                [
+                    f'SELECT mean("value") FROM "reading" {cems} AND "point" =~ /^(so2|nox|particulate)$/ '
+                    'AND $timeFilter GROUP BY time($__interval), "point" fill(none)'
+                ],
+                12,
+                0,
+            ),
+            panel(
+                "小时排放量 Hourly emissions (kg)",
+                "barchart",
+                "masskg",
+                [
+                    f'SELECT sum("value") FROM "reading" {cems} AND "point" =~ /^(so2|nox|particulate)_hour_kg$/ '
+                    'AND $timeFilter GROUP BY time(1h), "point" fill(none)'
+                ],
+                0,
+                8,
+                decimals=2,
+            ),
+            panel(
+                "烟气流量与氧含量 Flue-gas flow (m3/s) and O2",
+                "timeseries",
+                "none",
+                [
+                    f'SELECT mean("value") FROM "reading" {cems} AND "point" =~ /^(flow|o2)$/ AND $timeFilter '
+                    'GROUP BY time($__interval), "point" fill(none)'
+                ],
+                12,
+                8,
+            ),
+            panel(
+                "实测与核算 CO2 Stack CO2 measured vs the books' direct CO2 (t per day)",
+                "barchart",
+                "none",
+                [
+                    f'SELECT sum("value") / 1000 AS "实测 measured" FROM "reading" {cems} AND "point" = \'co2_hour_kg\' '
+                    "AND \"quality\" = 'good' AND $timeFilter GROUP BY time(1d) fill(none)",
+                    f'SELECT last("tco2_direct") AS "核算 calculated" FROM {KPI} WHERE "scope" = \'unit\' '
+                    'AND "subject" =~ /^$furnace$/ AND "period" = \'day\' AND $timeFilter GROUP BY time(1d) fill(none)',
+                ],
+                0,
+                16,
+                decimals=2,
+            ),
+            panel(
+                "数据标记 Flagged readings per hour (maintenance, calibration...)",
+                "barchart",
+                "short",
+                [
+                    f'SELECT count("quality") FROM "reading" {cems} AND "quality" != \'good\' AND $timeFilter '
+                    'GROUP BY time(1h), "reason" fill(none)'
+                ],
+                12,
+                16,
+            ),
+        ],
+        [
+            variable(
+                "cems",
+                "烟气监测 CEMS logger",
+                'SHOW TAG VALUES FROM "reading" WITH KEY = "device" WHERE "unit" = \'mg/m3\'',
+            ),
+            variable(
+                "furnace", "炉 Furnace", f'SHOW TAG VALUES FROM {KPI} WITH KEY = "subject" WHERE "scope" = \'unit\''
+            ),
+        ],
+        "now-24h",
+    )
+
+
+DASHBOARDS = {"overview.json": overview, "furnace.json": furnace, "carbon.json": carbon, "pollution.json": pollution}
 
 
 def render() -> dict[str, str]:
