@@ -192,12 +192,12 @@ class StackEquipment(Strict):
     furnace: Identifier = Field(description="the eaf or submerged_arc_furnace whose off-gas it carries")
     flow_m3_s: Level = Field(description="standard dry flue-gas flow, m3/s")
     flow_lag_s: Seconds = Field(30.0, description="first-order lag of the fans, s")
-    o2_pct: Level = Level(idle=20.6, full_load=18.5)
-    co2_mg_m3: Level = Level(idle=800.0, full_load=25000.0)
-    so2_mg_m3: Level = Level(idle=4.0, full_load=15.0)
-    nox_mg_m3: Level = Level(idle=12.0, full_load=38.0)
-    particulate_mg_m3: Level = Level(idle=1.5, full_load=4.5)
-    temperature_c: Level = Level(idle=60.0, full_load=115.0)
+    o2_pct: Level = Field(Level(idle=20.6, full_load=18.5), description="O2, % by volume")
+    co2_mg_m3: Level = Field(Level(idle=800.0, full_load=25000.0), description="CO2, mg/m3 (800: ambient air)")
+    so2_mg_m3: Level = Field(Level(idle=4.0, full_load=15.0), description="SO2, mg/m3, standard dry")
+    nox_mg_m3: Level = Field(Level(idle=12.0, full_load=38.0), description="NOx as NO2, mg/m3, standard dry")
+    particulate_mg_m3: Level = Field(Level(idle=1.5, full_load=4.5), description="particulate, mg/m3")
+    temperature_c: Level = Field(Level(idle=60.0, full_load=115.0), description="flue-gas temperature, degC")
     noise: float = Field(0.08, ge=0, le=0.5, description="relative standard deviation of the concentrations")
     noise_correlation_s: float = Field(60.0, gt=0, description="how long a deviation lasts, s")
 
@@ -356,7 +356,7 @@ class LoggerFault(Strict):
 
 class CemsLoggerSim(Strict):
     """A data logger for one stack: connects to the gateway's HJ 212 listener (the device's
-    `listen`), sends real-time data every `realtime_interval_s`, minute and hourly data."""
+    `listen_host:listen_port`), sends real-time data every `realtime_interval_s`, minute and hourly data."""
 
     device: Identifier = Field(description="the protocol: hj212 device it is (MN, password, listen address)")
     stack: Identifier = Field(description="the stack equipment it measures")
