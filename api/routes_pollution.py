@@ -18,8 +18,9 @@ from ferrogate.api.routes_energy import ERRORS, EnergyReader, q
 from ferrogate.gateway.energy.aggregate import PeriodKind
 from ferrogate.gateway.pollution.config import PollutionConfig, StackConfig
 from ferrogate.gateway.pollution.emissions import HourEmission
-from ferrogate.gateway.pollution.kpi import Row, co2_comparison, period_emission, stack_hours
+from ferrogate.gateway.pollution.kpi import co2_comparison, period_emission, stack_hours
 from ferrogate.gateway.pollution.reference import POLLUTANTS
+from ferrogate.gateway.pollution.statistics import Sample
 from ferrogate.gateway.timeutil import iso_utc
 
 HOUR_FIELDS = ("concentration", "corrected", "flow_m3_s", "rate_kg_h", "mass_kg")
@@ -47,7 +48,7 @@ def pollution_router(context: ApiContext) -> APIRouter:
 
     async def hours_of(stack: StackConfig, rng: TimeRange) -> dict[str, list[HourEmission]]:
         refs = sorted({ref for _, ref in stack.points()})
-        readings: dict[str, list[Row]] = defaultdict(list)
+        readings: dict[str, list[Sample]] = defaultdict(list)
         for ref in refs:
             device, _, point = ref.partition(".")
             for s in await energy.query(
@@ -55,7 +56,8 @@ def pollution_router(context: ApiContext) -> APIRouter:
                 f"AND point={q(point)} AND time >= {rng.start_ns} AND time < {rng.end_ns}"
             ):
                 readings[ref] += [
-                    Row(r["time"], r.get("value"), r.get("quality") or "bad", r.get("reason")) for r in s.rows()
+                    Sample(r["time"], r.get("value"), r.get("quality") == "good", r.get("reason") or r.get("quality"))
+                    for r in s.rows()
                 ]
         return stack_hours(stack, readings, config().rules.rules())
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -28,6 +28,7 @@ from ferrogate.drivers.hj212.protocol.codes import CN_HOUR, CN_MINUTE, CN_REALTI
 from ferrogate.drivers.hj212.protocol.cp import build_cp
 from ferrogate.drivers.hj212.protocol.frame import encode_frame
 from ferrogate.drivers.hj212.protocol.message import format_hj212_time
+from ferrogate.drivers.hj212.protocol.period import NORMAL, PeriodValues, fmt
 from ferrogate.drivers.hj212.protocol.segment import VERSION_2017, VERSION_2025, DataSegment, build_segment, make_flag
 from ferrogate.gateway.timeutil import iso_utc
 from ferrogate.simulators.config import CemsLoggerSim, LoggerFault
@@ -36,8 +37,6 @@ from ferrogate.simulators.stack import StackModel
 log = logging.getLogger(__name__)
 
 ST_FLUE_GAS = "31"
-NORMAL = "N"
-VALID_SHARE = 0.75  # a period is N when at least this share of its seconds is N
 # factor code -> (stack signal, whether it is a concentration with an emission mass)
 FACTORS: dict[str, tuple[str, bool]] = {
     "a00000": ("flow_m3_s", False),
@@ -52,54 +51,10 @@ FLOW = "a00000"
 RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.2, 5.0  # wall seconds between connection attempts
 
 
-def fmt(value: float) -> str:
-    return f"{value:.4f}"
-
-
-@dataclass(slots=True)
-class FactorStats:
-    """One factor over one period, from one-second samples."""
-
-    seconds: int = 0
-    valid: int = 0
-    total: float = 0.0
-    low: float = float("inf")
-    high: float = float("-inf")
-    mass: float = 0.0  # kg (pollutants) or m3 (flow), valid seconds only
-    flags: Counter[str] = field(default_factory=Counter)
-
-    def add(self, value: float, flag: str, amount: float) -> None:
-        """One second's value, its flag and what it adds to Cou (kg or m3)."""
-        self.seconds += 1
-        self.flags[flag] += 1
-        if flag != NORMAL:
-            return
-        self.valid += 1
-        self.total += value
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
-        self.mass += amount
-
-    def flag(self) -> str:
-        if self.seconds and self.valid >= VALID_SHARE * self.seconds:
-            return NORMAL
-        others = [(n, f) for f, n in self.flags.items() if f != NORMAL]
-        return max(others)[1] if others else NORMAL
-
-    def items(self, cou: bool) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if self.valid:
-            out = {"Min": fmt(self.low), "Avg": fmt(self.total / self.valid), "Max": fmt(self.high)}
-            if cou:
-                out["Cou"] = fmt(self.mass)
-        out["Flag"] = self.flag()
-        return out
-
-
 @dataclass(slots=True)
 class Period:
     start: int
-    factors: dict[str, FactorStats] = field(default_factory=lambda: {code: FactorStats() for code in FACTORS})
+    factors: dict[str, PeriodValues] = field(default_factory=lambda: {code: PeriodValues() for code in FACTORS})
 
     def add(self, values: dict[str, float], flags: dict[str, str]) -> None:
         flow = values[FLOW]  # m3/s for one second: m3
@@ -197,8 +152,10 @@ class CemsLogger:
 
     @staticmethod
     def _period_values(period: Period) -> dict[str, dict[str, str]]:
+        with_cou, without = ("Min", "Avg", "Max", "Cou"), ("Min", "Avg", "Max")
         return {
-            code: period.factors[code].items(cou=pollutant or code == FLOW) for code, (_, pollutant) in FACTORS.items()
+            code: period.factors[code].items(with_cou if pollutant or code == FLOW else without)
+            for code, (_, pollutant) in FACTORS.items()
         }
 
     def _queue(self, cn: str, data_time: int, values: dict[str, dict[str, str]], now: int) -> None:

@@ -71,6 +71,12 @@ async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, director
         return all([await month_tonnes(p) > 0 for p in ("crude_steel_eaf", "SiMn", "FeSi75")])
 
     await eventually(every_product_has_tonnes, "month tonnes of every furnace product in InfluxDB", within_s=240)
+
+    async def two_hours_from_each_logger() -> bool:
+        hourly = [r["device"] for r in sim.truth if r["kind"] == "hj212_upload" and r["cn"] == "2061"]
+        return all(hourly.count(device) >= 2 for device in sim.loggers)
+
+    await eventually(two_hours_from_each_logger, "two hourly uploads of each CEMS logger acknowledged", within_s=240)
     await freeze(demo)
     return demo
 

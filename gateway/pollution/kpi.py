@@ -17,21 +17,12 @@ from ferrogate.gateway.pollution.reference import POLLUTANTS
 from ferrogate.gateway.pollution.statistics import HOUR_NS, NORMAL, Rules, Sample, minutes
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One stored reading: time, value (None when bad), quality and reason."""
-
-    t_ns: int
-    value: float | None
-    quality: str
-    reason: str | None = None
-
-    @property
-    def flag(self) -> str:
-        return NORMAL if self.quality == "good" else (self.reason or self.quality).split(":", 1)[0]
+def flag_of(sample: Sample) -> str:
+    """N for a good reading, else the first word of its reason (e.g. `calibration`)."""
+    return NORMAL if sample.good and sample.value is not None else (sample.reason or "not_good").split(":", 1)[0]
 
 
-Readings = Mapping[str, Sequence[Row]]  # "device.point" -> its rows in time order
+Readings = Mapping[str, Sequence[Sample]]  # "device.point" -> its readings in time order
 
 
 def stack_hours(stack: StackConfig, readings: Readings, rules: Rules) -> dict[str, list[HourEmission]]:
@@ -41,27 +32,19 @@ def stack_hours(stack: StackConfig, readings: Readings, rules: Rules) -> dict[st
     for pollutant in POLLUTANTS:
         hourly = stack.hourly.get(pollutant)  # type: ignore[call-overload]
         if hourly is not None and hourly.mass is not None:
-            avg = {r.t_ns: r for r in readings.get(hourly.avg or "", ())}
+            avg = {r.t_ns: r.value for r in readings.get(hourly.avg or "", ())}
             out[pollutant] = [
-                reported_hour(r.t_ns, _value(avg.get(r.t_ns)), r.value, r.flag) for r in readings.get(hourly.mass, ())
+                reported_hour(r.t_ns, avg.get(r.t_ns), r.value, flag_of(r)) for r in readings.get(hourly.mass, ())
             ]
         elif pollutant in stack.realtime and "flow" in stack.realtime:
             out[pollutant] = _computed_hours(stack, pollutant, readings, rules)
     return out
 
 
-def _value(row: Row | None) -> float | None:
-    return None if row is None else row.value
-
-
-def _samples(rows: Iterable[Row]) -> list[Sample]:
-    return [Sample(r.t_ns, r.value, r.quality == "good", r.reason) for r in rows]
-
-
 def _computed_hours(stack: StackConfig, pollutant: str, readings: Readings, rules: Rules) -> list[HourEmission]:
-    concentration = minutes(_samples(readings.get(stack.realtime[pollutant], ())), rules)  # type: ignore[index]
-    flow = minutes(_samples(readings.get(stack.realtime["flow"], ())), rules)
-    o2 = minutes(_samples(readings.get(stack.realtime.get("o2", ""), ())), rules)
+    concentration = minutes(readings.get(stack.realtime[pollutant], ()), rules)  # type: ignore[index]
+    flow = minutes(readings.get(stack.realtime["flow"], ()), rules)
+    o2 = minutes(readings.get(stack.realtime.get("o2", ""), ()), rules)
     starts = sorted({m.start_ns - m.start_ns % HOUR_NS for m in concentration})
     return [
         hour_emission(

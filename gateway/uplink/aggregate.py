@@ -12,19 +12,18 @@ its readings were good (HJ 212-2017 Appendix D), else the flag letter of the com
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
+from ferrogate.drivers.hj212.protocol.period import NORMAL, PeriodValues
 from ferrogate.gateway.reading import Quality, Reading
 from ferrogate.gateway.timeutil import datetime_to_ns, ns_to_datetime
 
 Kind = Literal["minute", "hour", "day"]
 Method = Literal["avg", "sum", "forward"]
 CN = {"minute": "2051", "hour": "2061", "day": "2031"}
-NORMAL_SHARE = 0.75  # HJ 212-2017 Appendix D
 # reading reasons back to HJ 212 data flags (the driver's flag-to-quality map, read backwards)
 REASON_FLAGS = {
     "stopped": "F",
@@ -48,46 +47,14 @@ class UplinkItem:
     suffix: str = "Avg"  # forward: the suffix its value is sent under
 
 
-@dataclass(slots=True)
-class _Acc:
-    seen: int = 0
-    good: int = 0
-    total: float = 0.0
-    low: float = float("inf")
-    high: float = float("-inf")
-    reasons: Counter[str] = field(default_factory=Counter)
-
-    def add(self, r: Reading) -> None:
-        self.seen += 1
-        if r.quality is Quality.GOOD and r.value is not None:
-            self.good += 1
-            self.total += r.value
-            self.low = min(self.low, r.value)
-            self.high = max(self.high, r.value)
-        else:
-            self.reasons[(r.reason or "").split(":", 1)[0]] += 1
-
-    def flag(self) -> str:
-        if self.good >= NORMAL_SHARE * self.seen:
-            return "N"
-        reason = self.reasons.most_common(1)[0][0]
-        return REASON_FLAGS.get(reason, FAULT_FLAG)
-
-    def items(self, item: UplinkItem) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if self.good:
-            if item.method == "avg":
-                out = {"Min": fmt(self.low), "Avg": fmt(self.total / self.good), "Max": fmt(self.high)}
-            elif item.method == "sum":
-                out = {"Cou": fmt(self.total)}
-            else:
-                out = {item.suffix: fmt(self.total / self.good)}
-        out["Flag"] = self.flag()
-        return out
+def reading_flag(r: Reading) -> str:
+    """The HJ 212 data flag of a reading (the driver's flag-to-quality map, read backwards)."""
+    if r.quality is Quality.GOOD and r.value is not None:
+        return NORMAL
+    return REASON_FLAGS.get((r.reason or "").split(":", 1)[0], FAULT_FLAG)
 
 
-def fmt(value: float) -> str:
-    return f"{value:.4f}"
+SUFFIXES: dict[Method, tuple[str, ...]] = {"avg": ("Min", "Avg", "Max"), "sum": ("Cou",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +82,7 @@ class PeriodAggregator:
         for item in items:
             self.by_source.setdefault((item.device, item.point), []).append(item)
         self.made_through: dict[str, int] = dict(made_through or {})  # kind -> start of the last record made
-        self._open: dict[tuple[Kind, int], dict[UplinkItem, _Acc]] = {}
+        self._open: dict[tuple[Kind, int], dict[UplinkItem, PeriodValues]] = {}
         self.stream_ns = 0  # how far the stream has come (source time)
         self.late = 0  # readings for periods already made
 
@@ -149,8 +116,9 @@ class PeriodAggregator:
                     accs = self._open.setdefault((kind, start), {})
                     acc = accs.get(item)
                     if acc is None:
-                        acc = accs[item] = _Acc()
-                    acc.add(r)
+                        acc = accs[item] = PeriodValues()
+                    value = r.value if r.quality is Quality.GOOD else None
+                    acc.add(value, reading_flag(r), value or 0.0)
 
     def close(self, now_ns: int | None = None) -> list[Record]:
         """Records of every period the stream (or `now_ns`) has left `close_after_s` behind, oldest first."""
@@ -164,7 +132,7 @@ class PeriodAggregator:
             for item, acc in self._open.pop((kind, start)).items():
                 merged = factors.setdefault(item.code, {})
                 flag = merged.pop("Flag", "N")
-                merged.update(acc.items(item))
+                merged.update(acc.items(SUFFIXES.get(item.method, (item.suffix,))))
                 if flag != "N":  # one factor, several sources: a flag that is not N wins
                     merged["Flag"] = flag
                 merged["Flag"] = merged.pop("Flag")  # last, as loggers send it
