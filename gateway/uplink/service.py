@@ -40,11 +40,7 @@ class Platform:
             config.retry_max_s,
         )
         spool = open_spool(config.spool, f"uplink_{config.id}")
-        state = (
-            config.spool.path.with_name(f"{config.spool.path.name}.uplink-{config.id}.json")
-            if config.spool.path
-            else None
-        )
+        state = state_file(config.spool.path, config.id) if config.spool.path is not None else None
         self.sender = PlatformSender(target, spool, state)
         items = [
             UplinkItem(p.code, *p.point.split(".", 1), tuple(p.data), p.method, p.suffix)  # type: ignore[arg-type]

@@ -23,7 +23,3 @@ def data_reply(upload: DataSegment) -> bytes:
     )
     return encode_frame(build_segment(reply))
 
-
-def is_reply_to(reply: DataSegment, upload: DataSegment) -> bool:
-    """The 9014 that acknowledges `upload` (same QN and MN)."""
-    return reply.cn == CN_DATA_REPLY and reply.qn == upload.qn and reply.mn == upload.mn

@@ -25,7 +25,6 @@ class ErrorCode(StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     IDLE = "idle"  # a logger connected and said nothing for the idle timeout
     SLOW_READER = "slow_reader"  # a logger that leaves our replies unread
-    NO_REPLY = "no_reply"  # (client side) no 9014 within the timeout, after every retry
 
 
 class Hj212Error(ValueError):
