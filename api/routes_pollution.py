@@ -121,7 +121,8 @@ def pollution_router(context: ApiContext) -> APIRouter:
         for p in periods:
             row = kpis.get(p.label, {})
             tonnes = row.get("tonnes_t")
-            figures = {pollutant: period_emission(items, p.start_ns, p.end_ns) for pollutant, items in hours.items()}
+            day_rule = section.rules.day_min_hours if group == "day" else None
+            figures = {k: period_emission(items, p.start_ns, p.end_ns, day_rule) for k, items in hours.items()}
             co2 = figures.get("co2")
             out.append(
                 {

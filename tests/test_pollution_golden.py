@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ferrogate.gateway.pollution.emissions import day_emission, hour_emission
+from ferrogate.gateway.pollution.emissions import hour_emission
+from ferrogate.gateway.pollution.kpi import period_emission
 from ferrogate.gateway.pollution.statistics import HOUR_NS, Rules, Sample, minutes
 from ferrogate.gateway.timeutil import datetime_to_ns
 
@@ -68,8 +69,8 @@ def run_case(case: Path) -> dict[str, Any]:
         ]
     }
     if doc.get("day"):
-        day = day_emission(hours, start, start + 24 * HOUR_NS, rules)
-        out["day"] = {"mass_kg": rounded(day.mass_kg), "valid_hours": day.valid_hours, "flag": day.flag}
+        day = period_emission(hours, start, start + 24 * HOUR_NS, rules.day_min_hours)
+        out["day"] = {"mass_kg": rounded(day.kg), "valid_hours": day.valid_hours, "flag": day.flag}
     return out
 
 

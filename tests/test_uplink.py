@@ -130,3 +130,27 @@ async def test_every_record_exactly_once_in_order_across_an_outage_and_a_restart
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def test_the_spooled_upload_is_the_standards_frame(tmp_path: Path) -> None:
+    """The data segment the uplink spools for a record, checked field by field against HJ 212-2017's
+    layout; the frame around it passes the platform side's checks and gets its 9014."""
+    from ferrogate.drivers.hj212.protocol.frame import encode_frame
+    from ferrogate.drivers.hj212.receiver import Receiver
+
+    target = PlatformTarget("bureau", "127.0.0.1", 1, "UPLINK00000001", "pw1234", ZONE)
+    spool = Spool(None, "uplink_bureau", 1 << 20)
+    sender = PlatformSender(target, spool)
+    record = Record("hour", T0, {"a21026": {"Min": "1.0000", "Avg": "2.5000", "Max": "4.0000", "Flag": "N"}})
+    sender.enqueue([record], {"hour": T0}, 1_767_574_805_123)  # the QN: 2026-01-05 09:00:05.123 Beijing
+    [entry] = spool.peek(1)
+    assert entry.payload.decode() == (
+        "QN=20260105090005123;ST=31;CN=2061;PW=pw1234;MN=UPLINK00000001;Flag=5;"
+        "CP=&&DataTime=20260105080000;a21026-Min=1.0000,a21026-Avg=2.5000,a21026-Max=4.0000,a21026-Flag=N&&"
+    )
+    platform = Receiver({"UPLINK00000001": LoggerAccount("UPLINK00000001", "pw1234", "plant", ZONE)})
+    got = platform.feed(encode_frame(entry.payload))
+    assert not got.errors and len(got.replies) == 1
+    [(_, message)] = got.messages
+    assert message.data_time_ns == T0 and message.cp.factors["a21026"]["Avg"] == "2.5000"
+    spool.close()

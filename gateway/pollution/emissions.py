@@ -7,7 +7,8 @@
   C_ref = C x (21 - O2_ref) / (21 - O2), minute by minute with the minute's measured O2.
 - Where the logger sends its own hourly data (2061: Avg, Cou), those are the hour's figures; their
   data flags decide validity.
-- A day's mass is the sum of its valid hours' masses; the day is flagged unless `day_min_hours` are.
+- A day's mass is the sum of its valid hours' masses; the day is flagged unless `day_min_hours`
+  are valid (kpi.period_emission).
 """
 
 from __future__ import annotations
@@ -32,15 +33,6 @@ class HourEmission:
     @property
     def valid(self) -> bool:
         return self.flag == NORMAL
-
-
-@dataclass(frozen=True, slots=True)
-class DayEmission:
-    start_ns: int
-    end_ns: int
-    mass_kg: float  # sum over the valid hours
-    valid_hours: int
-    flag: str
 
 
 def corrected_concentration(concentration: float, o2_pct: float, reference_o2_pct: float) -> float | None:
@@ -99,9 +91,3 @@ def reported_hour(
     # a mass over one hour is the hour's mean rate in kg/h
     return HourEmission(start_ns, avg, None, flow, mass_kg, mass_kg if flag == NORMAL else None, flag)
 
-
-def day_emission(hours: Iterable[HourEmission], start_ns: int, end_ns: int, rules: Rules) -> DayEmission:
-    inside = [h for h in hours if start_ns <= h.start_ns < end_ns]
-    valid = [h for h in inside if h.valid and h.mass_kg is not None]
-    flag = NORMAL if len(valid) >= rules.day_min_hours else TOO_FEW
-    return DayEmission(start_ns, end_ns, sum(h.mass_kg for h in valid), len(valid), flag)  # type: ignore[misc]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ferrogate.gateway.pollution.config import StackConfig
 from ferrogate.gateway.pollution.emissions import HourEmission, hour_emission, reported_hour
 from ferrogate.gateway.pollution.reference import POLLUTANTS
-from ferrogate.gateway.pollution.statistics import HOUR_NS, NORMAL, Rules, Sample, minutes
+from ferrogate.gateway.pollution.statistics import HOUR_NS, NORMAL, TOO_FEW, Rules, Sample, minutes
 
 
 def flag_of(sample: Sample) -> str:
@@ -66,6 +66,14 @@ class PeriodEmission:
     flagged_hours: int = 0
     expected_hours: int = 0
     flags: dict[str, int] = field(default_factory=dict)  # why hours were flagged
+    min_valid_hours: int | None = None  # a day's rule (HJ 212-2017 Appendix D: 20); none for months
+
+    @property
+    def flag(self) -> str | None:
+        """A day's flag: N with enough valid hours, else too_few_values (its kg is still only theirs)."""
+        if self.min_valid_hours is None:
+            return None
+        return NORMAL if self.valid_hours >= self.min_valid_hours else TOO_FEW
 
     def as_dict(self, tonnes: float | None) -> dict[str, object]:
         return {
@@ -75,12 +83,15 @@ class PeriodEmission:
             "flagged_hours": self.flagged_hours,
             "expected_hours": self.expected_hours,
             "flags": self.flags,
+            "flag": self.flag,
         }
 
 
-def period_emission(hours: Iterable[HourEmission], start_ns: int, end_ns: int) -> PeriodEmission:
+def period_emission(
+    hours: Iterable[HourEmission], start_ns: int, end_ns: int, min_valid_hours: int | None = None
+) -> PeriodEmission:
     """Sum over the valid hours that start in [start_ns, end_ns)."""
-    out = PeriodEmission(expected_hours=round((end_ns - start_ns) / HOUR_NS))
+    out = PeriodEmission(expected_hours=round((end_ns - start_ns) / HOUR_NS), min_valid_hours=min_valid_hours)
     for h in hours:
         if not start_ns <= h.start_ns < end_ns:
             continue
