@@ -90,4 +90,3 @@ def reported_hour(
     flow = flow_m3 / 3600 if flow_m3 is not None else None
     # a mass over one hour is the hour's mean rate in kg/h
     return HourEmission(start_ns, avg, None, flow, mass_kg, mass_kg if flag == NORMAL else None, flag)
-

@@ -22,4 +22,3 @@ def data_reply(upload: DataSegment) -> bytes:
         qn=upload.qn, st=ST_SYSTEM, cn=CN_DATA_REPLY, pw=upload.pw, mn=upload.mn, flag=REPLY_FLAG, cp=""
     )
     return encode_frame(build_segment(reply))
-
