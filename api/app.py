@@ -20,6 +20,7 @@ from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.routes_alarms import alarms_router
+from ferrogate.api.routes_cost import cost_router
 from ferrogate.api.routes_energy import energy_router
 from ferrogate.api.routes_pollution import pollution_router
 from ferrogate.api.schemas import AssetOut, DeviceState, ErrorOut, LiveEvent, LiveOut, LivePoint, MeterOut, ReadyOut
@@ -232,4 +233,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(alarms_router(context))
     app.include_router(energy_router(context))
     app.include_router(pollution_router(context))
+    app.include_router(cost_router(context))
     return app

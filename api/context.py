@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.alarms import AlarmBook, LimitRule
+from ferrogate.gateway.cost.model import CostModel
 from ferrogate.gateway.energy.model import AccountingModel
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.live import LiveCache
@@ -32,3 +34,5 @@ class ApiContext:
     influx: InfluxV1Client | None = None  # history (derived series) for the energy routes
     accounting: AccountingModel | None = None  # the plant's resolved accounting section
     recompute: Callable[[int, int], Awaitable[None]] | None = None  # when the energy role runs here
+    cost: CostModel | None = None  # the plant's resolved cost section (tariffs, surcharges)
+    demand_forecast: Callable[[], dict[str, Any] | None] | None = None  # the live demand window, where watched

@@ -5,9 +5,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import Query
 
 from ferrogate.api.auth import error
 from ferrogate.gateway.timeutil import datetime_to_ns
+
+# query parameters several routes take alike
+From = Annotated[str, Query(alias="from", description="ISO 8601 with zone")]
+To = Annotated[str, Query(description="ISO 8601 with zone")]
+Month = Annotated[str, Query(description="YYYY-MM (plant calendar)")]
+AssetId = Annotated[str | None, Query(description="one accounting unit (furnace) id")]
+ProductId = Annotated[str | None, Query(description="one product id, e.g. SiMn")]
+WholePlant = Annotated[bool, Query(description="the whole plant")]
+Group = Annotated[Literal["shift", "day", "month"], Query()]
 
 
 @dataclass(frozen=True)

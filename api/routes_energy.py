@@ -18,14 +18,16 @@ from fastapi.responses import Response
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
+from ferrogate.api.cost_reader import CostReader
+from ferrogate.api.influxql import measurement, q
 from ferrogate.api.params import TimeRange, parse_month, parse_range
 from ferrogate.api.schemas import ErrorOut
+from ferrogate.gateway.cost.report import section_rows
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.benchmark import BenchmarkResult
 from ferrogate.gateway.energy.books import Books
 from ferrogate.gateway.influx import InfluxError, Series
-from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.timeutil import iso_utc
 
 ERRORS = {
@@ -75,15 +77,6 @@ UNITS = {
     "tco2_direct_per_t": "tCO2/t",
     "tco2_per_t_market": "tCO2/t",
 }
-
-
-def q(text: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def measurement(name: str) -> str:
-    return f'"{DERIVED_POLICY}"."{name}"'
 
 
 class EnergyReader:
@@ -173,6 +166,12 @@ def period_fields(row: dict[str, Any]) -> dict[str, Any]:
         "quality": row.get("quality"),
         "flags": (row.get("flags") or "").split(",") if row.get("flags") else [],
     }
+
+
+def record_head(row: dict[str, Any]) -> dict[str, Any]:
+    """Who and when of a stored heat or tap row (tags and fields merged)."""
+    keys = ("id", "asset", "product", "kind", "start")
+    return {**{k: row.get(k) for k in keys}, "end": iso_utc(row["time"])}
 
 
 class KpiRows(NamedTuple):
@@ -270,12 +269,7 @@ def energy_router(context: ApiContext) -> APIRouter:
         records.sort(key=lambda r: -r["time"])
         items = [
             {
-                "id": r.get("id"),
-                "asset": r.get("asset"),
-                "product": r.get("product"),
-                "kind": r.get("kind"),
-                "start": r.get("start"),
-                "end": iso_utc(r["time"]),
+                **record_head(r),
                 "tonnes_t": r.get("tonnes_t"),
                 "electricity_kwh": r.get("electricity_kwh"),
                 "waste_heat_kwh": r.get("waste_heat_kwh"),
@@ -405,8 +399,13 @@ def energy_router(context: ApiContext) -> APIRouter:
                     "factors": provenance(r),
                 }
             )
+        # the cost section (docs/cost.md) where the plant has tariffs
+        cost = await CostReader(reader, context.cost).month_section(period) if context.cost is not None else None
         if format == "json":
-            return {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
+            body = {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
+            return body if cost is None else {**body, "cost": cost}
+        if cost is not None:
+            rows += section_rows(cost, reader.site)
         return Response(
             _csv(rows),
             media_type="text/csv",

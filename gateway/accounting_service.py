@@ -14,14 +14,16 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiomqtt
 
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
+from ferrogate.gateway.energy.allocation import Windowed
 from ferrogate.gateway.energy.books import ALL_PERIODS, BalanceRow, Books, IntervalRow, Kpi
 from ferrogate.gateway.energy.model import AccountingModel, resolve
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP, ProductionRecord
@@ -46,6 +48,40 @@ class Message:
     topic: str
     payload: bytes
     retain: bool = False
+
+
+# InfluxDB lines and MQTT messages an extension adds to a cycle's output
+Output = tuple[list[str], list[Message]]
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSums:
+    """A period the books have just re-summed, with their KPIs of it."""
+
+    period: Period
+    complete: bool
+    current: bool  # the newest period of its kind (its MQTT messages are retained)
+    kpis: list[Kpi]
+
+
+class BooksExtension(Protocol):
+    """Figures derived further from the books (e.g. electricity cost, gateway/cost_service.py). It is
+    told which records the books took over (with each unit's electricity curve) and which periods
+    they re-summed; what it returns is written and published with the books' own output."""
+
+    measurements: tuple[str, ...]  # its per-record measurements (time = record end), deleted on recompute
+
+    def on_records(self, records: list[ProductionRecord], electricity: Mapping[str, Windowed]) -> Output: ...
+
+    def on_periods(self, periods: list[PeriodSums], intervals: list[IntervalRow]) -> Output: ...
+
+    def forget(self, start_ns: int, end_ns: int) -> None:
+        """Rows ending in [start_ns, end_ns) are about to be re-derived from InfluxDB."""
+
+    def prune(self, keep_from_ns: int) -> None: ...
+
+    async def load(self, influx: InfluxV1Client, where: str) -> None:
+        """Its rows written before (InfluxQL condition on site and time), for whole period sums."""
 
 
 class AccountingService:
@@ -87,6 +123,7 @@ class AccountingService:
         self._dirty_from: int | None = None
         self._outbox: asyncio.Queue[Message] = asyncio.Queue()
         self._cycle_done = asyncio.Condition()
+        self.extensions: list[BooksExtension] = []
 
     # --- live input (hot path) -------------------------------------------------------------------
 
@@ -228,7 +265,7 @@ class AccountingService:
             start = dirty - dirty % step - step
             derived = self.books.derive(self.store, start, newest + 1, self._since(start, keep_from))
             self.horizon_ns = max(self.horizon_ns, derived.horizon_ns)
-            await self._apply(derived.records, derived.intervals, start, derived.horizon_ns)
+            await self._apply(derived.records, derived.intervals, start, derived.horizon_ns, derived.electricity)
             for series in self.store.values():
                 series.prune_before(keep_from)
         self.cycles += 1
@@ -247,16 +284,25 @@ class AccountingService:
         return max(floor_ns, since - int(self.model.config.max_wait_s * 1e9))
 
     async def _apply(
-        self, records: list[ProductionRecord], intervals: list[IntervalRow], start_ns: int, end_ns: int
+        self,
+        records: list[ProductionRecord],
+        intervals: list[IntervalRow],
+        start_ns: int,
+        end_ns: int,
+        electricity: Mapping[str, Windowed],
     ) -> None:
         """Take over re-derived rows for [start_ns, end_ns), write and publish what changed, and
         re-sum every period the span touches."""
         root = self.mqtt.topic_root
         lines: list[str] = []
         changed_records = []
+        taken = []
         for rec in records:
             old = self.records.get(rec.id)
-            if old != rec and not (old is not None and _partial(rec.flags) and not _partial(old.flags)):
+            if old is not None and _partial(rec.flags) and not _partial(old.flags):
+                continue  # a whole record is not replaced by a partial one
+            taken.append(rec)
+            if old != rec:
                 self.records[rec.id] = rec
                 changed_records.append(rec)
         changed_rows: dict[str, list[IntervalRow]] = {}
@@ -278,7 +324,14 @@ class AccountingService:
             self._outbox.put_nowait(
                 Message(wire.interval_topic(root, self.site, asset), wire.intervals_payload(self.site, asset, rows))
             )
-        if changed_records or changed_rows:
+        extended = False
+        for ext in self.extensions:
+            more_lines, messages = ext.on_records(taken, electricity)
+            extended = extended or bool(more_lines)
+            lines.extend(more_lines)
+            for message in messages:
+                self._outbox.put_nowait(message)
+        if changed_records or changed_rows or extended:
             lines.extend(self._period_lines(self._periods(start_ns, max(end_ns, start_ns + 1)), end_ns))
         self._prune(end_ns)
         await self._write(lines)
@@ -293,10 +346,13 @@ class AccountingService:
         newest: dict[PeriodKind, int] = {}
         for p in periods:
             newest[p.kind] = max(newest.get(p.kind, p.start_ns), p.start_ns)
+        summed: list[PeriodSums] = []
         for period in periods:
             complete = period.end_ns <= horizon_ns
             current = newest[period.kind] == period.start_ns
-            for kpi in self.books.kpis(period, complete, records, intervals):
+            kpis = self.books.kpis(period, complete, records, intervals)
+            summed.append(PeriodSums(period, complete, current, kpis))
+            for kpi in kpis:
                 lines.append(wire.kpi_line(self.site, kpi))
                 key = (kpi.scope, kpi.subject, period.kind.value)
                 if current and (key not in self.latest or self.latest[key].period.start_ns <= period.start_ns):
@@ -309,6 +365,11 @@ class AccountingService:
                     self.latest_balances[(row.balance.group, period.kind.value)] = row
                 topic = wire.balance_topic(root, self.site, row)
                 self._outbox.put_nowait(Message(topic, wire.balance_payload(self.site, row), retain=current))
+        for ext in self.extensions:
+            more_lines, messages = ext.on_periods(summed, intervals)
+            lines.extend(more_lines)
+            for message in messages:
+                self._outbox.put_nowait(message)
         return lines
 
     def _keep_from(self, now_ns: int) -> int:
@@ -322,6 +383,8 @@ class AccountingService:
             del self.records[rid]
         for key in [k for k in self.intervals if k[2] < keep]:
             del self.intervals[key]
+        for ext in self.extensions:
+            ext.prune(keep)
 
     async def _write(self, lines: list[str]) -> None:
         """Write derived lines; what InfluxDB does not take now stays pending for the next cycle
@@ -380,7 +443,9 @@ class AccountingService:
                 del self.records[rid]
             for key in [k for k in self.intervals if t <= k[2] < t1]:
                 del self.intervals[key]
-            await self._apply(derived.records, derived.intervals, t, min(t1, derived.horizon_ns))
+            for ext in self.extensions:
+                ext.forget(t, t1)
+            await self._apply(derived.records, derived.intervals, t, min(t1, derived.horizon_ns), derived.electricity)
             t = t1
         # periods reaching outside what is kept in memory: sum them from what InfluxDB holds
         keep = self._keep_from(time.time_ns())
@@ -389,7 +454,7 @@ class AccountingService:
             await self._write(self._period_lines(self._periods(start_ns, end_ns), self.horizon_ns or end_ns))
 
     async def _delete_derived(self, start_ns: int, end_ns: int) -> None:
-        for measurement in (wire.INTERVAL, wire.RECORD):
+        for measurement in (wire.INTERVAL, wire.RECORD, *(m for ext in self.extensions for m in ext.measurements)):
             await self.influx.query(
                 f"DELETE FROM {measurement} WHERE site='{_q(self.site)}' AND time >= {start_ns} AND time < {end_ns}",
                 epoch=None,
@@ -416,6 +481,11 @@ class AccountingService:
             for row in s.rows():
                 iv = wire.interval_from_row(s.tags, row, self.books.interval_ns)
                 self.intervals.setdefault(iv.key, iv)
+        for ext in self.extensions:
+            try:
+                await ext.load(self.influx, where)
+            except InfluxError as exc:
+                log.warning("energy: an extension could not load its rows (%s); its sums start from live data", exc)
 
 
 def _partial(flags: Iterable[str]) -> bool:

@@ -6,6 +6,7 @@ it own, composed here so that no lower layer imports a higher one.
 | `site`, `mqtt`, `influxdb`, `devices`, `assets` | `gateway/config.py` (devices: the driver packages) |
 | `simulation` | `simulators/config.py` |
 | `accounting` | `gateway/energy/config.py`, resolved by `gateway/energy/model.py` |
+| `cost` | `gateway/cost/config.py`, resolved by `gateway/cost/model.py` |
 | `alarms` | `gateway/alarms.py` |
 | `pollution` | `gateway/pollution/config.py` |
 | `uplink` | `gateway/uplink/config.py` |
@@ -22,6 +23,8 @@ from pydantic import Field
 from ferrogate.api.config import ApiConfig
 from ferrogate.gateway.alarms import AlarmsConfig
 from ferrogate.gateway.config import Location, PlantConfig
+from ferrogate.gateway.cost.config import CostConfig
+from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.energy.config import AccountingConfig
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.pollution.config import PollutionConfig
@@ -32,6 +35,7 @@ from ferrogate.simulators.config import Simulation
 class PlantFile(PlantConfig):
     simulation: Simulation | None = None
     accounting: AccountingConfig | None = None
+    cost: CostConfig | None = None  # electricity tariffs and surcharges (docs/cost.md)
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
     pollution: PollutionConfig | None = None
@@ -50,4 +54,6 @@ class PlantFile(PlantConfig):
             errors += self.uplink.reference_errors(self.point_ids())
         if self.accounting is not None and not errors:
             errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
+        if self.cost is not None and not errors:
+            errors += resolve_cost(self, self.cost, self.accounting)[1]
         return errors

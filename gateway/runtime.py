@@ -22,6 +22,9 @@ from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
+from ferrogate.gateway.cost.demand_watch import watch_demand
+from ferrogate.gateway.cost.model import resolve_cost
+from ferrogate.gateway.cost_service import start_cost
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
@@ -82,6 +85,9 @@ class Gateway:
             {d.id: d.scan_interval_s for d in plant.devices},
             plant.api.stale_after_scans,
         )
+        # electricity cost: the tariffs, and the live demand alarm of the api role (docs/cost.md)
+        self.cost = resolve_cost(plant, plant.cost, plant.accounting)[0] if plant.cost is not None else None
+        self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
         self.live_subscribed = asyncio.Event()
         self.api_server: uvicorn.Server | None = None
         self.api_context: ApiContext | None = None
@@ -106,6 +112,8 @@ class Gateway:
             self._spawn(self.uplink.run(), "uplink")
         if "energy" in self.roles and plant.accounting is not None:
             self.energy = start_accounting(plant, self.gateway_id)
+            if plant.cost is not None:  # electricity cost priced on the books (docs/cost.md)
+                self.energy.extensions.append(start_cost(plant, mqtt.topic_root))
             self._spawn(self.energy.run(), "energy")
         if "api" in self.roles:
             ident = f"{mqtt.client_id_prefix}-live-{self.gateway_id}"
@@ -113,6 +121,9 @@ class Gateway:
             if plant.pollution is not None:
                 emission_limits = EmissionLimitEvaluator(self.alarms, plant.pollution)
                 self.live.listeners.append(lambda batch: emission_limits.on_batch(batch, time.time_ns()))
+            if self.demand_watch is not None:
+                watch = self.demand_watch
+                self.live.listeners.append(lambda batch: watch.on_batch(batch, time.time_ns()))
             self._spawn(follow_telemetry(mqtt, plant.site.id, ident, self.live.update, self.live_subscribed), "live")
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()
@@ -148,6 +159,8 @@ class Gateway:
             influx=self._influx_probe,
             accounting=resolve(self.plant, self.plant.accounting)[0] if self.plant.accounting is not None else None,
             recompute=self.energy.recompute if self.energy is not None else None,
+            cost=self.cost,
+            demand_forecast=self.demand_watch.snapshot if self.demand_watch is not None else None,
         )
 
     async def _watch_staleness(self) -> None:

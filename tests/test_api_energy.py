@@ -149,6 +149,22 @@ async def test_benchmarks_balance_and_monthly_report(accounted_demo: Demo) -> No
         ),
         ("/api/v1/reports/monthly", {"month": "2026-13"}, 400, "bad_month"),
         ("/api/v1/reports/monthly", {"month": "Nov 2026"}, 400, "bad_month"),
+        # electricity cost (tests/test_cost_end_to_end.py)
+        ("/api/v1/cost/demand", {"month": "2026-13"}, 400, "bad_month"),
+        ("/api/v1/cost/surcharges", {"month": "soon"}, 400, "bad_month"),
+        ("/api/v1/cost/heats", {"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, 400, "bad_range"),
+        (
+            "/api/v1/cost/heats",
+            {"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z", "asset": "x"},
+            404,
+            "unknown_asset",
+        ),
+        (
+            "/api/v1/cost/periods",
+            {"from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z", "product": "FeNi"},
+            404,
+            "unknown_product",
+        ),
     ],
 )
 async def test_energy_errors_are_4xx_with_a_reason(

@@ -30,7 +30,7 @@ def test_dashboards_are_built_from_their_description() -> None:
 
 
 def test_dashboard_structure() -> None:
-    assert len(DASHBOARDS) == 4
+    assert len(DASHBOARDS) == 5
     uids = [load(p)["uid"] for p in DASHBOARDS]
     assert len(set(uids)) == len(uids)
     for path in DASHBOARDS:

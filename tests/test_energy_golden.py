@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from ferrogate.gateway.config_loader import load_plant
 from ferrogate.gateway.energy.books import Books, BooksResult
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.energy.series import Series
-from ferrogate.gateway.reading import Quality
+from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 from ferrogate.gateway.timeutil import datetime_to_ns, iso_utc
 
 CASES = sorted(p for p in (Path(__file__).parent / "testcases" / "accounting").iterdir() if p.is_dir())
@@ -35,6 +37,23 @@ def load_readings(path: Path) -> dict[tuple[str, str], Series]:
             series = store.setdefault((row["device"], row["point"]), Series())
             series.add(ns(row["time"]), value, Quality(row["quality"]))
     return store
+
+
+def scan_batches(
+    path: Path, site: str, held_back: Callable[[dict[str, str]], bool], late: bool, units: Mapping[str, str]
+) -> list[ScanBatch]:
+    """A readings.csv as one batch per device scan, as a gateway publishes them; `late` selects the
+    readings `held_back` picks (replayed later), else the others. `units`: point -> unit."""
+    scans: dict[tuple[str, int], list[Reading]] = defaultdict(list)
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            if held_back(row) != late:
+                continue
+            t = ns(row["time"])
+            value = float(row["value"]) if row["value"] else None
+            reading = Reading(row["point"], value, units.get(row["point"], ""), t, Quality(row["quality"]))
+            scans[(row["device"], t)].append(reading)
+    return [ScanBatch(site, dev, i, t, rs) for i, ((dev, t), rs) in enumerate(sorted(scans.items()))]
 
 
 def run_case(case: Path) -> tuple[BooksResult, dict[str, Any]]:

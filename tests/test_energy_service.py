@@ -4,8 +4,6 @@ the KPIs it touches, overwriting them in InfluxDB rather than adding rows."""
 
 from __future__ import annotations
 
-import csv
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,9 @@ from ferrogate.gateway.accounting_service import AccountingService
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.config_loader import load_plant
 from ferrogate.gateway.energy.model import resolve
-from ferrogate.gateway.reading import Quality, Reading, ScanBatch
+from ferrogate.gateway.reading import ScanBatch
 from ferrogate.gateway.services import InfluxDB
-from tests.test_energy_golden import ns
+from tests.test_energy_golden import ns, scan_batches
 
 CASE = Path(__file__).parent / "testcases" / "accounting" / "saf_rollover_reset"
 LATE_FROM = ns("2026-03-02T03:30:00Z")  # the power meter's readings from here arrive late
@@ -24,17 +22,13 @@ LATE_FROM = ns("2026-03-02T03:30:00Z")  # the power meter's readings from here a
 
 def batches(late: bool) -> list[ScanBatch]:
     """The golden case's readings as one batch per device scan; `late` selects the held-back part."""
-    scans: dict[tuple[str, int], list[Reading]] = defaultdict(list)
-    with (CASE / "readings.csv").open(newline="") as f:
-        for row in csv.DictReader(f):
-            t = ns(row["time"])
-            held_back = row["point"] == "power" and t >= LATE_FROM
-            if held_back != late:
-                continue
-            value = float(row["value"]) if row["value"] else None
-            unit = "kW" if row["point"] == "power" else ""
-            scans[(row["device"], t)].append(Reading(row["point"], value, unit, t, Quality(row["quality"])))
-    return [ScanBatch("golden", dev, i, t, rs) for i, ((dev, t), rs) in enumerate(sorted(scans.items()))]
+    return scan_batches(
+        CASE / "readings.csv",
+        "golden",
+        lambda row: row["point"] == "power" and ns(row["time"]) >= LATE_FROM,
+        late,
+        {"power": "kW"},
+    )
 
 
 async def stored_record(service: AccountingService, rid: str) -> list[dict]:

@@ -33,6 +33,7 @@ def tree(package: str) -> tuple[str, str]:
 
 
 ENERGY = tree("ferrogate.gateway.energy")
+COST = tree("ferrogate.gateway.cost")
 POLLUTION = tree("ferrogate.gateway.pollution")
 SIMULATORS = tree("ferrogate.simulators")
 OWN_DRIVER = "{driver}"  # stands for the importing module's own driver package
@@ -51,6 +52,8 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
         (p, (*ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.lineprotocol", MODEL_BASE, *LEAVES))
         for p in ENERGY
     ),
+    # electricity cost: pure logic above the books (and the alarm book for the demand alarm)
+    *((p, (*COST, *ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.alarms", MODEL_BASE, *LEAVES)) for p in COST),
     # pollutant accounting: as pure, beside the energy books (their reference-data types), raising alarms
     *(
         (p, (*POLLUTION, *ENERGY, "ferrogate.gateway.alarms", "ferrogate.gateway.config", MODEL_BASE, *LEAVES))

@@ -18,6 +18,10 @@ OUT = Path(__file__).parent / "dashboards"
 KPI = '"long"."energy_kpi"'
 RECORD = '"long"."production_record"'
 INTERVAL = '"long"."energy_interval"'
+COST_RECORD = '"long"."cost_record"'
+COST_PERIOD = '"long"."cost_period"'
+COST_DEMAND = '"long"."cost_demand"'
+COST_SURCHARGE = '"long"."cost_surcharge"'
 
 
 def target(query: str, fmt: str = "time_series", ref: str = "A") -> dict:
@@ -322,6 +326,116 @@ def carbon() -> dict:
     )
 
 
+def cost() -> dict:
+    """Electricity cost (docs/cost.md): time-of-use split, cost per heat and tonne, demand, surcharges."""
+    return dashboard(
+        "ferrogate-cost",
+        "电费 Electricity cost",
+        [
+            panel(
+                "每日电费 Energy cost per day by furnace",
+                "timeseries",
+                "currencyCNY",
+                [
+                    f'SELECT last("cost_yuan") FROM {COST_PERIOD} WHERE "scope" = \'unit\' AND "period" = \'day\' '
+                    'AND $timeFilter GROUP BY time(1d), "subject" fill(none)'
+                ],
+                0,
+                0,
+            ),
+            panel(
+                "谷电占比 Valley share of each furnace's energy (day)",
+                "bargauge",
+                "percent",
+                [
+                    f'SELECT last("valley_share_percent") AS "谷 valley %" FROM {COST_PERIOD} WHERE "scope" = \'unit\' '
+                    'AND "period" = \'day\' AND $timeFilter GROUP BY "subject"'
+                ],
+                12,
+                0,
+                decimals=1,
+            ),
+            panel(
+                "分时电量 kWh by time-of-use period per heat or tap ($furnace)",
+                "barchart",
+                "kwatth",
+                [
+                    f'SELECT "kwh_sharp" AS "尖峰 sharp", "kwh_peak" AS "峰 peak", "kwh_flat" AS "平 flat", '
+                    f'"kwh_valley" AS "谷 valley" FROM {COST_RECORD} WHERE "asset" =~ /^$furnace$/ AND $timeFilter'
+                ],
+                0,
+                8,
+            ),
+            panel(
+                "吨电费 Energy cost per tonne, each heat or tap (yuan/t, $furnace)",
+                "timeseries",
+                "none",
+                [f'SELECT "yuan_per_t" FROM {COST_RECORD} WHERE "asset" =~ /^$furnace$/ AND $timeFilter'],
+                12,
+                8,
+                decimals=0,
+            ),
+            panel(
+                "15分钟需量 Billing meter 15-minute demand ($meter)",
+                "timeseries",
+                "kwatt",
+                [
+                    f'SELECT sum("value") * 4 AS "kW" FROM {INTERVAL} WHERE "asset" =~ /^$meter$/ '
+                    "AND \"role\" = 'electricity_import' AND $timeFilter GROUP BY time(15m) fill(none)"
+                ],
+                0,
+                16,
+            ),
+            panel(
+                "本月最大需量与需量电费 Month maximum demand and demand charge",
+                "table",
+                "none",
+                [
+                    'SELECT last("max_kw") AS "最大需量 max kW", last("max_window_start") AS "at", '
+                    'last("contracted_kw") AS "合同 contracted kW", last("billed_kw") AS "billed kW", '
+                    f'last("charge_yuan") AS "基本电费 yuan" FROM {COST_DEMAND} WHERE time > now() - 32d GROUP BY "meter"'
+                ],
+                12,
+                16,
+                fmt="table",
+            ),
+            panel(
+                "本月电费 Month energy cost by product",
+                "table",
+                "none",
+                [
+                    'SELECT last("electricity_kwh") AS "kWh", last("cost_yuan") AS "yuan", '
+                    'last("yuan_per_kwh") AS "yuan/kWh", last("yuan_per_t") AS "yuan/t", '
+                    f'last("valley_share_percent") AS "谷 valley %" FROM {COST_PERIOD} '
+                    'WHERE "scope" = \'product\' AND "period" = \'month\' AND time > now() - 32d GROUP BY "subject"'
+                ],
+                0,
+                24,
+                fmt="table",
+            ),
+            panel(
+                "电价加价 Surcharges this month (tiered / differentiated price)",
+                "table",
+                "none",
+                [
+                    'SELECT last("position") AS "位置 position", last("yuan_per_kwh") AS "yuan/kWh", '
+                    'last("surcharge_yuan") AS "加价 yuan", last("better_position") AS "one better", '
+                    f'last("saving_one_grade_yuan") AS "升一级节省 saving yuan" FROM {COST_SURCHARGE} '
+                    'WHERE time > now() - 32d GROUP BY "surcharge", "product"'
+                ],
+                12,
+                24,
+                fmt="table",
+            ),
+        ],
+        [
+            variable("furnace", "炉 Furnace", f'SHOW TAG VALUES FROM {COST_RECORD} WITH KEY = "asset"'),
+            variable("meter", "计量点 Billing meter", f'SHOW TAG VALUES FROM {COST_DEMAND} WITH KEY = "meter"'),
+        ],
+        "now-24h",
+    )
+
+
 def pollution() -> dict:
     """A stack's CEMS data (HJ 212): the points of the demo's loggers are named so, hourly figures
     end in _hour_avg / _hour_kg; kg per tonne beside kWh/t is served by /api/v1/kpi/pollutant-intensity."""
@@ -415,7 +529,13 @@ def pollution() -> dict:
     )
 
 
-DASHBOARDS = {"overview.json": overview, "furnace.json": furnace, "carbon.json": carbon, "pollution.json": pollution}
+DASHBOARDS = {
+    "overview.json": overview,
+    "furnace.json": furnace,
+    "carbon.json": carbon,
+    "cost.json": cost,
+    "pollution.json": pollution,
+}
 
 
 def render() -> dict[str, str]:

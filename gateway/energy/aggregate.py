@@ -30,6 +30,10 @@ class Period:
     end_ns: int
     label: str  # e.g. 2026-11-23/B, 2026-11-23, 2026-11
 
+    def holds_end(self, t_ns: int) -> bool:
+        """A record ending at `t_ns` belongs to this period: (start, end], a heat to the period of its tap."""
+        return self.start_ns < t_ns <= self.end_ns
+
     @property
     def local_date(self) -> date:
         return (
@@ -163,7 +167,7 @@ def totals_by_period(records: list[ProductionRecord], period: Period) -> Totals:
     """
     out = Totals()
     for rec in records:
-        if period.start_ns < rec.end_ns <= period.end_ns:
+        if period.holds_end(rec.end_ns):
             if NO_PREVIOUS_TAP in rec.flags:
                 out.excluded += 1
                 out.flags.add(NO_PREVIOUS_TAP)

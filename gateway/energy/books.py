@@ -106,6 +106,9 @@ class Derived:
     horizon_ns: int  # readings of every meter reach at least this far
     intervals: list[IntervalRow] = field(default_factory=list)
     records: list[ProductionRecord] = field(default_factory=list)
+    # unit -> its electricity (own meters + allocated shares) over any window, from the counter
+    # curves: finer than the buckets (what the cost layer splits heats by at tariff boundaries)
+    electricity: dict[str, Windowed] = field(default_factory=dict)
 
 
 @dataclass
@@ -188,6 +191,7 @@ class Books:
             for material, curve in metered.items():
                 role = unit.metered_roles[material]
                 buckets.append((unit.asset, role, "counter", model.materials[material].unit, curve))
+            out.electricity[unit.asset] = Summed([*own, *allocated.get(unit.asset, [])])
             recs = self._unit_records(store, unit, sources, own, start_ns, last_end, buckets)
             out.records.extend(r for r in recs if start_ns < r.end_ns <= min(end_ns, horizon))
         out.intervals = self._bucket_rows(buckets, start_ns, last_end)
@@ -306,7 +310,7 @@ class Books:
         """Both stages for the periods overlapping [start_ns, end_ns) (tests, one-off recomputes)."""
         derived = self.derive(store, start_ns, end_ns)
         result = BooksResult(**{k: getattr(derived, k) for k in ("start_ns", "end_ns", "horizon_ns")})
-        result.intervals, result.records = derived.intervals, derived.records
+        result.intervals, result.records, result.electricity = derived.intervals, derived.records, derived.electricity
         for kind in kinds:
             for period in self.model.calendar.periods(kind, start_ns, end_ns):
                 complete = start_ns <= period.start_ns and period.end_ns <= derived.horizon_ns

@@ -43,20 +43,20 @@ def _field(name: str, value: Any) -> str | None:
     return f"{name}={quote_field(str(value))}"
 
 
-def _line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, Any], t_ns: int) -> str:
+def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, Any], t_ns: int) -> str:
     tag_text = ",".join(f"{k}={escape_tag(v)}" for k, v in tags.items() if v)
     field_text = ",".join(f for k, v in fields.items() if (f := _field(k, v)) is not None)
     return f"{measurement},{tag_text} {field_text} {t_ns}"
 
 
-def _flags(flags: Any) -> str | None:
+def flags_text(flags: Any) -> str | None:
     return ",".join(sorted(str(f) for f in flags)) or None
 
 
 def interval_line(site: str, row: IntervalRow) -> str:
     tags = {"site": site, "asset": row.asset, "role": row.role, "source": row.source, "unit": row.unit}
-    fields = {"value": row.value, "quality": row.quality.value, "flags": _flags(row.flags)}
-    return _line(INTERVAL, tags, fields, row.start_ns)
+    fields = {"value": row.value, "quality": row.quality.value, "flags": flags_text(row.flags)}
+    return line(INTERVAL, tags, fields, row.start_ns)
 
 
 def record_fields(rec: ProductionRecord, material_units: Mapping[str, str]) -> dict[str, Any]:
@@ -73,14 +73,14 @@ def record_fields(rec: ProductionRecord, material_units: Mapping[str, str]) -> d
     for material, qty in sorted(rec.consumables.items()):
         fields[f"{material}_{material_units[material]}"] = qty
     fields["quality"] = rec.quality.value
-    fields["flags"] = _flags(rec.flags)
+    fields["flags"] = flags_text(rec.flags)
     return fields
 
 
 def record_line(site: str, rec: ProductionRecord, material_units: Mapping[str, str]) -> str:
     tags = {"site": site, "asset": rec.unit, "product": rec.product, "kind": rec.kind}
     fields = {"start": iso_utc(rec.start_ns), **record_fields(rec, material_units)}
-    return _line(RECORD, tags, fields, rec.end_ns)
+    return line(RECORD, tags, fields, rec.end_ns)
 
 
 def kpi_line(site: str, kpi: Kpi) -> str:
@@ -90,10 +90,10 @@ def kpi_line(site: str, kpi: Kpi) -> str:
         "complete": kpi.complete,
         **kpi.fields,
         "quality": kpi.quality.value,
-        "flags": _flags(kpi.flags),
+        "flags": flags_text(kpi.flags),
         "provenance": json.dumps(kpi.provenance, ensure_ascii=False, sort_keys=True),
     }
-    return _line(KPI, tags, fields, kpi.period.start_ns)
+    return line(KPI, tags, fields, kpi.period.start_ns)
 
 
 def balance_fields(row: BalanceRow) -> dict[str, Any]:
@@ -113,8 +113,8 @@ def balance_fields(row: BalanceRow) -> dict[str, Any]:
 def balance_line(site: str, row: BalanceRow) -> str:
     b = row.balance
     tags = {"site": site, "group": b.group, "period": row.period.kind.value}
-    fields = {"label": row.period.label, **balance_fields(row), "flags": _flags(b.flags)}
-    return _line(BALANCE, tags, fields, row.period.start_ns)
+    fields = {"label": row.period.label, **balance_fields(row), "flags": flags_text(b.flags)}
+    return line(BALANCE, tags, fields, row.period.start_ns)
 
 
 # --- MQTT ------------------------------------------------------------------------------------------
@@ -136,15 +136,15 @@ def balance_topic(root: str, site: str, row: BalanceRow) -> str:
     return f"{root}/{site}/energy/balance/{row.period.kind.value}/{row.balance.group}"
 
 
-def _period(p: Period) -> dict[str, Any]:
+def period_doc(p: Period) -> dict[str, Any]:
     return {"kind": p.kind.value, "label": p.label, "start": iso_utc(p.start_ns), "end": iso_utc(p.end_ns)}
 
 
-def _dumps(doc: dict[str, Any]) -> bytes:
+def dumps(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-def _clean(fields: Mapping[str, Any]) -> dict[str, Any]:
+def clean(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fields.items()}
 
 
@@ -158,14 +158,14 @@ def record_payload(site: str, rec: ProductionRecord, material_units: Mapping[str
         "kind": rec.kind,
         "start": iso_utc(rec.start_ns),
         "end": iso_utc(rec.end_ns),
-        **_clean(record_fields(rec, material_units)),
+        **clean(record_fields(rec, material_units)),
     }
     doc["flags"] = sorted(str(f) for f in rec.flags)
-    return _dumps(doc)
+    return dumps(doc)
 
 
 def intervals_payload(site: str, asset: str, rows: list[IntervalRow]) -> bytes:
-    return _dumps(
+    return dumps(
         {
             "schema": SCHEMA,
             "site": site,
@@ -189,18 +189,18 @@ def intervals_payload(site: str, asset: str, rows: list[IntervalRow]) -> bytes:
 
 
 def kpi_payload(site: str, kpi: Kpi) -> bytes:
-    return _dumps(
+    return dumps(
         {
             "schema": SCHEMA,
             "site": site,
             "type": "kpi",
             "scope": kpi.scope,
             "subject": kpi.subject,
-            "period": _period(kpi.period),
+            "period": period_doc(kpi.period),
             "complete": kpi.complete,
             "quality": kpi.quality.value,
             "flags": [str(f) for f in kpi.flags],
-            "fields": _clean(kpi.fields),
+            "fields": clean(kpi.fields),
             "provenance": kpi.provenance,
         }
     )
@@ -208,14 +208,14 @@ def kpi_payload(site: str, kpi: Kpi) -> bytes:
 
 def balance_payload(site: str, row: BalanceRow) -> bytes:
     b = row.balance
-    return _dumps(
+    return dumps(
         {
             "schema": SCHEMA,
             "site": site,
             "type": "balance",
             "group": b.group,
-            "period": _period(row.period),
-            **_clean(balance_fields(row)),
+            "period": period_doc(row.period),
+            **clean(balance_fields(row)),
             "flags": sorted(str(f) for f in b.flags),
         }
     )
