@@ -19,6 +19,7 @@ import uvicorn
 from ferrogate.api.app import create_app
 from ferrogate.api.context import ApiContext, ReadinessCheck
 from ferrogate.api.keys import KeyStore, StoredKey
+from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_metrics
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
@@ -184,6 +185,8 @@ class Gateway:
         parts = []
         if self.collector is not None:
             parts.append(self.collector.metrics.render_prometheus())
+            listeners = {f"{x.host}:{x.port}": x.server.stats for x in self.collector.listeners}
+            parts.append(render_hj212_metrics(listeners))
         return "".join(parts)
 
     async def wait(self) -> None:

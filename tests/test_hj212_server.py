@@ -228,3 +228,15 @@ async def test_client_resends_until_acknowledged_then_gives_up() -> None:
     await client.close()
     server.close()
     await server.wait_closed()
+
+
+def test_listener_counters_in_prometheus_format() -> None:
+    from ferrogate.drivers.hj212.server import ServerStats, render_prometheus
+
+    stats = ServerStats(frames=7, replies=5, connections_open=2)
+    stats.errors = {"bad_crc": 3, "unknown_mn": 1}
+    text = render_prometheus({"127.0.0.1:9212": stats})
+    assert 'ferrogate_hj212_frames_total{listener="127.0.0.1:9212"} 7' in text
+    assert 'ferrogate_hj212_connections_open{listener="127.0.0.1:9212"} 2' in text
+    assert 'ferrogate_hj212_errors_total{listener="127.0.0.1:9212",reason="bad_crc"} 3' in text
+    assert render_prometheus({}) == ""

@@ -58,6 +58,36 @@ class ServerStats:
         self.errors[code.value] = self.errors.get(code.value, 0) + 1
 
 
+def render_prometheus(listeners: dict[str, ServerStats]) -> str:
+    """The listeners' counters in Prometheus text format, labelled by listen address."""
+    if not listeners:
+        return ""
+    out: list[str] = []
+    counters = [
+        ("connections", "connections_total", "logger connections accepted or refused"),
+        ("connections_refused", "connections_refused", "connections closed at once (over max_connections)"),
+        ("idle_closed", "idle_closed", "connections closed for silence"),
+        ("frames", "frames", "frames with a good CRC"),
+        ("messages", "messages", "uploads delivered (a split message once)"),
+        ("replies", "replies", "9014 replies written"),
+        ("bytes_received", "bytes_in", "bytes received"),
+    ]
+    for name, attr, help_text in counters:
+        metric = f"ferrogate_hj212_{name}_total"
+        out += [f"# HELP {metric} {help_text}", f"# TYPE {metric} counter"]
+        out += [f'{metric}{{listener="{where}"}} {getattr(stats, attr)}' for where, stats in listeners.items()]
+    out += [
+        "# HELP ferrogate_hj212_connections_open logger connections open",
+        "# TYPE ferrogate_hj212_connections_open gauge",
+    ]
+    out += [f'ferrogate_hj212_connections_open{{listener="{w}"}} {s.connections_open}' for w, s in listeners.items()]
+    metric = "ferrogate_hj212_errors_total"
+    out += [f"# HELP {metric} input refused or dropped, by reason", f"# TYPE {metric} counter"]
+    for where, stats in listeners.items():
+        out += [f'{metric}{{listener="{where}",reason="{r}"}} {n}' for r, n in sorted(stats.errors.items())]
+    return "\n".join(out) + "\n"
+
+
 class _RateLimitedLog:
     """One warning per reason per interval, saying how many of that reason went unlogged."""
 
