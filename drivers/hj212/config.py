@@ -24,7 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ferrogate.drivers.config import DeviceBase, PointBase
 from ferrogate.drivers.hj212.protocol.codes import DATA_COMMANDS, SUFFIXES
-from ferrogate.gateway.model_base import Credentials
+from ferrogate.gateway.model_base import Credentials, TimeZone
 
 DataKind = Literal["realtime", "minute", "hour", "day"]
 _CODE = re.compile(r"^([A-Za-z0-9]{1,12})-([A-Za-z]{1,12})$")
@@ -77,7 +77,7 @@ class Hj212Device(DeviceBase, Credentials):
     listen_host: str = Field("0.0.0.0", description="where the gateway listens for loggers")
     listen_port: int = Field(9212, ge=1, le=65535)
     scan_interval_s: float = Field(30.0, ge=0.05, le=3600, description="how often the logger sends real-time data")
-    timezone: str | None = Field(None, description="the zone of the logger's DataTime (default: the site's)")
+    timezone: TimeZone | None = Field(None, description="the zone of the logger's DataTime (default: the site's)")
     idle_timeout_s: float = Field(600.0, ge=1, le=86_400, description="close a connection silent this long")
     max_segment: int = Field(1024, ge=64, le=9999, description="longest data segment accepted (standard: 1024)")
     points: list[Hj212Point] = Field(min_length=1)
