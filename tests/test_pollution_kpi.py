@@ -41,16 +41,17 @@ def test_the_loggers_hourly_figures_win_and_their_flags_decide() -> None:
         name="s",
         furnace="saf1",
         realtime={"so2": "c.so2", "flow": "c.flow"},
-        hourly={"so2": {"avg": "c.so2_h", "mass": "c.so2_kg"}},
+        hourly={"so2": {"avg": "c.so2_h", "mass": "c.so2_kg"}, "flow": {"mass": "c.flow_m3"}},
     )
     readings = {
         "c.so2": every_5s(999.0, 2),  # not used: the logger's hourly data are
         "c.flow": every_5s(999.0, 2),
         "c.so2_h": [Sample(T0, 20.0, True), Sample(T0 + HOUR_NS, 30.0, False, "calibration: C")],
         "c.so2_kg": [Sample(T0, 7.25, True), Sample(T0 + HOUR_NS, 9.0, False, "calibration: C")],
+        "c.flow_m3": [Sample(T0, 360_000.0, True)],
     }
     [first, second] = stack_hours(stack, readings, Rules())["so2"]
-    assert (first.concentration, first.mass_kg, first.flag) == (20.0, 7.25, "N")
+    assert (first.concentration, first.mass_kg, first.flag, first.flow_m3_s) == (20.0, 7.25, "N", 100.0)
     assert (second.concentration, second.mass_kg, second.flag) == (30.0, None, "calibration")
     day = period_emission([first, second], T0, T0 + 24 * HOUR_NS, min_valid_hours=20)
     assert (day.kg, day.valid_hours, day.flagged_hours, day.expected_hours, day.flags, day.flag) == (

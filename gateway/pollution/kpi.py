@@ -29,12 +29,15 @@ def stack_hours(stack: StackConfig, readings: Readings, rules: Rules) -> dict[st
     """pollutant -> its hours: the logger's hourly figures where configured, else Appendix D
     statistics of the real-time readings (with the flow, O2-corrected where configured)."""
     out: dict[str, list[HourEmission]] = {}
+    flow_points = stack.hourly.get("flow")
+    volumes = {r.t_ns: r.value for r in readings.get(flow_points.mass or "", ())} if flow_points else {}
     for pollutant in POLLUTANTS:
         hourly = stack.hourly.get(pollutant)  # type: ignore[call-overload]
         if hourly is not None and hourly.mass is not None:
             avg = {r.t_ns: r.value for r in readings.get(hourly.avg or "", ())}
             out[pollutant] = [
-                reported_hour(r.t_ns, avg.get(r.t_ns), r.value, flag_of(r)) for r in readings.get(hourly.mass, ())
+                reported_hour(r.t_ns, avg.get(r.t_ns), r.value, flag_of(r), volumes.get(r.t_ns))
+                for r in readings.get(hourly.mass, ())
             ]
         elif pollutant in stack.realtime and "flow" in stack.realtime:
             out[pollutant] = _computed_hours(stack, pollutant, readings, rules)
