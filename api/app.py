@@ -12,17 +12,22 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.sse import EventSourceResponse
+from fastapi_standalone_docs import StandaloneDocs
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferrogate import __version__
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.routes_alarms import alarms_router
+from ferrogate.api.routes_compliance import compliance_router
 from ferrogate.api.routes_cost import cost_router
 from ferrogate.api.routes_energy import energy_router
 from ferrogate.api.routes_pollution import pollution_router
+from ferrogate.api.routes_reports import reports_router
 from ferrogate.api.schemas import AssetOut, DeviceState, ErrorOut, LiveEvent, LiveOut, LivePoint, MeterOut, ReadyOut
 from ferrogate.gateway.config import Asset
 from ferrogate.gateway.timeutil import iso_utc
@@ -225,13 +230,31 @@ def create_app(context: ApiContext) -> FastAPI:
         version=__version__,
         description="Live plant state, energy and carbon figures for the energy management center. "
         "Send an API key in X-API-Key (or Authorization: Bearer). Times are ISO 8601 UTC.",
+        # no online-validator badge: it would load an image from the internet
+        swagger_ui_parameters={"validatorUrl": None},
     )
+    # /docs and /redoc load Swagger UI, ReDoc and their favicons from this server, not from a CDN:
+    # plant networks have no internet (tests/test_offline.py). It patches FastAPI's two docs-page
+    # functions process-wide, harmless while every app keeps the default docs, redoc and openapi URLs.
+    StandaloneDocs(app)
     app.state.context = context
+
+    @app.exception_handler(StarletteHTTPException)
+    async def house_error_body(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot parse with a bare string; every 400 of this API has the
+        # {"error", "message"} body its schema documents
+        if exc.status_code == 400 and isinstance(exc.detail, str):
+            body = {"detail": {"error": "bad_request", "message": exc.detail}}
+            return JSONResponse(body, status_code=400, headers=exc.headers)
+        return await http_exception_handler(request, exc)
+
     view = PlantView(context)
     app.include_router(ops_router(view))
     app.include_router(plant_router(view))
     app.include_router(alarms_router(context))
     app.include_router(energy_router(context))
     app.include_router(pollution_router(context))
+    app.include_router(compliance_router(context))
+    app.include_router(reports_router(context))
     app.include_router(cost_router(context))
     return app

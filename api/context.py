@@ -9,6 +9,7 @@ from typing import Any
 
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.alarms import AlarmBook, LimitRule
+from ferrogate.gateway.compliance_service import ComplianceService
 from ferrogate.gateway.cost.model import CostModel
 from ferrogate.gateway.energy.model import AccountingModel
 from ferrogate.gateway.influx import InfluxV1Client
@@ -34,5 +35,6 @@ class ApiContext:
     influx: InfluxV1Client | None = None  # history (derived series) for the energy routes
     accounting: AccountingModel | None = None  # the plant's resolved accounting section
     recompute: Callable[[int, int], Awaitable[None]] | None = None  # when the energy role runs here
+    compliance: ComplianceService | None = None  # grades, carbon market, CBAM, footprints, manual inputs
     cost: CostModel | None = None  # the plant's resolved cost section (tariffs, surcharges)
     demand_forecast: Callable[[], dict[str, Any] | None] | None = None  # the live demand window, where watched

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from ferrogate.gateway.influx import influxql_string
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
 
-
-def q(text: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+q = influxql_string  # an InfluxQL string literal (one implementation with the gateway's services)
 
 
 def measurement(name: str) -> str:

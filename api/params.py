@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -15,10 +16,17 @@ from ferrogate.gateway.timeutil import datetime_to_ns
 # query parameters several routes take alike
 From = Annotated[str, Query(alias="from", description="ISO 8601 with zone")]
 To = Annotated[str, Query(description="ISO 8601 with zone")]
+# heat lists answer the last day when the range is left out: what a newcomer tries first
+RECENT_SPAN_S = 24 * 3600
+RecentFrom = Annotated[str | None, Query(alias="from", description="ISO 8601 with zone; default: 24 hours before `to`")]
+RecentTo = Annotated[str | None, Query(description="ISO 8601 with zone; default: now")]
 Month = Annotated[str, Query(description="YYYY-MM (plant calendar)")]
-AssetId = Annotated[str | None, Query(description="one accounting unit (furnace) id")]
+# a scoped request names at most one scope; none means the whole plant (EnergyReader.scope)
+AssetId = Annotated[
+    str | None, Query(description="one accounting unit (furnace) id; without asset= and product=: the whole plant")
+]
 ProductId = Annotated[str | None, Query(description="one product id, e.g. SiMn")]
-WholePlant = Annotated[bool, Query(description="the whole plant")]
+WholePlant = Annotated[bool, Query(description="the whole plant (also what no asset= or product= means)")]
 Group = Annotated[Literal["shift", "day", "month"], Query()]
 
 
@@ -42,7 +50,19 @@ def parse_instant(text: str, name: str) -> int:
 
 
 def parse_range(start: str, end: str, max_days: int) -> TimeRange:
-    start_ns, end_ns = parse_instant(start, "from"), parse_instant(end, "to")
+    return checked_range(parse_instant(start, "from"), parse_instant(end, "to"), max_days)
+
+
+def parse_recent_range(
+    start: str | None, end: str | None, max_days: int, now_ns: int | None = None, span_s: int = RECENT_SPAN_S
+) -> TimeRange:
+    """A range whose ends may be left out: `to` defaults to now, `from` to `span_s` before `to`."""
+    end_ns = (time.time_ns() if now_ns is None else now_ns) if end is None else parse_instant(end, "to")
+    start_ns = end_ns - span_s * 1_000_000_000 if start is None else parse_instant(start, "from")
+    return checked_range(start_ns, end_ns, max_days)
+
+
+def checked_range(start_ns: int, end_ns: int, max_days: int) -> TimeRange:
     if end_ns <= start_ns:
         raise error(400, "bad_range", "'from' must be before 'to'")
     if (end_ns - start_ns) / 86_400e9 > max_days:

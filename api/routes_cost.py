@@ -15,13 +15,27 @@ from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
 from ferrogate.api.cost_reader import CostReader
 from ferrogate.api.influxql import q
-from ferrogate.api.params import AssetId, From, Group, Month, ProductId, To, WholePlant, parse_month, parse_range
+from ferrogate.api.params import (
+    AssetId,
+    From,
+    Group,
+    Month,
+    ProductId,
+    RecentFrom,
+    RecentTo,
+    To,
+    WholePlant,
+    parse_month,
+    parse_range,
+    parse_recent_range,
+)
 from ferrogate.api.routes_energy import ERRORS, EnergyReader, period_fields, record_head
 from ferrogate.gateway.cost import wire
 from ferrogate.gateway.cost.config import TouPeriod
 from ferrogate.gateway.cost.model import CostModel
 from ferrogate.gateway.cost.report import UNITS, by_period
 from ferrogate.gateway.energy.aggregate import Period
+from ferrogate.gateway.timeutil import iso_utc
 
 COST_ERRORS = {
     **ERRORS,
@@ -74,17 +88,17 @@ def cost_router(context: ApiContext) -> APIRouter:
 
     @router.get("/heats")
     async def heats(
-        from_: From,
-        to: To,
+        from_: RecentFrom = None,
+        to: RecentTo = None,
         asset: Annotated[str | None, Query(description="furnace id; all units when absent")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> dict[str, Any]:
         """EAF heats, furnace taps and continuous intervals ending in the range, newest first: kWh in
         each time-of-use period (split at the band boundaries on the counter readings), energy cost,
-        yuan/kWh, yuan/t, valley share."""
+        yuan/kWh, yuan/t, valley share. Without `from` and `to`: the last 24 hours."""
         _, reader = require()
-        rng = parse_range(from_, to, max_days)
+        rng = parse_recent_range(from_, to, max_days)
         where = f"time >= {rng.start_ns} AND time < {rng.end_ns}"
         if asset is not None:
             energy.scope(asset, None, False)
@@ -101,6 +115,8 @@ def cost_router(context: ApiContext) -> APIRouter:
             for r in rows[offset : offset + limit]
         ]
         return {
+            "from": iso_utc(rng.start_ns),
+            "to": iso_utc(rng.end_ns),
             "total": len(rows),
             "offset": offset,
             "limit": limit,

@@ -1,28 +1,33 @@
-"""Energy and carbon figures: KPIs, heats and taps, benchmarks, balance, monthly report, recompute.
+"""Energy and carbon figures: KPIs, heats and taps, benchmarks, balance, recompute (the monthly report is
+in routes_reports).
 
 Every figure is read from the derived series the accounting engine wrote to InfluxDB
 (docs/accounting.md section 6), so the API, Grafana and reports show the same numbers.
 """
 # no `from __future__ import annotations`: FastAPI evaluates route annotations that use closure values
 
-import csv
-import io
 import json
 import time
 from datetime import date
 from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
 
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.context import ApiContext
-from ferrogate.api.cost_reader import CostReader
 from ferrogate.api.influxql import measurement, q
-from ferrogate.api.params import TimeRange, parse_month, parse_range
+from ferrogate.api.params import (
+    AssetId,
+    ProductId,
+    RecentFrom,
+    RecentTo,
+    TimeRange,
+    WholePlant,
+    parse_range,
+    parse_recent_range,
+)
 from ferrogate.api.schemas import ErrorOut
-from ferrogate.gateway.cost.report import section_rows
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.benchmark import BenchmarkResult
@@ -37,31 +42,9 @@ ERRORS = {
     404: {"model": ErrorOut, "description": "unknown asset or product"},
     503: {"model": ErrorOut, "description": "the database or the accounting engine is not available"},
 }
-INTENSITY_FIELDS = (
-    "tonnes_t",
-    "electricity_kwh",
-    "waste_heat_kwh",
-    "net_electricity_kwh",
-    "kwh_per_t",
-    "comprehensive_kgce",
-    "kgce_per_t",
-)
-CARBON_FIELDS = (
-    "tonnes_t",
-    "tco2_combustion",
-    "tco2_process",
-    "tco2_fixed_in_product",
-    "tco2_direct",
-    "tco2_indirect",
-    "tco2_total",
-    "tco2_per_t",
-    "tco2_direct_per_t",
-    "green_kwh",
-    "tco2_indirect_market",
-    "tco2_total_market",
-    "tco2_per_t_market",
-    "grid_tco2_per_mwh",
-)
+INTENSITY_FIELDS = wire.KPI_INTENSITY_FIELDS
+PLANT_ENERGY_FIELDS = wire.KPI_PLANT_ENERGY_FIELDS
+CARBON_FIELDS = ("tonnes_t", *wire.KPI_CARBON_FIELDS)
 UNITS = {
     "tonnes_t": "t",
     "electricity_kwh": "kWh",
@@ -71,12 +54,18 @@ UNITS = {
     "comprehensive_kgce": "kgce",
     "kgce_per_t": "kgce/t",
     "grid_tco2_per_mwh": "tCO2/MWh",
+    "consumption_kwh": "kWh",
+    "purchased_kwh": "kWh",
+    "waste_heat_share_percent": "%",
+    "green_share_percent": "%",
+    "water_reuse_percent": "%",
     "green_kwh": "kWh",
     **{f: "tCO2" for f in CARBON_FIELDS if f.startswith("tco2_") and not f.endswith("per_t")},
     "tco2_per_t": "tCO2/t",
     "tco2_direct_per_t": "tCO2/t",
     "tco2_per_t_market": "tCO2/t",
 }
+# what GET /heats answers without from/to: the last day, the first thing a newcomer asks for
 
 
 class EnergyReader:
@@ -101,10 +90,10 @@ class EnergyReader:
             raise error(503, "database_unavailable", f"InfluxDB: {exc}") from exc
 
     def scope(self, asset: str | None, product: str | None, plant: bool) -> tuple[str, str, list[str]]:
-        """(scope, subject, assets whose electricity counts) of a request."""
+        """(scope, subject, assets whose electricity counts) of a request; no scope given: the plant."""
         assert self.model is not None
-        if sum((asset is not None, product is not None, plant)) != 1:
-            raise error(400, "bad_scope", "give exactly one of asset=, product= or plant=true")
+        if sum((asset is not None, product is not None, plant)) > 1:
+            raise error(400, "bad_scope", "give at most one of asset=, product= or plant=true (none: the whole plant)")
         if asset is not None:
             unit = next((u for u in self.model.units if u.asset == asset), None)
             if unit is None:
@@ -210,22 +199,24 @@ def energy_router(context: ApiContext) -> APIRouter:
     async def energy_intensity(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
         to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: Annotated[str | None, Query(description="one accounting unit (furnace) id")] = None,
-        product: Annotated[str | None, Query(description="one product id, e.g. SiMn")] = None,
-        plant: Annotated[bool, Query(description="the whole plant")] = False,
+        asset: AssetId = None,
+        product: ProductId = None,
+        plant: WholePlant = False,
         group: Annotated[Literal["shift", "day", "month"], Query()] = "day",
     ) -> dict[str, Any]:
         """kWh, tonnes, kWh/t, kgce/t (GB/T 2589-2020), comprehensive kgce/t with waste-heat power
-        subtracted, and data completeness (% of electricity buckets Good), per shift, day or month."""
+        subtracted, and data completeness (% of electricity buckets Good), per shift, day or month, for
+        one furnace (asset=), one product (product=) or the whole plant (plant=true, or no scope given)."""
         found = await kpi_rows(from_, to, asset, product, plant, group)
         assert reader.model is not None
         periods = reader.model.calendar.periods(PeriodKind(group), found.range.start_ns, found.range.end_ns)
         complete = await reader.completeness(found.assets, periods)
+        fields = INTENSITY_FIELDS + PLANT_ENERGY_FIELDS if found.scope == "plant" else INTENSITY_FIELDS
         return kpi_body(
             found,
             group,
             [
-                {**period_fields(r), **pick(r, INTENSITY_FIELDS), "completeness_percent": complete.get(r.get("label"))}
+                {**period_fields(r), **pick(r, fields), "completeness_percent": complete.get(r.get("label"))}
                 for r in found.rows
             ],
         )
@@ -234,13 +225,14 @@ def energy_router(context: ApiContext) -> APIRouter:
     async def carbon_intensity(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
         to: Annotated[str, Query(description="ISO 8601 with zone")],
-        asset: Annotated[str | None, Query()] = None,
-        product: Annotated[str | None, Query()] = None,
-        plant: Annotated[bool, Query()] = False,
+        asset: AssetId = None,
+        product: ProductId = None,
+        plant: WholePlant = False,
         group: Annotated[Literal["shift", "day", "month"], Query()] = "month",
     ) -> dict[str, Any]:
         """tCO2 direct, indirect (location-based; market-based where green power is configured), total,
-        per tonne, with every factor used and its source."""
+        per tonne, with every factor used and its source; for one furnace (asset=), one product
+        (product=) or the whole plant (plant=true, or no scope given)."""
         found = await kpi_rows(from_, to, asset, product, plant, group)
         return kpi_body(
             found, group, [{**period_fields(r), **pick(r, CARBON_FIELDS), "factors": provenance(r)} for r in found.rows]
@@ -248,15 +240,17 @@ def energy_router(context: ApiContext) -> APIRouter:
 
     @router.get("/heats")
     async def heats(
-        from_: Annotated[str, Query(alias="from", description="ISO 8601 with zone")],
-        to: Annotated[str, Query(description="ISO 8601 with zone")],
+        from_: RecentFrom = None,
+        to: RecentTo = None,
         asset: Annotated[str | None, Query(description="furnace id; all furnaces when absent")] = None,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=page_max)] = 100,
     ) -> dict[str, Any]:
-        """EAF heats and furnace taps (previous tap -> this tap): kWh, tonnes, kWh/t, quality; newest first."""
+        """EAF heats and furnace taps (previous tap -> this tap) that ended in the range: kWh, tonnes,
+        kWh/t, quality; newest first. Without `from` and `to`: the last 24 hours. The answer names
+        the range it covers (`from`, `to`)."""
         reader.require()
-        rng = parse_range(from_, to, max_days)
+        rng = parse_recent_range(from_, to, max_days, _now_ns())
         where = f"site={q(reader.site)} AND time >= {rng.start_ns} AND time < {rng.end_ns}"
         if asset is not None:
             reader.scope(asset, None, False)
@@ -280,7 +274,15 @@ def energy_router(context: ApiContext) -> APIRouter:
             for r in records[offset : offset + limit]
         ]
         count = total[0].values[0][1] if total and total[0].values else 0
-        return {"total": count, "offset": offset, "limit": limit, "timezone": zone, "items": items}
+        return {
+            "from": iso_utc(rng.start_ns),
+            "to": iso_utc(rng.end_ns),
+            "total": count,
+            "offset": offset,
+            "limit": limit,
+            "timezone": zone,
+            "items": items,
+        }
 
     @router.get("/benchmarks")
     async def benchmarks() -> dict[str, Any]:
@@ -350,68 +352,6 @@ def energy_router(context: ApiContext) -> APIRouter:
             "items": items,
         }
 
-    @router.get("/reports/monthly", responses={200: {"content": {"text/csv": {}}}})
-    async def monthly_report(
-        month: Annotated[str, Query(description="YYYY-MM (plant calendar)")],
-        format: Annotated[Literal["json", "csv"], Query()] = "json",
-    ) -> Any:
-        """The monthly energy and carbon report per product and for the plant, as filed in energy-use
-        and carbon reports; reproducible for any past month from InfluxDB."""
-        reader.require()
-        model = reader.model
-        assert model is not None
-        period = model.calendar.month(parse_month(month))
-        rng = TimeRange(period.start_ns, period.start_ns + 1)
-        rows = []
-        for product_id in sorted(model.products):
-            for r in await reader.kpis("product", product_id, "month", rng):
-                rows.append(
-                    {
-                        "scope": "product",
-                        "subject": product_id,
-                        **period_fields(r),
-                        **pick(r, INTENSITY_FIELDS + CARBON_FIELDS),
-                        "benchmark_status": r.get("benchmark_status"),
-                        "factors": provenance(r),
-                    }
-                )
-        for r in await reader.kpis("plant", reader.site, "month", rng):
-            rows.append(
-                {
-                    "scope": "plant",
-                    "subject": reader.site,
-                    **period_fields(r),
-                    **pick(
-                        r,
-                        (
-                            "consumption_kwh",
-                            "purchased_kwh",
-                            "waste_heat_kwh",
-                            "waste_heat_share_percent",
-                            "green_share_percent",
-                            "water_reuse_percent",
-                            "comprehensive_kgce",
-                            "tco2_direct",
-                            "tco2_indirect",
-                            "tco2_total",
-                        ),
-                    ),
-                    "factors": provenance(r),
-                }
-            )
-        # the cost section (docs/cost.md) where the plant has tariffs
-        cost = await CostReader(reader, context.cost).month_section(period) if context.cost is not None else None
-        if format == "json":
-            body = {"month": period.label, "site": reader.site, "timezone": zone, "units": UNITS, "rows": rows}
-            return body if cost is None else {**body, "cost": cost}
-        if cost is not None:
-            rows += section_rows(cost, reader.site)
-        return Response(
-            _csv(rows),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="ferrogate-{period.label}.csv"'},
-        )
-
     @router.post(
         "/admin/recompute",
         dependencies=[auth.admin],
@@ -442,17 +382,6 @@ def _assessment(result: BenchmarkResult) -> dict[str, Any]:
         "margin_to_benchmark": result.margin_to_benchmark,
         "margin_to_baseline": result.margin_to_baseline,
     }
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns and k not in ("factors", "flags")]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _now_ns() -> int:

@@ -33,7 +33,8 @@ if [ "$PACKAGES" = 1 ]; then
   say "Debian packages"
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    mosquitto mosquitto-clients influxdb influxdb-client python3 python3-venv openssl curl
+    mosquitto mosquitto-clients influxdb influxdb-client python3 python3-venv openssl curl \
+    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk  # the monthly report's PDF
 fi
 
 if [ "$SERVICES" = 1 ] && ! id ferrogate >/dev/null 2>&1; then

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrogate.api.keys import Role, new_key
+from ferrogate.gateway.compliance.config import ComplianceConfig
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.plant_file import PlantFile
@@ -72,6 +73,12 @@ class Demo:
             self.influxdb = await asyncio.to_thread(start_influxdb, data / "influxdb")
             plant = plant.model_copy(update={"influxdb": InfluxConfig(url=self.influxdb.url, spool=spool)})
             self.messages.append(f"InfluxDB (own): {self.influxdb.url} database 'ferrogate'")
+        if plant.accounting is not None and (plant.compliance is None or plant.compliance.inputs_path is None):
+            # the demo keeps its manual compliance inputs (and their audit trail) in its data directory
+            section = plant.compliance or ComplianceConfig()
+            plant = plant.model_copy(
+                update={"compliance": section.model_copy(update={"inputs_path": data / "compliance.sqlite"})}
+            )
         self.plant = plant
         self.simulation = SimulatedPlant(
             plant,

@@ -56,6 +56,11 @@ class LineSink(Protocol):
     async def aclose(self) -> None: ...
 
 
+def influxql_string(text: str) -> str:
+    """An InfluxQL string literal (quotes and backslashes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 @dataclass(frozen=True)
 class Series:
     name: str

@@ -6,6 +6,7 @@ it own, composed here so that no lower layer imports a higher one.
 | `site`, `mqtt`, `influxdb`, `devices`, `assets` | `gateway/config.py` (devices: the driver packages) |
 | `simulation` | `simulators/config.py` |
 | `accounting` | `gateway/energy/config.py`, resolved by `gateway/energy/model.py` |
+| `compliance` | `gateway/compliance/config.py`, resolved by `gateway/compliance/model.py` |
 | `cost` | `gateway/cost/config.py`, resolved by `gateway/cost/model.py` |
 | `alarms` | `gateway/alarms.py` |
 | `pollution` | `gateway/pollution/config.py` |
@@ -22,6 +23,8 @@ from pydantic import Field
 
 from ferrogate.api.config import ApiConfig
 from ferrogate.gateway.alarms import AlarmsConfig
+from ferrogate.gateway.compliance.config import ComplianceConfig
+from ferrogate.gateway.compliance.model import build as build_compliance
 from ferrogate.gateway.config import Location, PlantConfig
 from ferrogate.gateway.cost.config import CostConfig
 from ferrogate.gateway.cost.model import resolve_cost
@@ -35,6 +38,7 @@ from ferrogate.simulators.config import Simulation
 class PlantFile(PlantConfig):
     simulation: Simulation | None = None
     accounting: AccountingConfig | None = None
+    compliance: ComplianceConfig | None = None
     cost: CostConfig | None = None  # electricity tariffs and surcharges (docs/cost.md)
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
@@ -54,6 +58,12 @@ class PlantFile(PlantConfig):
             errors += self.uplink.reference_errors(self.point_ids())
         if self.accounting is not None and not errors:
             errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
+        if self.compliance is not None and self.accounting is None:
+            errors.append((("compliance",), "the compliance section needs an 'accounting' section"))
+        elif self.compliance is not None and not errors:
+            accounting = resolve(self, self.accounting)[0]
+            assert accounting is not None
+            errors += build_compliance(self, self.compliance, accounting)[1]
         if self.cost is not None and not errors:
             errors += resolve_cost(self, self.cost, self.accounting)[1]
         return errors

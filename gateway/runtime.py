@@ -23,6 +23,9 @@ from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_met
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
+from ferrogate.gateway.compliance.model import build as build_compliance
+from ferrogate.gateway.compliance_inputs import InputStore
+from ferrogate.gateway.compliance_service import ComplianceService, ComplianceWatch
 from ferrogate.gateway.cost.demand_watch import watch_demand
 from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.cost_service import start_cost
@@ -97,6 +100,8 @@ class Gateway:
         self._influx_probe: InfluxV1Client | None = None
         self.api_keys = api_keys or []
         self.plant_file = plant_file
+        self.compliance: ComplianceService | None = None  # with the api role on a plant with accounting
+        self.compliance_watch: ComplianceWatch | None = None
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -128,6 +133,10 @@ class Gateway:
             self._spawn(follow_telemetry(mqtt, plant.site.id, ident, self.live.update, self.live_subscribed), "live")
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()
+            if self.compliance is not None and self.compliance.influx is not None:
+                self.compliance_watch = ComplianceWatch(self.compliance, self.alarms, time.time_ns)
+                self.compliance.listeners.append(self.compliance_watch.poke)
+                self._spawn(self.compliance_watch.run(), "compliance-watch")
             app = create_app(self.api_context)
             config = uvicorn.Config(app, host=self.api_host, port=self.api_port, log_level="warning", lifespan="off")
             self.api_server = EmbeddedServer(config)
@@ -147,6 +156,12 @@ class Gateway:
         if self.plant.influxdb is not None:
             self._influx_probe = InfluxV1Client(self.plant.influxdb)
             readiness["influxdb"] = self._influx_ready
+        accounting = resolve(self.plant, self.plant.accounting)[0] if self.plant.accounting is not None else None
+        if accounting is not None:
+            compliance, problems = build_compliance(self.plant, self.plant.compliance, accounting)
+            assert compliance is not None, problems  # the plant file was checked when it was loaded
+            path = compliance.config.inputs_path
+            self.compliance = ComplianceService(compliance, self._influx_probe, InputStore(path) if path else None)
         return ApiContext(
             self.plant,
             self.live,
@@ -158,8 +173,9 @@ class Gateway:
             extra_keys=self.api_keys,
             limits_changed=self.alarm_evaluator.set_limits,
             influx=self._influx_probe,
-            accounting=resolve(self.plant, self.plant.accounting)[0] if self.plant.accounting is not None else None,
+            accounting=accounting,
             recompute=self.energy.recompute if self.energy is not None else None,
+            compliance=self.compliance,
             cost=self.cost,
             demand_forecast=self.demand_watch.snapshot if self.demand_watch is not None else None,
         )
@@ -228,3 +244,5 @@ class Gateway:
             self.uplink.close()
         if self._influx_probe is not None:
             await self._influx_probe.aclose()
+        if self.compliance is not None and self.compliance.store is not None:
+            self.compliance.store.close()

@@ -15,10 +15,17 @@ have influxd || need+=(influxdb)
 # speaks InfluxDB's v2 write API: the tests of the v2 dialect write to it (InfluxDB 2.x is not in Debian)
 have victoria-metrics || need+=(victoria-metrics)
 "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+# the monthly report's PDF: WeasyPrint renders with Pango and subsets fonts with HarfBuzz; the
+# report's Chinese text needs a CJK font
+for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
 if [ "${1:-}" = "--tests" ]; then
   # the deployment walkthrough test boots a bare Debian 12 with systemd (tests/debian_box.py)
   have debootstrap || need+=(debootstrap)
   have systemd-nspawn || need+=(systemd-container)
+  # the offline test opens the API's pages in a real headless browser (tests/offline_browser.py)
+  have chromium || need+=(chromium)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"

@@ -72,7 +72,7 @@ async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, director
 
     async def every_product_has_tonnes() -> bool:
         # a product's month needs a tap after the first one seen (that one has no known start)
-        return all([await month_tonnes(p) > 0 for p in ("crude_steel_eaf", "SiMn", "FeSi75")])
+        return all([await month_tonnes(p) > 0 for p in ("crude_steel_eaf", "SiMn", "FeSi75", "HC_FeCr")])
 
     await eventually(every_product_has_tonnes, "month tonnes of every furnace product in InfluxDB", within_s=240)
 
@@ -105,3 +105,5 @@ async def freeze(demo: Demo) -> None:
     await gateway.ingest.writer.flush()
     for _ in range(2):  # a whole cycle that started after the last batch arrived
         await gateway.energy.wait_cycle()
+    if gateway.compliance_watch is not None:  # grades, carbon and footprints of the final books in InfluxDB
+        await gateway.compliance_watch.check()

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from ferrogate.gateway.demo import Demo
-from ferrogate.gateway.timeutil import iso_utc, ns_to_datetime
+from ferrogate.gateway.timeutil import datetime_to_ns, iso_utc, ns_to_datetime
 
 
 def client(demo: Demo) -> httpx.AsyncClient:
@@ -52,6 +53,73 @@ async def test_a_heat_reads_the_same_through_api_engine_and_database(accounted_d
     assert item["kwh_per_t"] == pytest.approx(heat.kwh_per_t, rel=1e-12)
     assert item["end"] == iso_utc(heat.end_ns) and item["start"] == iso_utc(heat.start_ns)
     assert page["total"] >= len(page["items"]) >= 1
+
+
+def instant_ns(text: str) -> int:
+    return datetime_to_ns(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/heats", "/api/v1/cost/heats"])
+async def test_heats_without_a_range_answer_the_last_24_hours(accounted_demo: Demo, path: str) -> None:
+    """A newcomer's first try, GET /api/v1/heats (or their costs), answers the heats and taps of the
+    last day: all of this run's (its plant history is a few hours old), exactly those the engine
+    closed in the range the answer names, and the same as asking for that range explicitly."""
+    energy = accounted_demo.gateway.energy  # type: ignore[union-attr]
+    async with client(accounted_demo) as http:
+        before_ns = time.time_ns()
+        answer = await http.get(path, params={"limit": 1000})
+        after_ns = time.time_ns()
+        body = answer.json()
+        explicit = (await http.get(path, params={"from": body["from"], "to": body["to"], "limit": 1000})).json()
+    assert answer.status_code == 200, answer.text
+    start_ns, end_ns = instant_ns(body["from"]), instant_ns(body["to"])
+    assert before_ns - 1_000_000 < end_ns <= after_ns  # now (the answer is to the millisecond)
+    assert end_ns - start_ns == 24 * 3600 * 1_000_000_000
+    closed = {r.id for r in energy.records.values() if start_ns <= r.end_ns < end_ns}
+    assert closed == {r.id for r in energy.records.values()} and closed, "the run's records lie in the last day"
+    assert {i["id"] for i in body["items"]} == closed == {i["id"] for i in explicit["items"]}
+    assert body["total"] == explicit["total"] == len(closed)
+
+
+async def test_kpis_without_a_scope_answer_for_the_plant(accounted_demo: Demo) -> None:
+    site = accounted_demo.plant.site.id
+    latest = accounted_demo.gateway.energy.latest[("plant", site, "day")]  # type: ignore[union-attr]
+    async with client(accounted_demo) as http:
+        answers = {
+            path: [
+                (await http.get(f"/api/v1/kpi/{path}", params={**window(accounted_demo), "group": "day", **scope}))
+                for scope in ({}, {"plant": "true"})
+            ]
+            for path in ("energy-intensity", "carbon-intensity")
+        }
+    for path, (unscoped, plant) in answers.items():
+        assert unscoped.status_code == 200, f"{path}: {unscoped.text}"
+        assert unscoped.json() == plant.json(), path
+        assert (unscoped.json()["scope"], unscoped.json()["subject"]) == ("plant", site), path
+    energy = next(p for p in answers["energy-intensity"][0].json()["periods"] if p["label"] == latest.period.label)
+    carbon = next(p for p in answers["carbon-intensity"][0].json()["periods"] if p["label"] == latest.period.label)
+    for name in ("consumption_kwh", "purchased_kwh", "comprehensive_kgce"):
+        assert energy[name] == latest.fields[name] and energy[name] > 0, name
+    assert carbon["tco2_total"] == latest.fields["tco2_total"] > 0
+
+
+async def test_the_defaults_are_documented_in_the_openapi_schema(accounted_demo: Demo) -> None:
+    async with client(accounted_demo) as http:
+        paths = (await http.get("/openapi.json")).json()["paths"]
+
+    def parameters(path: str) -> dict[str, dict]:
+        return {p["name"]: p for p in paths[path]["get"]["parameters"]}
+
+    for path in ("/api/v1/heats", "/api/v1/cost/heats"):
+        heats = parameters(path)
+        assert not heats["from"]["required"] and not heats["to"]["required"]
+        assert "24 hours" in heats["from"]["description"] and "now" in heats["to"]["description"]
+        assert "last 24 hours" in paths[path]["get"]["description"]
+    for path in ("/api/v1/kpi/energy-intensity", "/api/v1/kpi/carbon-intensity"):
+        scope = parameters(path)
+        assert not any(scope[n]["required"] for n in ("asset", "product", "plant")), path
+        assert "whole plant" in scope["asset"]["description"] and "whole plant" in scope["plant"]["description"]
+        assert "no scope given" in paths[path]["get"]["description"], path
 
 
 @pytest.mark.parametrize("group", ["day", "month"])

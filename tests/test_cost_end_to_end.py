@@ -133,7 +133,7 @@ async def test_month_demand_surcharges_and_report(accounted_demo: Demo) -> None:
         + sum(i["surcharge_yuan"] or 0.0 for i in surcharges["items"]),
         rel=1e-12,
     )
-    assert {p["product"] for p in section["products"]} == {"crude_steel_eaf", "SiMn", "FeSi75", "EMM"}
+    assert {p["product"] for p in section["products"]} == {"crude_steel_eaf", "SiMn", "FeSi75", "HC_FeCr", "EMM"}
 
 
 async def test_a_plant_without_tariffs_answers_404_no_cost(accounted_demo: Demo) -> None:

@@ -1,12 +1,15 @@
-"""Grafana dashboards without Grafana: the JSON is what build_dashboards.py makes, its structure is
-sound (unique uids, our datasource, a unit on every panel, bilingual titles), and every panel
-query, with Grafana's macros and template variables expanded, runs against the real InfluxDB
-filled by a short accelerated run of the demo plant and returns data."""
+"""Grafana dashboards without Grafana: the JSON is what the builders in deploy/grafana/dashboard_builder
+(grafana-foundation-sdk) make and reads back through the SDK's typed model unchanged, its structure is
+sound (unique uids, our datasource, a unit on every panel, bilingual titles), and every panel query,
+with Grafana's macros and template variables expanded, runs against the real InfluxDB filled by a
+short accelerated run of the demo plant and returns data."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,21 +19,42 @@ from tests.grafana_queries import DASHBOARDS, GRAFANA, load, panel_series, panel
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
-def test_dashboards_are_built_from_their_description() -> None:
-    import importlib.util
+@pytest.fixture
+def builder(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """deploy/grafana/dashboard_builder: a package beside the JSON, not part of the installed ferrogate."""
+    monkeypatch.syspath_prepend(str(GRAFANA))
+    import dashboard_builder
 
-    spec = importlib.util.spec_from_file_location("build_dashboards", GRAFANA / "build_dashboards.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    rendered = module.render()
+    return dashboard_builder
+
+
+def test_dashboards_are_built_from_their_description(builder: ModuleType) -> None:
+    rendered = builder.render()
     assert sorted(rendered) == [p.name for p in DASHBOARDS], "run deploy/grafana/build_dashboards.py"
     for path in DASHBOARDS:
-        assert path.read_text(encoding="utf-8") == rendered[path.name], f"{path.name} is out of date"
+        assert path.read_text(encoding="utf-8") == rendered[path.name], (
+            f"{path.name} differs from what its builder makes: change deploy/grafana/dashboard_builder, "
+            "then run deploy/grafana/build_dashboards.py (never edit the JSON by hand)"
+        )
+
+
+def test_dashboards_read_back_through_grafanas_typed_model(builder: ModuleType) -> None:
+    """Every key of the JSON is one the SDK's Grafana schema knows (a key it does not know would be
+    lost on the way back), and every target is a typed raw InfluxQL query."""
+    from dashboard_builder.influxql import InfluxQLQuery
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    for path in DASHBOARDS:
+        data = load(path)
+        typed = Dashboard.from_json(data)
+        assert json.loads(json.dumps(typed, cls=JSONEncoder)) == data, path.name
+        targets = [t for p in typed.panels or [] for t in getattr(p, "targets", None) or []]
+        assert targets and all(isinstance(t, InfluxQLQuery) for t in targets), path.name
 
 
 def test_dashboard_structure() -> None:
-    assert len(DASHBOARDS) == 5
+    assert len(DASHBOARDS) == 6
     uids = [load(p)["uid"] for p in DASHBOARDS]
     assert len(set(uids)) == len(uids)
     for path in DASHBOARDS:

@@ -251,7 +251,7 @@ async def check_grafana_view(walk: Walkthrough) -> None:
     plant = load_plant(ROOT / "deploy" / "plants" / "commissioning.yaml")
     try:
         boards = sorted((root / dashboards.relative_to("/")).glob("*.json"))
-        assert len(boards) == 5
+        assert len(boards) == 6
         # panels of the plant's current day ("today" runs from local midnight)
         day_panels = {
             f"{path.name} #{p['id']} {p['title']}"

@@ -31,6 +31,7 @@ def test_demo_plant_resolves_every_unit_and_meter() -> None:
         "eaf2": "eaf_heat",
         "saf1": "saf_tap",
         "saf2": "saf_tap",
+        "saf3": "saf_tap",
         "emm1": "continuous",
     }
     eaf2 = model.consumers["eaf2"].counter

@@ -71,7 +71,7 @@ async def test_books_match_the_simulator_ground_truth(
         async def enough() -> bool:
             # counted in the books, not the ledger: taps before the gateway's first scan are not seen
             eafs = min(recorded(a) for a in ("eaf1", "eaf2"))
-            safs = min(recorded(a) for a in ("saf1", "saf2"))
+            safs = min(recorded(a) for a in ("saf1", "saf2", "saf3"))
             return eafs >= 3 and safs >= 4
 
         await eventually(enough, "three heats per EAF and four taps per SAF in the books", within_s=150)
@@ -100,13 +100,13 @@ async def test_books_match_the_simulator_ground_truth(
         # start while simulated time ran at SPEED) depends on the box: read it, do not assume it.
         counters = {u.asset: u.tap_counter for u in energy.model.units if u.tap_counter is not None}
         seen: dict[str, list[dict[str, Any]]] = {}
-        for kind, assets in (("eaf_heat", ("eaf1", "eaf2")), ("saf_tap", ("saf1", "saf2"))):
+        for kind, assets in (("eaf_heat", ("eaf1", "eaf2")), ("saf_tap", ("saf1", "saf2", "saf3"))):
             for asset in assets:
                 first_read = await first_good_reading_ns(energy.influx, *counters[asset].key)
                 seen[asset] = [e for e in ledger(kind, asset) if iso_utc(first_read) < e["end"] <= iso_utc(horizon)]
         by_end = {(r.unit, iso_utc(r.end_ns)): r for r in records}
         checked = 0
-        for kind, assets in (("eaf_heat", ("eaf1", "eaf2")), ("saf_tap", ("saf1", "saf2"))):
+        for kind, assets in (("eaf_heat", ("eaf1", "eaf2")), ("saf_tap", ("saf1", "saf2", "saf3"))):
             for asset in assets:
                 truth = seen[asset]
                 assert truth, f"no {kind} of {asset} between the gateway's first reading and the horizon"
@@ -125,7 +125,7 @@ async def test_books_match_the_simulator_ground_truth(
                 # and no heat the plant did not make
                 ends = {e["end"] for e in truth}
                 assert {iso_utc(r.end_ns) for r in records if r.unit == asset} == ends
-        assert checked >= 2 * 2 + 2 * 3
+        assert checked >= 2 * 2 + 3 * 3
 
         # --- hourly waste-heat generation and cell-line product -------------------------------
         buckets = list(energy.intervals.values())
@@ -158,7 +158,7 @@ async def test_books_match_the_simulator_ground_truth(
         periods_checked = 0
         for period in cal.periods(PeriodKind.day, first_ns, horizon):
             kpis = {(k.scope, k.subject): k for k in energy.books.kpis(period, False, records, intervals)}
-            for asset in ("eaf1", "eaf2", "saf1", "saf2"):
+            for asset in ("eaf1", "eaf2", "saf1", "saf2", "saf3"):
                 kind = "eaf_heat" if asset.startswith("eaf") else "saf_tap"
                 truth = [e for e in seen[asset][1:] if iso_utc(period.start_ns) < e["end"] <= iso_utc(period.end_ns)]
                 if not truth:

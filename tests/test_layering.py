@@ -33,6 +33,7 @@ def tree(package: str) -> tuple[str, str]:
 
 
 ENERGY = tree("ferrogate.gateway.energy")
+COMPLIANCE = tree("ferrogate.gateway.compliance")
 COST = tree("ferrogate.gateway.cost")
 POLLUTION = tree("ferrogate.gateway.pollution")
 SIMULATORS = tree("ferrogate.simulators")
@@ -52,6 +53,8 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
         (p, (*ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.lineprotocol", MODEL_BASE, *LEAVES))
         for p in ENERGY
     ),
+    # compliance: a pure layer on the books (accounting), the plant model and its own modules
+    *((p, (*COMPLIANCE, *ENERGY, "ferrogate.gateway.config", MODEL_BASE, *LEAVES)) for p in COMPLIANCE),
     # electricity cost: pure logic above the books (and the alarm book for the demand alarm)
     *((p, (*COST, *ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.alarms", MODEL_BASE, *LEAVES)) for p in COST),
     # pollutant accounting: as pure, beside the energy books (their reference-data types), raising alarms

@@ -101,7 +101,7 @@ def test_eaf_heats_are_realistic(run: Run, asset: str, nominal_t: float) -> None
     assert len({round(h["energy_kwh"] / h["tonnes"]) for h in heats}) > len(heats) // 2, "kWh/t varies"
 
 
-@pytest.mark.parametrize("asset", ["saf1", "saf2"])
+@pytest.mark.parametrize("asset", ["saf1", "saf2", "saf3"])
 def test_saf_taps_are_realistic(run: Run, asset: str) -> None:
     taps = lines(run, "saf_tap", asset)
     cfg = next(e for e in run.plant.config.equipment if e.id == asset)
@@ -153,7 +153,9 @@ def test_books_balance_at_the_incomer(run: Run) -> None:
         return run.value(eq, counter) - run.first[eq][counter]
 
     incomer = delta("incomer", "energy_import_kwh") - delta("incomer", "energy_export_kwh")
-    feeders = sum(delta(f, "energy_import_kwh") for f in ("tr_eaf1", "tr_eaf2", "tr_saf1", "tr_saf2", "emm1"))
+    feeders = sum(
+        delta(f, "energy_import_kwh") for f in ("tr_eaf1", "tr_eaf2", "tr_saf1", "tr_saf2", "tr_saf3", "emm1")
+    )
     generated = delta("whg1", "exported_kwh") + delta("whg2", "exported_kwh")
     assert incomer == pytest.approx(feeders + delta("incomer", "auxiliary_kwh") - generated, rel=1e-9)
 

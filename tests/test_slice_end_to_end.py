@@ -88,7 +88,7 @@ async def test_slice_delivers_what_the_simulators_served(
             assert (await http.get("/healthz")).json() == {"status": "ok"}
             assets = {a["id"]: a for a in (await http.get("/api/v1/assets")).json()}
             assert set(assets) == {
-                *("eaf1", "eaf2", "saf1", "saf2", "tr_eaf1", "tr_eaf2", "tr_saf1", "tr_saf2"),
+                *("eaf1", "eaf2", "saf1", "saf2", "saf3", "tr_eaf1", "tr_eaf2", "tr_saf1", "tr_saf2", "tr_saf3"),
                 *("whg1", "whg2", "emm1", "incomer"),
             }
             roles = {m["role"]: m["unit"] for m in assets["eaf1"]["meters"]}

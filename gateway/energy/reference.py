@@ -36,6 +36,7 @@ class Factor:
     confidence: Confidence
     verified: bool = True
     note: str = ""
+    edition: str = ""  # of the source document where it has editions (standards, regulations)
 
     def provenance(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,12 +49,18 @@ class Factor:
         }
         if self.note:
             out["note"] = self.note
+        if self.edition:
+            out["edition"] = self.edition
         return out
 
 
-def _f(value: float, unit: str, source: str, year: int, conf: str, note: str = "") -> Factor:
+def factor(value: float, unit: str, source: str, year: int, conf: str, note: str = "", edition: str = "") -> Factor:
+    """A reference entry: UNVERIFIED confidence makes it `verified=False` (shown so everywhere)."""
     confidence = Confidence(conf)
-    return Factor(value, unit, source, year, confidence, confidence is not Confidence.UNVERIFIED, note)
+    return Factor(value, unit, source, year, confidence, confidence is not Confidence.UNVERIFIED, note, edition)
+
+
+_f = factor
 
 
 # --- sources ------------------------------------------------------------------------------------
