@@ -26,6 +26,7 @@ from ferrogate.api.routes_alarms import alarms_router
 from ferrogate.api.routes_compliance import compliance_router
 from ferrogate.api.routes_cost import cost_router
 from ferrogate.api.routes_energy import energy_router
+from ferrogate.api.routes_pollution import pollution_router
 from ferrogate.api.routes_reports import reports_router
 from ferrogate.api.schemas import AssetOut, DeviceState, ErrorOut, LiveEvent, LiveOut, LivePoint, MeterOut, ReadyOut
 from ferrogate.gateway.config import Asset
@@ -256,6 +257,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(plant_router(view))
     app.include_router(alarms_router(context))
     app.include_router(energy_router(context))
+    app.include_router(pollution_router(context))
     app.include_router(compliance_router(context))
     app.include_router(reports_router(context))
     app.include_router(cost_router(context))

@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--role",
         default="collect,ingest,api",
-        help="roles separated by ',' or '-' (systemd instance names allow no commas): collect, ingest, energy, api",
+        help="roles separated by ',' or '-' (systemd instance names allow no commas): "
+        "collect, ingest, energy, api, uplink",
     )
     run.add_argument("--api-host", default="127.0.0.1")
     run.add_argument("--api-port", type=int, default=8080)

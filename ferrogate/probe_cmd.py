@@ -1,7 +1,8 @@
 """`ferrogate probe --plant FILE --device ID [--json]`: read every point of one device once and print
 value, unit, quality and timing; the commissioning tool for checking a register map or node list
-on site. Read-only like the gateway. Exit status: 0 all points good, 2 some point not good,
-1 the device could not be reached (or the plant file / device id is wrong).
+on site. Read-only like the gateway. An HJ 212 logger pushes its data: the probe listens for its
+next upload instead (`--wait`, ferrogate/probe_hj212.py). Exit status: 0 all points good, 2 some
+point not good, 1 the device could not be reached (or the plant file / device id is wrong).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plant", type=Path, required=True)
     p.add_argument("--device", required=True, help="device id in the plant file")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    p.add_argument(
+        "--wait", type=float, default=None, help="HJ 212: seconds to wait for an upload (default 3 x its interval)"
+    )
 
 
 @dataclass
@@ -40,6 +44,8 @@ class ProbeResult:
     read_ms: float = 0.0
     requests: int = 0
     plan: list[str] = field(default_factory=list)  # Modbus: the reads, e.g. "holding 0-7 (3 points)"
+    decoded: list[str] = field(default_factory=list)  # HJ 212: what the upload said, line by line
+    refused: list[str] = field(default_factory=list)  # HJ 212: frames refused meanwhile, by reason
     readings: list[Reading] = field(default_factory=list)
 
     @property
@@ -57,6 +63,8 @@ class ProbeResult:
             "read_ms": round(self.read_ms, 3),
             "requests": self.requests,
             "plan": self.plan,
+            "decoded": self.decoded,
+            "refused": self.refused,
             "readings": [
                 {
                     "point": r.point,
@@ -114,14 +122,20 @@ async def probe(plant: PlantConfig, device_id: str) -> ProbeResult:
 
 def render(result: ProbeResult) -> str:
     lines = [f"{result.device}  {result.endpoint}"]
+    lines += [f"refused meanwhile: {r}" for r in result.refused]
     if not result.connected:
-        lines.append(f"cannot connect after {result.connect_ms:.1f} ms: {result.error}")
+        what = "nothing received" if result.protocol == "hj212" else "cannot connect"
+        lines.append(f"{what} after {result.connect_ms:.1f} ms: {result.error}")
         return "\n".join(lines)
-    lines.append(
-        f"connect {result.connect_ms:.1f} ms; read {len(result.readings)} values in "
-        f"{result.requests} request(s), {result.read_ms:.1f} ms"
-    )
+    if result.protocol == "hj212":
+        lines.append(f"upload after {result.connect_ms:.1f} ms ({result.requests} frame(s) received):")
+    else:
+        lines.append(
+            f"connect {result.connect_ms:.1f} ms; read {len(result.readings)} values in "
+            f"{result.requests} request(s), {result.read_ms:.1f} ms"
+        )
     lines += [f"  read {step}" for step in result.plan]
+    lines += [f"  {line}" for line in result.decoded]
     rows = [("point", "value", "unit", "quality", "source time (UTC)", "reason")]
     for r in result.readings:
         value = "-" if r.value is None else f"{r.value:.10g}"
@@ -140,7 +154,14 @@ def run(args: argparse.Namespace) -> int:
     if args.device not in ids:
         print(f"no device {args.device!r} in {args.plant}; devices: {', '.join(ids)}", file=sys.stderr)
         return 1
-    result = asyncio.run(probe(plant, args.device))
+    device = plant.device(args.device)
+    if device.protocol == "hj212":
+        from ferrogate.probe_hj212 import probe_hj212
+
+        wait = args.wait if args.wait is not None else 3 * device.scan_interval_s
+        result = asyncio.run(probe_hj212(device, plant.site.timezone, wait))
+    else:
+        result = asyncio.run(probe(plant, args.device))
     print(json.dumps(result.to_json(), ensure_ascii=False) if args.json else render(result))
     if not result.connected:
         return 1

@@ -93,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _simulate(plant: PlantFile, args: argparse.Namespace) -> int:
+    from ferrogate.gateway.demo import default_demo_secrets
     from ferrogate.simulators.plant import SimulatedPlant
 
+    default_demo_secrets()  # before the simulated loggers read their PW
     sim = SimulatedPlant(plant, plant.simulation, speed=args.speed, history_s=args.history, truth=args.truth)
     try:
         await sim.start()

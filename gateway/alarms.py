@@ -32,6 +32,8 @@ class Kind(StrEnum):
     counter_reset = "counter_reset"
     balance_out_of_tolerance = "balance_out_of_tolerance"
     kpi_worse_than_baseline = "kpi_worse_than_baseline"
+    emission_limit_exceeded = "emission_limit_exceeded"  # a stack's hourly average above its limit
+    emission_data_flagged = "emission_data_flagged"  # a stack's hour without valid data (too few values, a flag)
     energy_limit_exceeded = "energy_limit_exceeded"  # rolling 12 months above a mandatory limit (GB 213xx)
     energy_limit_grade_worse = "energy_limit_grade_worse"  # rolling 12 months fell to a worse grade
     demand_forecast_high = "demand_forecast_high"  # 15-minute demand forecast near the maximum (docs/cost.md)

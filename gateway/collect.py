@@ -12,6 +12,8 @@
   than the deadband or its quality changed, and every `refresh_s` anyway.
 - Status: `on_status(device_id, online)` is called on every online/offline transition (and once
   at the first scan), e.g. to publish a retained MQTT status per device.
+- Listening drivers: devices that push their data (HJ 212 loggers) are not scanned; a listener per
+  listen address hands their messages to the same sink as batches of the same shape.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ferrogate.drivers.base import Driver, bad_readings, is_comm_failure, now_ns
+from ferrogate.drivers.hj212.config import Hj212Device
+from ferrogate.drivers.hj212.driver import Hj212Listener, listen_groups
 from ferrogate.drivers.modbus.link import ModbusLinks
 from ferrogate.gateway.cancellation import raise_if_cancelled
 from ferrogate.gateway.config import PlantConfig
@@ -42,6 +46,8 @@ def make_driver(
     plant: PlantConfig, device_id: str, metrics: DeviceMetrics | None = None, links: ModbusLinks | None = None
 ) -> Driver:
     device = plant.device(device_id)
+    if isinstance(device, Hj212Device):
+        raise ValueError(f"device {device_id} is HJ 212: it is listened for (Hj212Listener), not polled")
     if device.protocol == "modbus":
         from ferrogate.drivers.modbus.driver import ModbusDriver
 
@@ -258,9 +264,26 @@ class Collector:
                 links=links,
             )
             for d in plant.devices
+            if not isinstance(d, Hj212Device)
+        ]
+        listened = [d for d in plant.devices if isinstance(d, Hj212Device)]
+        owners = plant.asset_of_point()
+        self.listeners = [
+            Hj212Listener(
+                group,
+                plant.site.id,
+                plant.site.timezone,
+                sink,
+                assets=owners,
+                metrics={d.id: self.metrics.device(d.id, d.protocol) for d in group},
+                on_status=on_status,
+            )
+            for group in listen_groups(listened).values()
         ]
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
+            for listener in self.listeners:
+                tg.create_task(listener.run(), name=f"listen:hj212:{listener.port}")
             for scanner in self.scanners:
                 tg.create_task(scanner.run(), name=f"scan:{scanner.device.id}")

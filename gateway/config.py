@@ -18,6 +18,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
+from ferrogate.drivers.hj212.config import Hj212Device, listener_errors
 from ferrogate.drivers.modbus.config import ModbusDevice
 from ferrogate.drivers.opcua.config import OpcUaDevice
 from ferrogate.gateway.model_base import Credentials, Identifier, Site, SpoolConfig, Strict
@@ -132,7 +133,7 @@ class InfluxConfig(Credentials):
 
 
 # Every driver package's device model; a new protocol adds its model here (and its driver in collect.make_driver).
-DeviceConfig = ModbusDevice | OpcUaDevice
+DeviceConfig = ModbusDevice | OpcUaDevice | Hj212Device
 Device = Annotated[DeviceConfig, Field(discriminator="protocol")]
 # the `protocol` values, which pydantic names in the location of a device's errors
 DEVICE_PROTOCOLS: tuple[str, ...] = tuple(
@@ -217,6 +218,7 @@ class PlantConfig(Strict):
                 seen.add(point.id)
             if device.clock_point is not None and device.clock_point not in seen:
                 errors.append((("devices", d_index, "clock_point"), f"device has no point {device.clock_point!r}"))
+        errors += listener_errors([(i, d) for i, d in enumerate(self.devices) if isinstance(d, Hj212Device)])
         device_points = self.point_ids()
         asset_ids: set[str] = set()
         for a_index, asset in enumerate(self.assets):

@@ -22,6 +22,14 @@ from ferrogate.simulators.plant import SimulatedPlant
 log = logging.getLogger(__name__)
 
 DEMO_KEY_VARIABLE = "FERROGATE_DEMO_API_KEY"
+# the demo plant's CEMS data loggers take their PW from here; the demo and the simulators fill in a
+# common factory default when it is not set (an HJ 212 PW travels in clear in every frame anyway)
+DEMO_CEMS_PASSWORD_VARIABLE = "FERROGATE_DEMO_CEMS_PASSWORD"
+DEMO_CEMS_PASSWORD = "123456"
+
+
+def default_demo_secrets() -> None:
+    os.environ.setdefault(DEMO_CEMS_PASSWORD_VARIABLE, DEMO_CEMS_PASSWORD)
 
 
 def demo_gateway_id(data_dir: Path) -> str:
@@ -52,6 +60,7 @@ class Demo:
     api_key: str = ""
 
     async def start(self) -> None:
+        default_demo_secrets()
         data = self.options.data_dir
         data.mkdir(parents=True, exist_ok=True)
         plant = self.plant

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ferrogate.gateway.redact import remember
 
@@ -65,6 +65,20 @@ class Credentials(Strict):
         return value
 
 
+def known_zone(value: str) -> str:
+    """An IANA time zone name (e.g. Asia/Shanghai), or ValueError."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(known_zone)]
+
+
 class Site(Strict):
     id: Identifier
     name: str
@@ -74,13 +88,7 @@ class Site(Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return known_zone(value)
 
 
 class SpoolConfig(Strict):

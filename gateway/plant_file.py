@@ -9,6 +9,8 @@ it own, composed here so that no lower layer imports a higher one.
 | `compliance` | `gateway/compliance/config.py`, resolved by `gateway/compliance/model.py` |
 | `cost` | `gateway/cost/config.py`, resolved by `gateway/cost/model.py` |
 | `alarms` | `gateway/alarms.py` |
+| `pollution` | `gateway/pollution/config.py` |
+| `uplink` | `gateway/uplink/config.py` |
 | `api` | `api/config.py` |
 
 Each owner checks its section against the plant model; `reference_errors` calls those checks in
@@ -28,6 +30,8 @@ from ferrogate.gateway.cost.config import CostConfig
 from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.energy.config import AccountingConfig
 from ferrogate.gateway.energy.model import resolve
+from ferrogate.gateway.pollution.config import PollutionConfig
+from ferrogate.gateway.uplink.config import UplinkConfig
 from ferrogate.simulators.config import Simulation
 
 
@@ -38,6 +42,8 @@ class PlantFile(PlantConfig):
     cost: CostConfig | None = None  # electricity tariffs and surcharges (docs/cost.md)
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    pollution: PollutionConfig | None = None
+    uplink: UplinkConfig | None = None
 
     def reference_errors(self) -> list[tuple[Location, str]]:
         """The plant model's own checks, then each section's against it (ids unique, references
@@ -46,6 +52,10 @@ class PlantFile(PlantConfig):
         if self.simulation is not None:
             errors += self.simulation.reference_errors(self.devices)
         errors += self.alarms.reference_errors(self.point_ids())
+        if self.pollution is not None:
+            errors += self.pollution.reference_errors(self.point_ids(), {a.id for a in self.assets})
+        if self.uplink is not None:
+            errors += self.uplink.reference_errors(self.point_ids())
         if self.accounting is not None and not errors:
             errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
         if self.compliance is not None and self.accounting is None:

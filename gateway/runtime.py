@@ -19,6 +19,7 @@ import uvicorn
 from ferrogate.api.app import create_app
 from ferrogate.api.context import ApiContext, ReadinessCheck
 from ferrogate.api.keys import KeyStore, StoredKey
+from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_metrics
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
@@ -34,12 +35,14 @@ from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
 from ferrogate.gateway.plant_file import PlantFile
+from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.rejections import render_prometheus as render_rejections
+from ferrogate.gateway.uplink.service import UplinkService
 
 log = logging.getLogger(__name__)
 
-ROLES = ("collect", "ingest", "api", "energy")
+ROLES = ("collect", "ingest", "api", "energy", "uplink")
 
 
 class RoleConfigError(ValueError):
@@ -84,6 +87,7 @@ class Gateway:
         self.collector: Collector | None = None
         self.ingest: IngestWorker | None = None
         self.energy: AccountingService | None = None  # the accounting engine (energy role, plant has `accounting`)
+        self.uplink: UplinkService | None = None  # HJ 212 to environmental platforms (uplink role, plant has `uplink`)
         self.live = LiveCache({d.id: frozenset(p.id for p in d.points) for d in plant.devices})
         self.live_rejections = Rejections("live")
         self.alarms = AlarmBook(plant.alarms.history)
@@ -117,6 +121,9 @@ class Gateway:
             assert plant.influxdb is not None
             self.ingest = IngestWorker(mqtt, plant.influxdb, plant.site.id, self.gateway_id)
             self._spawn(self.ingest.run(), "ingest")
+        if "uplink" in self.roles and plant.uplink is not None:
+            self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id)
+            self._spawn(self.uplink.run(), "uplink")
         if "energy" in self.roles and plant.accounting is not None:
             self.energy = start_accounting(plant, self.gateway_id)
             if plant.cost is not None:  # electricity cost priced on the books (docs/cost.md)
@@ -125,6 +132,9 @@ class Gateway:
         if "api" in self.roles:
             ident = f"{mqtt.client_id_prefix}-live-{self.gateway_id}"
             self.live.listeners.append(lambda batch: self.alarm_evaluator.on_batch(batch, time.time_ns()))
+            if plant.pollution is not None:
+                emission_limits = EmissionLimitEvaluator(self.alarms, plant.pollution)
+                self.live.listeners.append(lambda batch: emission_limits.on_batch(batch, time.time_ns()))
             if self.demand_watch is not None:
                 watch = self.demand_watch
                 self.live.listeners.append(lambda batch: watch.on_batch(batch, time.time_ns()))
@@ -213,8 +223,10 @@ class Gateway:
         parts = []
         if self.collector is not None:
             parts.append(self.collector.metrics.render_prometheus())
+            listeners = {f"{x.host}:{x.port}": x.server.stats for x in self.collector.listeners}
+            parts.append(render_hj212_metrics(listeners))
         consumers = [self.live_rejections] if "api" in self.roles else []
-        consumers += [worker.rejections for worker in (self.ingest, self.energy) if worker is not None]
+        consumers += [worker.rejections for worker in (self.ingest, self.energy, self.uplink) if worker is not None]
         parts.append(render_rejections(consumers))
         return "".join(parts)
 
@@ -253,6 +265,8 @@ class Gateway:
             await self.ingest.aclose()
         if self.energy is not None:
             await self.energy.aclose()
+        if self.uplink is not None:
+            self.uplink.close()
         if self._influx_probe is not None:
             await self._influx_probe.aclose()
         if self.compliance is not None and self.compliance.store is not None:

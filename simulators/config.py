@@ -170,13 +170,46 @@ class CellsEquipment(EquipmentBase):
     current_noise: float = Field(0.005, ge=0, le=0.1, description="relative standard deviation of the current")
 
 
+# Flue-gas stacks: default levels are illustrative, near Chinese ultra-low-emission levels for steel
+# (particulate 10, SO2 35, NOx 50 mg/m3; UNVERIFIED here, see gateway/pollution/reference.py).
+class Level(Strict):
+    """A quantity that follows furnace load: its value with the furnace off and at full load."""
+
+    idle: float = Field(ge=0)
+    full_load: float = Field(ge=0)
+
+    def at(self, load: float) -> float:
+        return self.idle + (self.full_load - self.idle) * load
+
+
+class StackEquipment(Strict):
+    """A furnace's stack after its bag filter: standard dry flue-gas flow and what the CEMS measures.
+    Flow and CO2 follow furnace load (O2 falls as combustion gas replaces the air drawn in); SO2, NOx
+    and particulate wander with noise around their load-dependent levels."""
+
+    id: Identifier = Field(description="equipment id (use the asset's id)")
+    kind: Literal["stack"]
+    furnace: Identifier = Field(description="the eaf or submerged_arc_furnace whose off-gas it carries")
+    flow_m3_s: Level = Field(description="standard dry flue-gas flow, m3/s")
+    flow_lag_s: Seconds = Field(30.0, description="first-order lag of the fans, s")
+    o2_pct: Level = Field(Level(idle=20.6, full_load=18.5), description="O2, % by volume")
+    co2_mg_m3: Level = Field(Level(idle=800.0, full_load=25000.0), description="CO2, mg/m3 (800: ambient air)")
+    so2_mg_m3: Level = Field(Level(idle=4.0, full_load=15.0), description="SO2, mg/m3, standard dry")
+    nox_mg_m3: Level = Field(Level(idle=12.0, full_load=38.0), description="NOx as NO2, mg/m3, standard dry")
+    particulate_mg_m3: Level = Field(Level(idle=1.5, full_load=4.5), description="particulate, mg/m3")
+    temperature_c: Level = Field(Level(idle=60.0, full_load=115.0), description="flue-gas temperature, degC")
+    noise: float = Field(0.08, ge=0, le=0.5, description="relative standard deviation of the concentrations")
+    noise_correlation_s: float = Field(60.0, gt=0, description="how long a deviation lasts, s")
+
+
 Equipment = Annotated[
     EafEquipment
     | SafEquipment
     | TransformerEquipment
     | WasteHeatGeneratorEquipment
     | IncomerEquipment
-    | CellsEquipment,
+    | CellsEquipment
+    | StackEquipment,
     Field(discriminator="kind"),
 ]
 FURNACE_KINDS = ("eaf", "submerged_arc_furnace")
@@ -296,11 +329,60 @@ MODBUS_ONLY_FAULTS = ("exception",)
 OPCUA_ONLY_FAULTS = ("bad_status",)
 
 
+# CEMS data loggers reporting the stacks over HJ 212 (simulators/cems_logger.py)
+DataFlagLetter = Literal["F", "M", "S", "D", "C", "T", "B"]
+
+
+class LoggerWindow(Strict):
+    """A period whose values the logger flags (HJ 212 data flags): maintenance M, calibration C..."""
+
+    flag: DataFlagLetter
+    at: Seconds = Field(description="start, simulated seconds after the simulation start")
+    duration: Seconds
+    factors: list[str] | None = Field(None, description="factor codes (default: every factor)")
+    every: Seconds | None = Field(None, description="repeat with this period (e.g. a daily calibration: 1d)")
+
+    @model_validator(mode="after")
+    def _fits_period(self) -> LoggerWindow:
+        if self.every is not None and self.duration >= self.every:
+            raise ValueError("a repeating window must be shorter than its period")
+        return self
+
+
+class LoggerFault(Strict):
+    """Trouble on the logger's link: frames with a wrong CRC (resent right after the timeout), a
+    dropped connection (down for `duration`, then reconnected), silence with the connection open,
+    messages split into `packets` packets. Everything not sent while it lasts is sent afterwards."""
+
+    fault: Literal["bad_crc", "reconnect", "silence", "split"]
+    at: Seconds
+    duration: Seconds = 0.0
+    packets: int = Field(2, ge=2, le=20, description="split: packets per message")
+
+
+class CemsLoggerSim(Strict):
+    """A data logger for one stack: connects to the gateway's HJ 212 listener (the device's
+    `listen_host:listen_port`), sends real-time data every `realtime_interval_s`, minute and hourly data."""
+
+    device: Identifier = Field(description="the protocol: hj212 device it is (MN, password, listen address)")
+    stack: Identifier = Field(description="the stack equipment it measures")
+    realtime_interval_s: Seconds = Field(30.0, ge=1, description="2011 every N simulated seconds (whole seconds)")
+    minute_data: bool = Field(True, description="2051 every simulated minute")
+    hour_data: bool = Field(True, description="2061 every simulated hour")
+    ack: bool = Field(True, description="ask for a 9014 reply (Flag bit A)")
+    version: Literal[2017, 2025] = 2017
+    reply_timeout_s: float = Field(10.0, gt=0, le=60, description="wall seconds to wait for a 9014")
+    retries: int = Field(3, ge=0, le=10)
+    windows: list[LoggerWindow] = Field(default_factory=list)
+    faults: list[LoggerFault] = Field(default_factory=list)
+
+
 class Simulation(Strict):
     seed: int = 1
     equipment: list[Equipment] = Field(default_factory=list)
     devices: list[SimulatedDevice] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
+    loggers: list[CemsLoggerSim] = Field(default_factory=list)
 
     def equipment_by_id(self) -> dict[str, EquipmentBase]:
         return {e.id: e for e in self.equipment}
@@ -327,13 +409,29 @@ class Simulation(Strict):
         errors += self._device_errors(kinds, {d.id: d for d in devices})
         errors += _point_errors(self, devices)
         errors += self._fault_errors(kinds, {d.id: d for d in devices})
+        errors += self._logger_errors(kinds, {d.id: d for d in devices})
+        return errors
+
+    def _logger_errors(self, kinds: dict[str, str], devices: dict) -> list[tuple[Location, str]]:
+        errors: list[tuple[Location, str]] = []
+        seen: set[str] = set()
+        for i, logger in enumerate(self.loggers):
+            where = ("simulation", "loggers", i)
+            device = devices.get(logger.device)
+            if device is None or device.protocol != "hj212":
+                errors.append(((*where, "device"), f"{logger.device!r} is not an hj212 device"))
+            elif logger.device in seen:
+                errors.append(((*where, "device"), f"{logger.device!r} already has a simulated logger"))
+            seen.add(logger.device)
+            if kinds.get(logger.stack) != "stack":
+                errors.append(((*where, "stack"), f"{logger.stack!r} is not a stack equipment"))
         return errors
 
     def _equipment_links(self, kinds: dict[str, str]) -> list[tuple[Location, str]]:
         errors: list[tuple[Location, str]] = []
         fed_by_transformer: set[str] = set()
         for i, eq in enumerate(self.equipment):
-            if isinstance(eq, TransformerEquipment | WasteHeatGeneratorEquipment):
+            if isinstance(eq, TransformerEquipment | WasteHeatGeneratorEquipment | StackEquipment):
                 if kinds.get(eq.furnace) not in FURNACE_KINDS:
                     errors.append((("simulation", "equipment", i, "furnace"), f"{eq.furnace!r} is not an eaf or SAF"))
                 elif isinstance(eq, TransformerEquipment):

@@ -21,9 +21,13 @@ from ferrogate.simulators.address_spaces import ADDRESS_SPACES, NAMESPACE_URI
 from ferrogate.simulators.config import (
     SAF_PRODUCT_DEFAULTS,
     CellsEquipment,
+    CemsLoggerSim,
     EafEquipment,
     IncomerEquipment,
+    LoggerFault,
+    LoggerWindow,
     SafEquipment,
+    StackEquipment,
     TransformerEquipment,
     WasteHeatGeneratorEquipment,
 )
@@ -42,6 +46,7 @@ EQUIPMENT_MODELS: tuple[type[BaseModel], ...] = (
     WasteHeatGeneratorEquipment,
     IncomerEquipment,
     CellsEquipment,
+    StackEquipment,
 )
 
 
@@ -81,6 +86,12 @@ def render_address_spaces() -> str:
 
 
 def _default(value: object) -> str:
+    if isinstance(value, BaseModel):
+        return "`{" + ", ".join(f"{k}: {v:g}" for k, v in value.model_dump().items()) + "}`"
+    if isinstance(value, list):
+        return "`[]`"
+    if value is None:
+        return "none"
     if isinstance(value, tuple):
         return "`[" + ", ".join(f"{v:g}" for v in value) + "]`"
     return f"`{value:g}`" if isinstance(value, float) else f"`{value!r}`"
@@ -92,20 +103,30 @@ def render_saf_products() -> str:
     return "\n".join(out) + "\n"
 
 
+def _parameters(model: type[BaseModel], heading: str) -> list[str]:
+    doc = " ".join((model.__doc__ or "").split())
+    out = [f"#### {heading}\n\n{doc}\n", "| parameter | default | meaning |", "|---|---|---|"]
+    for name, field in model.model_fields.items():
+        if name == "kind":
+            continue
+        default = "required" if field.is_required() else _default(field.default)
+        out.append(f"| `{name}` | {default} | {field.description or ''} |")
+    out.append("")
+    return out
+
+
 def render_equipment() -> str:
     out = []
     for model in EQUIPMENT_MODELS:
         kind = typing.get_args(model.model_fields["kind"].annotation)[0]
-        doc = " ".join((model.__doc__ or "").split())
-        out.append(f"#### `kind: {kind}`\n\n{doc}\n")
-        out.append("| parameter | default | meaning |")
-        out.append("|---|---|---|")
-        for name, field in model.model_fields.items():
-            if name == "kind":
-                continue
-            default = "required" if field.is_required() else _default(field.default)
-            out.append(f"| `{name}` | {default} | {field.description or ''} |")
-        out.append("")
+        out += _parameters(model, f"`kind: {kind}`")
+    return "\n".join(out)
+
+
+def render_loggers() -> str:
+    out = _parameters(CemsLoggerSim, "`simulation.loggers[]`")
+    out += _parameters(LoggerWindow, "`windows[]`")
+    out += _parameters(LoggerFault, "`faults[]`")
     return "\n".join(out)
 
 
@@ -113,6 +134,7 @@ RENDERERS = {
     "register_maps": render_register_maps,
     "address_spaces": render_address_spaces,
     "equipment": render_equipment,
+    "loggers": render_loggers,
     "saf_products": render_saf_products,
 }
 

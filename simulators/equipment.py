@@ -9,6 +9,7 @@ from ferrogate.simulators.cells import CellsModel
 from ferrogate.simulators.electrical import IncomerModel, TransformerModel, WasteHeatGeneratorModel
 from ferrogate.simulators.furnaces import EafModel, SafModel
 from ferrogate.simulators.model_base import CLOCK_SIGNAL, STEP_S, Equipment, TruthRecord
+from ferrogate.simulators.stack import StackModel
 
 if TYPE_CHECKING:
     from ferrogate.simulators.config import Simulation
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["CLOCK_SIGNAL", "MODEL_CLASSES", "STEP_S", "Equipment", "TruthRecord", "build_models"]
 
 MODEL_CLASSES: dict[str, type[Equipment]] = {
-    cls.kind: cls for cls in (EafModel, SafModel, TransformerModel, WasteHeatGeneratorModel, IncomerModel, CellsModel)
+    cls.kind: cls
+    for cls in (EafModel, SafModel, TransformerModel, WasteHeatGeneratorModel, IncomerModel, CellsModel, StackModel)
 }
 
 
@@ -46,10 +48,12 @@ def _build(cfg, models: dict[str, Equipment], rng: random.Random, t0: int) -> Eq
         return SafModel(cfg, rng, t0)
     if cfg.kind == "electrolytic_cells":
         return CellsModel(cfg, rng, t0)
-    if cfg.kind in ("transformer", "waste_heat_generator"):
+    if cfg.kind in ("transformer", "waste_heat_generator", "stack"):
         furnace = models.get(cfg.furnace)
         if furnace is None:
             return None
+        if cfg.kind == "stack":
+            return StackModel(cfg, furnace, rng, t0)
         cls = TransformerModel if cfg.kind == "transformer" else WasteHeatGeneratorModel
         return cls(cfg, furnace, t0)
     feeders = [models.get(f) for f in cfg.feeders]

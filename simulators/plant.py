@@ -10,18 +10,22 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
+from zoneinfo import ZoneInfo
 
+from ferrogate.drivers.hj212.config import Hj212Device
 from ferrogate.drivers.modbus.config import ModbusDevice
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.simulators.address_spaces import ADDRESS_SPACES
+from ferrogate.simulators.cems_logger import CemsLogger
 from ferrogate.simulators.clock import SimClock
-from ferrogate.simulators.config import FaultBase, Simulation
+from ferrogate.simulators.config import CemsLoggerSim, FaultBase, Simulation
 from ferrogate.simulators.engine import Engine
 from ferrogate.simulators.equipment import build_models
 from ferrogate.simulators.faults import FaultController, Key
 from ferrogate.simulators.modbus_server import SimulatedModbusDevice
 from ferrogate.simulators.opcua_server import SimulatedOpcUaDevice
 from ferrogate.simulators.register_maps import REGISTER_MAPS
+from ferrogate.simulators.stack import StackModel
 
 log = logging.getLogger(__name__)
 SERVED_LOG = 10_000  # Modbus reads each device remembers serving (for tests; a read logs every signal)
@@ -58,11 +62,13 @@ class SimulatedPlant:
         t0 = int(self.clock.now())
         self.t0 = t0  # simulated Unix seconds the models start at (just after a tap)
         self.models = build_models(sim, t0)
-        self.engine = Engine(self.models, t0)
         self.tick_s = tick_s
         self.truth_path = truth
         self.truth: list[dict[str, Any]] = []  # every ledger line so far
         self._truth_file: IO[str] | None = None
+        # the loggers sample their stacks from the first step on: made before the engine takes it
+        self.loggers = {lg.device: self._logger(plant, lg, t0) for lg in sim.loggers}
+        self.engine = Engine(self.models, t0)
         self.modbus: dict[str, SimulatedModbusDevice] = {}
         self.opcua: dict[str, SimulatedOpcUaDevice] = {}
         served = {d: sim.served_signals(d) for d in {sd.device for sd in sim.devices}}
@@ -103,6 +109,29 @@ class SimulatedPlant:
                 )
         self._task: asyncio.Task | None = None
 
+    def _logger(self, plant: PlantConfig, config: CemsLoggerSim, t0: int) -> CemsLogger:
+        """The CEMS data logger of `config.stack`, reporting to its device's listen address."""
+        device = plant.device(config.device)
+        stack = self.models[config.stack]
+        assert isinstance(device, Hj212Device) and isinstance(stack, StackModel)  # reference_errors checked
+        try:
+            password = device.resolve_password() or ""
+        except (LookupError, OSError) as exc:
+            log.error("simulated logger %s: cannot read its password (%s); it sends an empty PW", device.id, exc)
+            password = ""
+        return CemsLogger(
+            config,
+            stack,
+            mn=device.mn,
+            password=password,
+            host="127.0.0.1" if device.listen_host in ("0.0.0.0", "::") else device.listen_host,
+            port=device.listen_port,
+            zone=ZoneInfo(device.timezone or plant.site.timezone),
+            clock=self.clock.now,
+            sim_start=t0,
+            record=self._write_truth,
+        )
+
     def _signals_of(self, equipment: str):
         engine = self.engine
         return lambda name: engine.signal(equipment, name)
@@ -126,6 +155,10 @@ class SimulatedPlant:
         out += [
             f"{i}: opcua {d.endpoint} ({', '.join(f'folder {f.name}: {f.space.name}' for f in d.folders)})"
             for i, d in self.opcua.items()
+        ]
+        out += [
+            f"{i}: hj212 CEMS data logger MN {lg.mn} -> tcp://{lg.host}:{lg.port} (stack {lg.config.stack})"
+            for i, lg in self.loggers.items()
         ]
         return out
 
@@ -155,6 +188,8 @@ class SimulatedPlant:
         for odev in self.opcua.values():
             await odev.start()
         await self.step()
+        for logger in self.loggers.values():
+            await logger.start()
         self._task = asyncio.create_task(self._run(), name="simulated-plant")
 
     async def step(self) -> None:
@@ -206,6 +241,8 @@ class SimulatedPlant:
             await dev.stop()
         for odev in self.opcua.values():
             await odev.stop()
+        for logger in self.loggers.values():
+            await logger.stop()
         if self._truth_file is not None:
             self._truth_file.close()
             self._truth_file = None

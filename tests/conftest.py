@@ -73,10 +73,15 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
 
 
 def on_free_ports(doc: dict[str, Any]) -> dict[str, Any]:
-    """A plant document with every (simulated) device moved to a free loopback port."""
+    """A plant document with every (simulated) device moved to a free loopback port (HJ 212 loggers
+    that share a listen port keep sharing one)."""
+    listen_ports: dict[int, int] = {}
     for device in doc["devices"]:
         if device["protocol"] == "modbus":
             device["host"], device["port"] = "127.0.0.1", free_port()
+        elif device["protocol"] == "hj212":
+            old = device.get("listen_port", 9212)
+            device["listen_host"], device["listen_port"] = "127.0.0.1", listen_ports.setdefault(old, free_port())
         else:
             path = device["endpoint"].split("/", 3)[3]
             device["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/{path}"

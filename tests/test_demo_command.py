@@ -13,16 +13,11 @@ import httpx
 import yaml
 
 from ferrogate.gateway.services import free_port
-from tests.conftest import DEMO_PLANT, ROOT
+from tests.conftest import DEMO_PLANT, ROOT, on_free_ports
 
 
 def demo_plant_on_free_ports(tmp_path: Path) -> Path:
-    doc = yaml.safe_load(DEMO_PLANT.read_text())
-    for device in doc["devices"]:
-        if device["protocol"] == "modbus":
-            device["port"] = free_port()
-        else:
-            device["endpoint"] = f"opc.tcp://127.0.0.1:{free_port()}/ferrogate/whg1"
+    doc = on_free_ports(yaml.safe_load(DEMO_PLANT.read_text()))
     path = tmp_path / "plant.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True))
     return path

@@ -62,7 +62,10 @@ def shell_blocks(markdown: str) -> list[Block]:
 def fixed_ports() -> list[int]:
     """What the walkthrough's box listens on (it shares the host's network)."""
     demo = load_plant(ROOT / "deploy" / "plants" / "demo.yaml")
-    simulators = [d.port if d.protocol == "modbus" else urlsplit(d.endpoint).port for d in demo.devices]
+    simulators = [
+        d.port if d.protocol == "modbus" else d.listen_port if d.protocol == "hj212" else urlsplit(d.endpoint).port
+        for d in demo.devices
+    ]
     return [1883, 8883, 8086, 8088, 8080, *simulators]
 
 
@@ -248,7 +251,7 @@ async def check_grafana_view(walk: Walkthrough) -> None:
     plant = load_plant(ROOT / "deploy" / "plants" / "commissioning.yaml")
     try:
         boards = sorted((root / dashboards.relative_to("/")).glob("*.json"))
-        assert len(boards) == 5
+        assert len(boards) == 6
         # panels of the plant's current day ("today" runs from local midnight)
         day_panels = {
             f"{path.name} #{p['id']} {p['title']}"

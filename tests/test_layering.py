@@ -27,6 +27,9 @@ LEAVES = (
 )
 MODEL_BASE = "ferrogate.gateway.model_base"
 DRIVER_MODELS = ("ferrogate.drivers.config", "ferrogate.drivers.*.config")
+# a driver's protocol codec where no library exists (HJ 212): pure, no driver runtime; the
+# simulators speak it as the others speak pymodbus and asyncua
+DRIVER_PROTOCOLS = ("ferrogate.drivers.*.protocol", "ferrogate.drivers.*.protocol.*")
 
 
 def tree(package: str) -> tuple[str, str]:
@@ -37,6 +40,7 @@ def tree(package: str) -> tuple[str, str]:
 ENERGY = tree("ferrogate.gateway.energy")
 COMPLIANCE = tree("ferrogate.gateway.compliance")
 COST = tree("ferrogate.gateway.cost")
+POLLUTION = tree("ferrogate.gateway.pollution")
 SIMULATORS = tree("ferrogate.simulators")
 OWN_DRIVER = "{driver}"  # stands for the importing module's own driver package
 
@@ -58,7 +62,15 @@ ALLOWED: list[tuple[str, tuple[str, ...]]] = [
     *((p, (*COMPLIANCE, *ENERGY, "ferrogate.gateway.config", MODEL_BASE, *LEAVES)) for p in COMPLIANCE),
     # electricity cost: pure logic above the books (and the alarm book for the demand alarm)
     *((p, (*COST, *ENERGY, "ferrogate.gateway.config", "ferrogate.gateway.alarms", MODEL_BASE, *LEAVES)) for p in COST),
-    *((p, (*SIMULATORS, "ferrogate.gateway.config", MODEL_BASE, *DRIVER_MODELS, *LEAVES)) for p in SIMULATORS),
+    # pollutant accounting: as pure, beside the energy books (their reference-data types), raising alarms
+    *(
+        (p, (*POLLUTION, *ENERGY, "ferrogate.gateway.alarms", "ferrogate.gateway.config", MODEL_BASE, *LEAVES))
+        for p in POLLUTION
+    ),
+    *(
+        (p, (*SIMULATORS, "ferrogate.gateway.config", MODEL_BASE, *DRIVER_MODELS, *DRIVER_PROTOCOLS, *LEAVES))
+        for p in SIMULATORS
+    ),
     # shared driver pieces, then each driver package: itself and the shared pieces only (drivers apart)
     ("ferrogate.drivers", ()),
     ("ferrogate.drivers.base", LEAVES),

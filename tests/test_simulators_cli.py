@@ -62,7 +62,10 @@ def test_simulate_prints_its_endpoints_serves_them_and_stops_on_sigterm(tmp_path
                 continue
         assert any(line.startswith("ferrogate simulate running:") for line in printed), printed
         for device in doc["devices"]:
-            url = f"tcp://127.0.0.1:{device['port']}" if device["protocol"] == "modbus" else device["endpoint"]
+            url = {
+                "modbus": lambda d: f"tcp://127.0.0.1:{d['port']}",
+                "hj212": lambda d: f"-> tcp://127.0.0.1:{d['listen_port']}",  # a logger connects out
+            }.get(device["protocol"], lambda d: d["endpoint"])(device)
             assert any(line.strip().startswith(f"{device['id']}: ") and url in line for line in printed), device["id"]
         assert any(line.strip() == f"ground truth: {truth}" for line in printed)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from . import carbon, compliance, cost, furnace, overview
+from . import carbon, compliance, cost, furnace, overview, pollution
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "overview.json": overview.dashboard,
@@ -24,6 +24,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "carbon.json": carbon.dashboard,
     "cost.json": cost.dashboard,
     "compliance.json": compliance.dashboard,
+    "pollution.json": pollution.dashboard,
 }
 
 

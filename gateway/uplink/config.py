@@ -1,0 +1,88 @@
+"""The plant file's `uplink:` section: the environmental platforms the plant reports to over HJ 212,
+and which points go there as which factor, in minute (2051), hourly (2061) and daily (2031) data.
+
+    uplink:
+      platforms:
+        - id: bureau
+          host: 10.1.2.3
+          port: 8001
+          mn: "350100PLANT00001"          # the MN the bureau gave this plant
+          password_env: BUREAU_HJ212_PW
+          spool: {path: /var/lib/ferrogate/uplink-bureau.sqlite}
+          points:
+            - {code: a21026, point: eaf1_cems.so2, data: [minute, hour]}            # Min/Avg/Max
+            - {code: a21026, point: eaf1_cems.so2_hour_kg, data: [hour], method: forward, suffix: Cou}
+            - {code: e01001, point: incomer_meter.power, data: [hour, day]}        # any source
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ferrogate.gateway.model_base import Credentials, Identifier, SpoolConfig, Strict
+
+PointRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", description="device_id.point_id")]
+Location = tuple[str | int, ...]
+
+
+class UplinkPoint(Strict):
+    code: str = Field(description="the factor code the platform knows it by, e.g. a21026")
+    point: PointRef
+    data: list[Literal["minute", "hour", "day"]] = Field(min_length=1)
+    method: Literal["avg", "sum", "forward"] = Field(
+        "avg", description="avg: Min/Avg/Max; sum: Cou; forward: the point already holds the period's value"
+    )
+    suffix: Literal["Avg", "Cou", "Min", "Max", "ZsAvg"] = Field("Avg", description="forward: sent as code-suffix")
+
+    @model_validator(mode="after")
+    def _suffix_for_forward(self) -> UplinkPoint:
+        if self.method != "forward" and "suffix" in self.model_fields_set:
+            raise ValueError("'suffix' goes with method: forward (avg sends Min/Avg/Max, sum sends Cou)")
+        return self
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9]{1,12}", value):
+            raise ValueError("a factor code: letters and digits, e.g. a21026")
+        return value
+
+
+class PlatformConfig(Credentials):
+    id: Identifier
+    host: str
+    port: int = Field(ge=1, le=65535)
+    mn: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,24}$")
+    st: str = Field("31", pattern=r"^\d{2}$", description="system code: 31 flue gas, 32 water...")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="wait for the 9014 reply (HJ 212-2017: 10 s)")
+    retries: int = Field(3, ge=0, le=10, description="resends before the platform counts as away (HJ 212-2017: 3)")
+    retry_max_s: float = Field(60.0, gt=0, le=3600, description="cap of the backoff while the platform is away")
+    close_after_s: float = Field(120.0, ge=0, le=86_400, description="a period closes this long after its end")
+    spool: SpoolConfig = SpoolConfig()
+    points: list[UplinkPoint] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _password(self) -> PlatformConfig:
+        if self.password_env is None and self.password_file is None:
+            raise ValueError("the platform's PW: give password_env or password_file")
+        return self
+
+
+class UplinkConfig(Strict):
+    platforms: list[PlatformConfig] = Field(min_length=1)
+
+    def reference_errors(self, point_ids: dict[str, set[str]]) -> list[tuple[Location, str]]:
+        errors: list[tuple[Location, str]] = []
+        seen: set[str] = set()
+        for i, platform in enumerate(self.platforms):
+            if platform.id in seen:
+                errors.append((("uplink", "platforms", i, "id"), f"duplicate platform id {platform.id!r}"))
+            seen.add(platform.id)
+            for j, item in enumerate(platform.points):
+                device, _, point = item.point.partition(".")
+                if point not in point_ids.get(device, ()):
+                    errors.append((("uplink", "platforms", i, "points", j, "point"), f"no point {item.point!r}"))
+        return errors

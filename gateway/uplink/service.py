@@ -1,0 +1,89 @@
+"""The `uplink` role: follows the telemetry stream, makes each platform's records, spools and sends
+them (aggregate.py, sender.py). A platform whose spool has no path keeps its backlog in memory only
+(lost with the process), like the other outboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from ferrogate.gateway.config import MqttConfig
+from ferrogate.gateway.mqtt import follow_telemetry
+from ferrogate.gateway.reading import ScanBatch
+from ferrogate.gateway.rejections import Rejections
+from ferrogate.gateway.spool import open_spool
+from ferrogate.gateway.uplink.aggregate import PeriodAggregator, UplinkItem
+from ferrogate.gateway.uplink.config import PlatformConfig, UplinkConfig
+from ferrogate.gateway.uplink.sender import PlatformSender, PlatformTarget
+
+log = logging.getLogger(__name__)
+
+
+class Platform:
+    """One platform: its aggregator (what to send) and its sender (how it gets there)."""
+
+    def __init__(self, config: PlatformConfig, zone: str) -> None:
+        self.config = config
+        tz = ZoneInfo(zone)
+        target = PlatformTarget(
+            config.id,
+            config.host,
+            config.port,
+            config.mn,
+            config.resolve_password() or "",
+            tz,
+            config.st,
+            config.timeout_s,
+            config.retries,
+            config.retry_max_s,
+        )
+        spool = open_spool(config.spool, f"uplink_{config.id}")
+        state = state_file(config.spool.path, config.id) if config.spool.path is not None else None
+        self.sender = PlatformSender(target, spool, state)
+        items = [
+            UplinkItem(p.code, *p.point.split(".", 1), tuple(p.data), p.method, p.suffix)  # type: ignore[arg-type]
+            for p in config.points
+        ]
+        self.aggregator = PeriodAggregator(items, tz, config.close_after_s, self.sender.made_through())
+
+    def on_batch(self, batch: ScanBatch) -> None:
+        self.aggregator.add(batch.device, batch.readings)
+        records = self.aggregator.close()
+        if records:
+            self.sender.enqueue(records, self.aggregator.made_through, time.time_ns() // 1_000_000)
+
+
+class UplinkService:
+    def __init__(self, config: UplinkConfig, mqtt: MqttConfig, site: str, zone: str, gateway_id: str) -> None:
+        self.mqtt, self.site = mqtt, site
+        self.identifier = f"{mqtt.client_id_prefix}-uplink-{gateway_id}"
+        self.platforms = [Platform(p, zone) for p in config.platforms]
+        self.subscribed = asyncio.Event()
+        self.rejections = Rejections("uplink")  # messages of the stream it could not take
+
+    def on_batch(self, batch: ScanBatch) -> None:
+        for platform in self.platforms:
+            platform.on_batch(batch)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for platform in self.platforms:
+                tg.create_task(platform.sender.run(), name=f"uplink:{platform.config.id}")
+            tg.create_task(
+                follow_telemetry(
+                    self.mqtt, self.site, self.identifier, self.on_batch, self.subscribed, 1, self.rejections
+                ),
+                name="uplink:follow",
+            )
+
+    def close(self) -> None:
+        for platform in self.platforms:
+            platform.sender.spool.close()
+
+
+def state_file(spool_path: Path, platform: str) -> Path:
+    """Where a platform's `made_through` is kept, next to its spool."""
+    return spool_path.with_name(f"{spool_path.name}.uplink-{platform}.json")
