@@ -78,5 +78,8 @@ class PointMap:
             if not math.isfinite(value):  # type: ignore[arg-type]
                 out.append(Reading(b.point, None, b.unit, time_ns, Quality.BAD, f"{NOT_FINITE}: {raw[:20]}"))
                 continue
+            if quality is Quality.BAD:  # a bad reading carries no value; the number sent stays readable
+                out.append(Reading(b.point, None, b.unit, time_ns, quality, f"{reason}, sent {raw[:20]}"))
+                continue
             out.append(Reading(b.point, value * b.scale + b.offset, b.unit, time_ns, quality, reason))
         return out
