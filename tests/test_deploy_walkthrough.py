@@ -10,6 +10,7 @@ lists them and requires a reason for each."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -127,8 +128,12 @@ class Walkthrough:
         self.ran: list[Block] = []
         self.outputs: list[str] = []
 
-    def section(self, prefix: str) -> str:
-        """Run the section's blocks; returns what they printed."""
+    async def section(self, prefix: str) -> str:
+        """Run the section's blocks in a worker thread (the session's event loop, which other
+        tests' long-lived demos share, keeps running meanwhile); returns what they printed."""
+        return await asyncio.to_thread(self._run_section, prefix)
+
+    def _run_section(self, prefix: str) -> str:
         blocks = [b for b in self.blocks if b.section.startswith(prefix)]
         assert blocks, f"deploy/README.md has no section {prefix!r} with shell blocks"
         printed = []
@@ -149,8 +154,9 @@ class Walkthrough:
             printed.append(done.stdout)
         return "".join(printed)
 
-    def sh(self, script: str) -> str:
-        return self.box.run(script).stdout.strip()
+    async def sh(self, script: str) -> str:
+        done = await asyncio.to_thread(self.box.run, script)
+        return done.stdout.strip()
 
 
 async def test_walkthrough_from_bare_debian_to_grafana(box: debian_box.DebianBox) -> None:
@@ -160,23 +166,23 @@ async def test_walkthrough_from_bare_debian_to_grafana(box: debian_box.DebianBox
     assert [b.section for b in not_run] == ["3. Grafana", "3. Grafana"], not_run
     print("blocks not run:", *(f"  {b.section}: {b.not_run}" for b in not_run), sep="\n")
 
-    walk.section("1. Install")
-    assert walk.sh("systemctl is-active mosquitto influxdb").split() == ["active", "active"]
-    assert walk.sh("stat -c '%U:%G %a' /etc/ferrogate/api-keys /etc/ferrogate/ferrogate.env").splitlines() == [
+    await walk.section("1. Install")
+    assert (await walk.sh("systemctl is-active mosquitto influxdb")).split() == ["active", "active"]
+    assert (await walk.sh("stat -c '%U:%G %a' /etc/ferrogate/api-keys /etc/ferrogate/ferrogate.env")).splitlines() == [
         "root:ferrogate 640",
         "root:root 600",
     ]
 
-    walk.section("2. Commission")
+    await walk.section("2. Commission")
     await check_commissioning(walk)
 
-    walk.section("3. Grafana")
+    await walk.section("3. Grafana")
     await check_grafana_view(walk)
 
-    walk.section("4. The real plant")
+    await walk.section("4. The real plant")
     await check_real_plant_cut_over(walk)
 
-    printed = walk.section("5. Remote collectors")
+    printed = await walk.section("5. Remote collectors")
     # mosquitto_sub -v over TLS as the `api` user printed one retained device status
     assert re.search(r"^ferrogate/v1/\w+/status(/\w+)? ", printed, re.M), printed
 
@@ -189,23 +195,33 @@ def control_room(walk: Walkthrough) -> httpx.AsyncClient:
 
 
 async def check_commissioning(walk: Walkthrough) -> None:
-    assert walk.sh(f"systemctl is-active ferrogate-simulator '{GATEWAY_UNIT}'").split() == ["active", "active"]
+    assert (await walk.sh(f"systemctl is-active ferrogate-simulator '{GATEWAY_UNIT}'")).split() == ["active", "active"]
     # enabled: they come back after a reboot of the box, after the broker and the database
     units = f"ferrogate-simulator {GATEWAY_UNIT} mosquitto influxdb"
-    assert walk.sh(f"systemctl is-enabled {units}").split() == ["enabled"] * 4
+    assert (await walk.sh(f"systemctl is-enabled {units}")).split() == ["enabled"] * 4
     # the gateway runs as its own user, under the unit's hardening
-    pid = walk.sh(f"systemctl show -p MainPID --value '{GATEWAY_UNIT}'")
-    assert walk.sh(f"stat -c %U /proc/{pid}") == "ferrogate"
-    privileges = walk.sh(f"grep -E '^(NoNewPrivs|CapEff)' /proc/{pid}/status").split()
+    pid = await walk.sh(f"systemctl show -p MainPID --value '{GATEWAY_UNIT}'")
+    assert await walk.sh(f"stat -c %U /proc/{pid}") == "ferrogate"
+    privileges = (await walk.sh(f"grep -E '^(NoNewPrivs|CapEff)' /proc/{pid}/status")).split()
     assert privileges == ["CapEff:", "0" * 16, "NoNewPrivs:", "1"]
     # store-and-forward outboxes on disk in the unit's state directory, writable under ProtectSystem=strict
-    spools = walk.sh("stat -c '%U %n' /var/lib/ferrogate/mqtt-spool.sqlite /var/lib/ferrogate/influx-spool.sqlite")
+    state = "/var/lib/ferrogate"
+    spools = await walk.sh(f"stat -c '%U %n' {state}/mqtt-spool.sqlite {state}/influx-spool.sqlite")
     assert spools.splitlines() == [
         "ferrogate /var/lib/ferrogate/mqtt-spool.sqlite",
         "ferrogate /var/lib/ferrogate/influx-spool.sqlite",
     ]
     plant = load_plant(ROOT / "deploy" / "plants" / "commissioning.yaml")
     async with control_room(walk) as api:
+
+        async def api_listening() -> bool:
+            try:
+                return (await api.get("/api/v1/assets")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        # the gateway's unit is Type=simple: `systemctl start` returns before the API listens
+        await eventually(api_listening, "the gateway's API answering on :8080", within_s=120)
         assets = (await api.get("/api/v1/assets")).json()
         assert {a["id"] for a in assets} == {a.id for a in plant.assets}
 
@@ -290,9 +306,9 @@ async def closed_today(walk: Walkthrough, zone: str) -> int:
 
 
 async def check_real_plant_cut_over(walk: Walkthrough) -> None:
-    assert walk.sh("systemctl is-active ferrogate-simulator || true") == "inactive"
-    assert walk.sh("systemctl is-enabled ferrogate-simulator || true") == "disabled"
-    assert walk.sh(f"systemctl is-active '{GATEWAY_UNIT}'") == "active"
+    assert await walk.sh("systemctl is-active ferrogate-simulator || true") == "inactive"
+    assert await walk.sh("systemctl is-enabled ferrogate-simulator || true") == "disabled"
+    assert await walk.sh(f"systemctl is-active '{GATEWAY_UNIT}'") == "active"
     site = load_plant(ROOT / "deploy" / "plants" / "site-template.yaml")
     asset = site.assets[0]
     async with control_room(walk) as api:
