@@ -96,9 +96,10 @@ class SimulatedModbusDevice:
             self._first.setdefault(reg.signal, reg)
         self.server: ModbusTcpServer | None = None  # made by start(): pymodbus needs the running loop
 
-    def _new_server(self) -> ModbusTcpServer:
+    def sim_device(self) -> SimDevice:
+        """This unit's pymodbus device; several units can share one server (behind one gateway port)."""
         m = self.map
-        device = SimDevice(
+        return SimDevice(
             id=self.unit,
             simdata=(
                 _bit_block(m, "coil"),
@@ -108,6 +109,10 @@ class SimulatedModbusDevice:
             ),
             action=self._on_access,
         )
+
+    def _new_server(self) -> ModbusTcpServer:
+        m = self.map
+        device = self.sim_device()
         checked = [
             _mapped_bits_only(ReadCoilsRequest, frozenset(m.mapped("coil"))),
             _mapped_bits_only(ReadDiscreteInputsRequest, frozenset(m.mapped("discrete_input"))),

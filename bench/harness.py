@@ -1,0 +1,182 @@
+"""What every measurement shares: a contender's CPU time and peak memory from the OS, the simulator
+farm's request counter, and an MQTT subscriber that counts what arrives.
+
+CPU is user + system time of the process (all its threads) from /proc/<pid>/stat; peak memory is
+VmHWM from /proc/<pid>/status. Points are counted where a user would see them: at an MQTT subscriber
+on the same broker (so a point that never left the gateway does not count).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from ferrogate.gateway.payload import PayloadError, decode_batch
+
+ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the process's peak resident set, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def machine() -> dict[str, object]:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), "unknown")
+    return {"cpu": model, "cores": os.cpu_count(), "python": sys.version.split()[0]}
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(ROOT)  # `bench` is importable by the farm and the floor
+    return env
+
+
+class Farm:
+    """The simulator process of one workload (bench/farm.py)."""
+
+    def __init__(self, workload: str, profile: str, log: Path) -> None:
+        self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.farm", workload, "--profile", profile],
+            cwd=ROOT,
+            env=child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the simulator farm of {workload} did not start (see {log})")
+        self.endpoints: list[tuple[int, int]] = [tuple(e) for e in json.loads(line)["endpoints"]]
+
+    def requests(self) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())["requests"]
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.log.close()
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Counts:
+    messages: int = 0
+    points: int = 0
+    bad: int = 0
+    undecodable: int = 0
+    devices: set[str] = field(default_factory=set)
+    latencies_s: list[float] = field(default_factory=list)  # gateway time stamp -> received
+
+
+Counter = Callable[[bytes], tuple[int, int, int | None]]  # payload -> (points, bad, gateway time ns)
+
+
+def count_ferrogate(payload: bytes) -> tuple[int, int, int | None]:
+    batch = decode_batch(payload)
+    return len(batch.readings), sum(r.value is None for r in batch.readings), batch.gateway_time_ns
+
+
+def count_json_array(payload: bytes) -> tuple[int, int, int | None]:
+    values = json.loads(payload)
+    return len(values), sum(v is None for v in values), None
+
+
+class Subscriber:
+    """Counts what arrives under each topic prefix (one prefix per contender), in paho's thread."""
+
+    def __init__(self, port: int, probe_topic: str) -> None:
+        self.prefixes: dict[str, tuple[Counter, Counts]] = {}
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{os.getpid()}")
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        # QoS 1 like the ingest worker; the probe topic tells the gateway that a consumer is there
+        self.client.subscribe([("#", 1)])
+        self.probe_topic = probe_topic
+        self.client.loop_start()
+
+    def watch(self, prefix: str, counter: Counter) -> Counts:
+        counts = Counts()
+        self.prefixes[prefix] = (counter, counts)
+        return counts
+
+    def _on_message(self, client, userdata, message) -> None:  # paho's callback signature
+        received = time.time_ns()
+        topic = message.topic
+        for prefix, (counter, counts) in self.prefixes.items():
+            if topic.startswith(prefix):
+                try:
+                    points, bad, stamp = counter(message.payload)
+                except (PayloadError, ValueError):
+                    counts.undecodable += 1
+                    return
+                counts.messages += 1
+                counts.points += points
+                counts.bad += bad
+                counts.devices.add(topic[len(prefix) :])
+                if stamp is not None:
+                    counts.latencies_s.append((received - stamp) / 1e9)
+                return
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
