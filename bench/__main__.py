@@ -49,7 +49,7 @@ MEDIAN_FIELDS = (
 )
 
 
-def run_modbus(profile_name: str, only: list[str], work: Path) -> list[dict[str, object]]:
+def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
     profile = PROFILES[profile_name]
     contenders: list[Contender] = [Ferrogate(), Floor()]
     broker = start_mosquitto(work / "mosquitto")
@@ -66,7 +66,15 @@ def run_modbus(profile_name: str, only: list[str], work: Path) -> list[dict[str,
                     order = contenders if repeat % 2 == 0 else contenders[::-1]
                     for contender in order:
                         where = work / f"{workload.name}-{contender.name}-{repeat}"
-                        run = measure(contender, workload, farm, subscriber, broker.port, where, profile.timing)
+                        stacks = py_spy / f"{workload.name}-{contender.name}-{repeat}.txt" if py_spy else None
+                        try:
+                            run = measure(
+                                contender, workload, farm, subscriber, broker.port, where, profile.timing, stacks
+                            )
+                        except (RuntimeError, TimeoutError) as exc:  # one failed measurement: the others still count
+                            print(f"  {workload.name} {contender.name} #{repeat}: FAILED: {exc}", flush=True)
+                            runs.append({"workload": workload.name, "contender": contender.name, "error": str(exc)})
+                            continue
                         run["repeat"] = repeat
                         run["load_average"] = load_average()
                         runs.append(run)
@@ -84,7 +92,9 @@ def summarise(runs: list[dict[str, object]]) -> list[dict[str, object]]:
     keys = list(dict.fromkeys((r["workload"], r["contender"]) for r in runs))
     rows = []
     for workload, contender in keys:
-        mine = [r for r in runs if r["workload"] == workload and r["contender"] == contender]
+        mine = [r for r in runs if r["workload"] == workload and r["contender"] == contender and "error" not in r]
+        if not mine:
+            continue
         row: dict[str, object] = {"workload": workload, "contender": contender, "runs": len(mine)}
         for name in MEDIAN_FIELDS:
             values = [r[name] for r in mine if r[name] is not None]
@@ -131,12 +141,13 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--only", nargs="*", default=[], help="workload names (bench/workloads.py)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<profile>-<UTC time>.json)")
+    parser.add_argument("--py-spy", type=Path, help="sample each contender with py-spy into this directory")
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_before = load_average()
     print(f"bench {args.profile}: {started}, load average {load_before} on {machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
-        runs = run_modbus(args.profile, args.only, Path(tmp))
+        runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy)
     rows = summarise(runs)
     report = {
         "profile": args.profile,

@@ -124,7 +124,10 @@ def measure(
     broker_port: int,
     work: Path,
     t: Timing,
+    profile_to: Path | None = None,
 ) -> dict[str, object]:
+    """One contender on one workload; `profile_to`: also sample its stacks over the window with
+    py-spy (collapsed stacks, for the profile summary), which costs the box a little CPU."""
     work.mkdir(parents=True, exist_ok=True)
     counts = subscriber.watch(contender.prefix, contender.counter())
     log = open(work / f"{contender.name}.log", "ab")  # noqa: SIM115 - closed below
@@ -147,9 +150,12 @@ def measure(
         time.sleep(t.warmup_s)
         time.sleep(1.5 - time.time() % 1.0)  # half a scan past a wall-clock second
         before = _snapshot(proc.pid, counts, farm)
+        sampler = _py_spy(proc.pid, t.window_s, profile_to) if profile_to is not None else None
         time.sleep(t.window_s - (time.time() - before["wall"]))
         after = _snapshot(proc.pid, counts, farm)
         peak = peak_rss_mb(proc.pid)
+        if sampler is not None:
+            sampler.wait(timeout=60)
         latencies = counts.latencies_s[before["latency_index"] : after["latency_index"]]
     finally:
         stop_process(proc)
@@ -190,3 +196,16 @@ def _snapshot(pid: int, counts: Counts, farm: Farm) -> dict[str, float]:
         "requests": farm.requests(),
         "latency_index": len(counts.latencies_s),
     }
+
+
+def _py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen:
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        raise RuntimeError("--py-spy needs py-spy in the virtualenv: .venv/bin/pip install py-spy==0.4.3")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sample = ["--duration", str(seconds), "--rate", "200", "--nonblocking", "--format", "raw", "--output", str(out)]
+    return subprocess.Popen(
+        [str(py_spy), "record", "--pid", str(pid), *sample],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -81,7 +81,8 @@ def _points_of(request: object, points: list[ModbusPoint]) -> list[ModbusPoint]:
 
 def workloads(profile: str) -> list[Workload]:
     if profile == "smoke":
-        return [Workload("units4x20", "units", 4, 20, "uint16"), Workload("plant4x20", "plant", 4, 20)]
+        # big enough that a 3 s window holds some CPU clock ticks (10 ms each)
+        return [Workload("units10x100", "units", 10, 100, "uint16"), Workload("plant10x100", "plant", 10, 100)]
     return [
         Workload("units20x100", "units", 20, 100, "uint16"),
         Workload("units20x100f", "units", 20, 100, "float32"),

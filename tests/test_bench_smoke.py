@@ -1,0 +1,45 @@
+"""The benchmark suite keeps working: its smoke profile runs end to end (real collect role, floor,
+simulator farm, Mosquitto) and writes every figure. Timing is not asserted: that is the bench's job."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.workloads import workloads
+from tests.conftest import ROOT
+
+
+async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bench", "--profile", "smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "points/CPU-s" in done.stdout  # the table
+    report = json.loads(out.read_text())
+    assert report["profile"] == "smoke"
+    assert report["machine"]["cores"] >= 1 and len(report["load_average_before"]) == 3
+    rows = {(r["workload"], r["contender"]): r for r in report["modbus"]["summary"]}
+    for workload in workloads("smoke"):
+        for contender in ("ferrogate", "floor"):
+            row = rows[(workload.name, contender)]
+            assert row["points_per_s"] > 0, row
+            assert row["points_per_cpu_s"] > 0, row
+            assert row["peak_rss_mb"] > 10, row  # a Python process with its libraries: tens of MiB
+            # both send exactly the planned reads, one scan per device per second
+            assert row["requests_per_scan"] == len(workload.requests()), row
+            assert row["missed_scans"] is not None
+        assert rows[(workload.name, "ferrogate")]["ratio_to_floor"] > 0
+        assert rows[(workload.name, "ferrogate")]["latency_p99_ms"] is not None
+    for run in report["modbus"]["runs"]:
+        assert "error" not in run, run
+        assert run["bad_points"] == 0 and run["undecodable"] == 0, run
