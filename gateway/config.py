@@ -71,6 +71,9 @@ class MqttConfig(Credentials):
     # consumers refuse (count and log) a message larger than this before parsing it; a scan batch
     # takes about 120 bytes per reading
     max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    # the telemetry payload the collector publishes (gateway/payload.py); consumers read both.
+    # ferrogate/2 (arrays, one time stamp per batch) costs a fraction of /1's CPU and bytes
+    payload_schema: Literal["ferrogate/1", "ferrogate/2"] = "ferrogate/2"
     spool: SpoolConfig = SpoolConfig()
 
 

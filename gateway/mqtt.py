@@ -267,7 +267,7 @@ class MqttPublisher:
     def submit(self, batch: ScanBatch) -> None:
         """Commit a batch to the spool (durable when this returns); the run loop publishes it."""
         topic = telemetry_topic(self.config.topic_root, batch.site, batch.device)
-        self.spool.append(topic, encode_batch(batch), len(batch.readings))
+        self.spool.append(topic, encode_batch(batch, self.config.payload_schema), len(batch.readings))
         self.submitted += 1
         self._wake.set()
 

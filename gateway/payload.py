@@ -1,24 +1,38 @@
-"""MQTT topic tree and the versioned JSON payload of a device scan (schema `ferrogate/1`).
+"""MQTT topic tree and the versioned JSON payload of a device scan (schemas `ferrogate/1` and `/2`).
 
 Topic:   {root}/{site}/telemetry/{device}
-Payload: {"schema": "ferrogate/1", "site", "device", "seq", "gateway_time_ns",
-          "readings": [{"point", "asset", "v", "u", "q", "t", "r"?}]}
-`t` and `gateway_time_ns` are Unix nanoseconds (integers, exact); `v` is a number, or null exactly
-when q == "bad" (a number beside "bad" from another publisher is dropped on decoding); `r` is the
-quality reason, present when q is not "good".
+`ferrogate/1`, one object per reading:
+  {"schema": "ferrogate/1", "site", "device", "seq", "gateway_time_ns",
+   "readings": [{"point", "asset"?, "v", "u", "q", "t", "r"?}]}
+`ferrogate/2`, compact (what the collector publishes by default, `mqtt.payload_schema`): arrays
+aligned by index, one source time when every reading has the same, and only the readings that are
+not plainly good listed with their quality:
+  {"schema": "ferrogate/2", "site", "device", "seq", "gateway_time_ns",
+   "p": [point, ...], "u": [unit, ...], "v": [number | null, ...],
+   "t": ns (every reading's) | "ts": [ns, ...] (one each),
+   "x"?: [[index, q, r | null], ...] (readings whose quality is not good, or that carry a reason),
+   "assets"?: {point: asset}}
+Both: `t` and `gateway_time_ns` are Unix nanoseconds (integers, exact); a value is a number, or null
+exactly when the reading's quality is "bad" (a number beside "bad" from another publisher is dropped
+on decoding); the reason is present when the quality is not "good". Consumers read both schemas.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
+
+import orjson
 
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 
 SCHEMA = "ferrogate/1"
+SCHEMA_V2 = "ferrogate/2"
+BATCH_SCHEMAS = (SCHEMA, SCHEMA_V2)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _QUALITIES = {q.value: q for q in Quality}
+_GOOD = Quality.GOOD
+_BAD = Quality.BAD
 
 
 class PayloadError(ValueError):
@@ -51,7 +65,7 @@ def ingest_probe_topic(root: str, site: str) -> str:
 def encode_device_status(site: str, device: str, online: bool, time_ns: int) -> bytes:
     """A device's status change: {"schema", "site", "device", "status": "online"|"offline", "t"}."""
     doc = {"schema": SCHEMA, "site": site, "device": device, "status": "online" if online else "offline", "t": time_ns}
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return orjson.dumps(doc)
 
 
 def decode_device_status(payload: bytes) -> tuple[str, str, bool, int]:
@@ -69,7 +83,13 @@ def decode_device_status(payload: bytes) -> tuple[str, str, bool, int]:
     return site, device, status == "online", t
 
 
-def encode_batch(batch: ScanBatch) -> bytes:
+def encode_batch(batch: ScanBatch, schema: str = SCHEMA) -> bytes:
+    """The batch as a `schema` message; a value that is not finite beside a quality other than bad
+    is a driver's bug and raises ValueError (JSON has no NaN)."""
+    if schema == SCHEMA_V2:
+        return _encode_v2(batch)
+    if schema != SCHEMA:
+        raise ValueError(f"unknown telemetry schema {schema!r}, expected one of {BATCH_SCHEMAS}")
     readings = []
     assets = batch.assets
     for r in batch.readings:
@@ -94,7 +114,56 @@ def encode_batch(batch: ScanBatch) -> bytes:
         "gateway_time_ns": batch.gateway_time_ns,
         "readings": readings,
     }
-    return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    _check_finite([item["v"] for item in readings])
+    return orjson.dumps(doc)
+
+
+def _encode_v2(batch: ScanBatch) -> bytes:
+    readings = batch.readings
+    values: list[float | None] = []
+    exceptions: list[list[object]] = []
+    times: list[int] = []
+    append_value, append_time = values.append, times.append
+    for i, r in enumerate(readings):  # one pass: the hot path of every scan
+        quality = r.quality
+        if quality is _GOOD and r.reason is None:
+            append_value(r.value)
+        else:
+            append_value(None if quality is _BAD else r.value)  # a bad reading carries no value
+            exceptions.append([i, quality.value, r.reason])
+        append_time(r.source_time_ns)
+    _check_finite(values)
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_V2,
+        "site": batch.site,
+        "device": batch.device,
+        "seq": batch.seq,
+        "gateway_time_ns": batch.gateway_time_ns,
+        "p": [r.point for r in readings],
+        "u": [r.unit for r in readings],
+        "v": values,
+    }
+    if times and times.count(times[0]) == len(times):
+        doc["t"] = times[0]
+    else:
+        doc["ts"] = times
+    if exceptions:
+        doc["x"] = exceptions
+    assets = batch.assets
+    if assets:
+        mine = {r.point: assets[r.point] for r in readings if r.point in assets}
+        if mine:
+            doc["assets"] = mine
+    return orjson.dumps(doc)
+
+
+def _check_finite(values: list[float | None]) -> None:
+    """orjson writes NaN and infinities as null, which would turn a number into a missing value."""
+    if math.isfinite(sum(filter(None, values))):  # C speed; drops None (and zeros, finite anyway)
+        return
+    for v in values:  # the sum may also have overflowed: find the culprit, if any
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"a reading's value is not finite ({v}): JSON cannot carry it")
 
 
 def check_size(payload: bytes, max_bytes: int) -> None:
@@ -105,33 +174,108 @@ def check_size(payload: bytes, max_bytes: int) -> None:
 
 def _json(payload: bytes) -> Any:
     try:
-        return json.loads(payload)
-    except RecursionError as exc:
-        raise PayloadError("not JSON: nested too deeply") from exc
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of too many digits
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:  # also: invalid UTF-8, nesting deeper than 1024, NaN, 1e999
         raise PayloadError(f"not JSON: {exc}") from exc
 
 
 def decode_batch(payload: bytes) -> ScanBatch:
-    """Parse and check a telemetry message; raises PayloadError with the reason."""
+    """Parse and check a telemetry message of either schema; raises PayloadError with the reason."""
     doc = _json(payload)
     if not isinstance(doc, dict):
         raise PayloadError("payload is not a JSON object")
-    if doc.get("schema") != SCHEMA:
-        raise PayloadError(f"unknown schema {doc.get('schema')!r}, expected {SCHEMA!r}")
+    schema = doc.get("schema")
+    if schema not in BATCH_SCHEMAS:
+        raise PayloadError(f"unknown schema {schema!r}, expected {SCHEMA!r} or {SCHEMA_V2!r}")
     try:
         site, device, seq, gw = doc["site"], doc["device"], doc["seq"], doc["gateway_time_ns"]
-        items = doc["readings"]
+        items = doc["readings"] if schema == SCHEMA else None
     except KeyError as exc:
         raise PayloadError(f"missing field {exc.args[0]!r}") from exc
     if not (isinstance(site, str) and isinstance(device, str) and _is_int(seq) and _is_int(gw)):
         raise PayloadError("site/device must be strings, seq/gateway_time_ns integers")
+    batch = ScanBatch(site=site, device=device, seq=seq, gateway_time_ns=gw)
+    if schema == SCHEMA_V2:
+        _decode_v2(doc, batch)
+        return batch
     if not isinstance(items, list):
         raise PayloadError("'readings' is not a list")
-    batch = ScanBatch(site=site, device=device, seq=seq, gateway_time_ns=gw)
     for i, item in enumerate(items):
         batch.readings.append(_decode_reading(item, i, batch.assets))
     return batch
+
+
+def _list(doc: dict[str, Any], key: str) -> list[Any]:
+    value = doc.get(key)
+    if not isinstance(value, list):
+        raise PayloadError(f"missing field {key!r}" if value is None else f"{key!r} is not a list")
+    return value
+
+
+def _decode_v2(doc: dict[str, Any], batch: ScanBatch) -> None:
+    points, units, values = _list(doc, "p"), _list(doc, "u"), _list(doc, "v")
+    n = len(points)
+    if len(units) != n or len(values) != n:
+        raise PayloadError(f"'p', 'u' and 'v' must have the same length ({n}, {len(units)}, {len(values)})")
+    t, times = doc.get("t"), None
+    if t is None:
+        times = _list(doc, "ts")
+        if len(times) != n:
+            raise PayloadError(f"'ts' must have one time per reading ({len(times)} for {n})")
+    elif not _is_int(t):
+        raise PayloadError("t must be integer nanoseconds")
+    special = _exceptions(doc.get("x"), n)
+    assets = doc.get("assets")
+    if assets is not None:
+        if not isinstance(assets, dict):
+            raise PayloadError("'assets' is not an object")
+        batch.assets.update((k, v) for k, v in assets.items() if isinstance(v, str))
+    append = batch.readings.append
+    for i, (point, unit, value) in enumerate(zip(points, units, values, strict=True)):
+        if type(point) is not str or not point:
+            raise PayloadError(f"p[{i}] must be a point id")
+        if type(unit) is not str:
+            raise PayloadError(f"u[{i}] must be a string")
+        if times is not None:
+            t = times[i]
+            if not _is_int(t):
+                raise PayloadError(f"ts[{i}] must be integer nanoseconds")
+        quality, reason = special.get(i, _PLAIN_GOOD) if special else _PLAIN_GOOD
+        if value is None:
+            if quality is not _BAD:
+                raise PayloadError(f"v[{i}] is null but quality is {quality.value}")
+        elif type(value) is float or type(value) is int:  # not bool
+            if not math.isfinite(value):
+                raise PayloadError(f"v[{i}] must be a finite number or null")
+            value = None if quality is _BAD else float(value)  # a bad reading's number is not kept
+        else:
+            raise PayloadError(f"v[{i}] must be a finite number or null")
+        append(Reading(point, value, unit, t, quality, reason))  # type: ignore[arg-type]
+
+
+_PLAIN_GOOD: tuple[Quality, str | None] = (Quality.GOOD, None)
+
+
+def _exceptions(x: object, n: int) -> dict[int, tuple[Quality, str | None]]:
+    """The `x` list: index -> (quality, reason) of the readings that are not plainly good."""
+    if x is None:
+        return {}
+    if not isinstance(x, list):
+        raise PayloadError("'x' is not a list")
+    out: dict[int, tuple[Quality, str | None]] = {}
+    for k, item in enumerate(x):
+        if not (isinstance(item, list) and len(item) == 3):
+            raise PayloadError(f"x[{k}] must be [index, quality, reason]")
+        i, q, reason = item
+        if not (type(i) is int and 0 <= i < n) or i in out:
+            raise PayloadError(f"x[{k}]: index must be a reading's, once")
+        quality = _QUALITIES.get(q) if isinstance(q, str) else None
+        if quality is None:
+            raise PayloadError(f"x[{k}]: quality must be one of {sorted(_QUALITIES)}")
+        if reason is not None and not isinstance(reason, str):
+            raise PayloadError(f"x[{k}]: reason must be a string or null")
+        out[i] = (quality, reason)
+    return out
 
 
 def _is_int(x: object) -> bool:

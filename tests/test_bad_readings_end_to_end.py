@@ -150,7 +150,7 @@ async def test_bad_readings_reach_influxdb_and_the_api_without_a_number(
 
     # the MQTT payload: null beside "bad", the Uncertain number with its reason
     for device in ("plc_sub", "plc_poll"):
-        readings = {r["point"]: r for r in payloads[device]["readings"]}
+        readings = wire_readings(payloads[device])
         assert (readings["power"]["v"], readings["power"]["q"], readings["power"]["r"]) == (
             None,
             "bad",
@@ -159,7 +159,7 @@ async def test_bad_readings_reach_influxdb_and_the_api_without_a_number(
         assert readings["energy"]["v"] >= 99.5 and readings["energy"]["q"] == "uncertain"
         assert readings["energy"]["r"] == "UncertainLastUsableValue"
         assert readings["temp"]["v"] >= 55.0 and readings["temp"]["q"] == "good"
-    meter_readings = {r["point"]: r for r in payloads["meter"]["readings"]}
+    meter_readings = wire_readings(payloads["meter"])
     assert (meter_readings["power"]["v"], meter_readings["power"]["q"]) == (None, "bad")
 
     # InfluxDB: no value field on any bad row
@@ -181,3 +181,14 @@ async def test_bad_readings_reach_influxdb_and_the_api_without_a_number(
     # the API's live view
     (point,) = live["points"]
     assert (point["value"], point["quality"], point["reason"]) == (None, "bad", "BadSensorFailure")
+
+
+def wire_readings(doc: dict) -> dict[str, dict]:
+    """Per point, the value, quality and reason exactly as the compact message carries them
+    (ferrogate/2: values by index; only readings that are not plainly good are listed in `x`)."""
+    assert doc["schema"] == "ferrogate/2"
+    listed = {i: (q, r) for i, q, r in doc.get("x", [])}
+    return {
+        point: {"v": v, "q": listed.get(i, ("good", None))[0], "r": listed.get(i, ("good", None))[1]}
+        for i, (point, v) in enumerate(zip(doc["p"], doc["v"], strict=True))
+    }

@@ -118,7 +118,7 @@ async def test_malformed_payloads_are_rejected_counted_and_acknowledged(
         # counted by kind: what the sender chose (quoted values, numbers) is left out of the labels
         assert set(worker.rejected_reasons) == {
             "not JSON",
-            "unknown schema '…', expected '…'",
+            "unknown schema '…', expected '…' or '…'",
             "missing field '…'",
             "readings[N].q must be one of ['…', '…', '…']",
             "readings[N].v is null but quality is good",

@@ -1,4 +1,4 @@
-"""Telemetry payload (schema ferrogate/1) and line protocol: pure logic."""
+"""Telemetry payloads (schemas ferrogate/1 and the compact ferrogate/2) and line protocol: pure logic."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ferrogate.gateway.lineprotocol import batch_lines
-from ferrogate.gateway.payload import PayloadError, decode_batch, encode_batch
+from ferrogate.gateway.payload import SCHEMA_V2, PayloadError, decode_batch, encode_batch
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 
 T = 1_795_000_000_123_456_789  # exact nanoseconds must survive every hop
@@ -28,10 +28,42 @@ def sample_batch() -> ScanBatch:
     )
 
 
-def test_round_trip_keeps_everything() -> None:
+@pytest.mark.parametrize("schema", ["ferrogate/1", "ferrogate/2"])
+def test_round_trip_keeps_everything(schema: str) -> None:
     batch = sample_batch()
-    decoded = decode_batch(encode_batch(batch))
+    decoded = decode_batch(encode_batch(batch, schema))
     assert decoded == batch
+
+
+def test_v2_is_arrays_with_one_time_and_only_the_readings_that_are_not_plainly_good() -> None:
+    doc = json.loads(encode_batch(sample_batch(), SCHEMA_V2))
+    assert doc == {
+        "schema": "ferrogate/2",
+        "site": "plant",
+        "device": "meter 1",
+        "seq": 7,
+        "gateway_time_ns": T + 5,
+        "p": ["energy", "power", "pf"],
+        "u": ["kWh", "kW", "1"],
+        "v": [123456.0, None, 0.93],  # the bad reading: null, never 0
+        "t": T,
+        "x": [[1, "bad", 'comm_error: "timeout"'], [2, "uncertain", "stale"]],
+        "assets": {"energy": "eaf,1", "power": "eaf,1"},
+    }
+
+
+def test_v2_keeps_a_time_per_reading_when_they_differ() -> None:
+    batch = ScanBatch("plant", "plc", 1, T, [Reading("a", 1.0, "kW", T), Reading("b", 2.0, "kW", T + 1)])
+    doc = json.loads(encode_batch(batch, SCHEMA_V2))
+    assert doc["ts"] == [T, T + 1] and "t" not in doc and "x" not in doc and "assets" not in doc
+    assert decode_batch(encode_batch(batch, SCHEMA_V2)) == batch
+
+
+@pytest.mark.parametrize("schema", ["ferrogate/1", "ferrogate/2"])
+def test_a_value_json_cannot_carry_is_refused_on_encoding(schema: str) -> None:
+    batch = ScanBatch("plant", "plc", 1, T, [Reading("a", 1.0, "kW", T), Reading("b", float("nan"), "kW", T)])
+    with pytest.raises(ValueError, match="not finite"):
+        encode_batch(batch, schema)
 
 
 def test_bad_reading_is_null_not_zero() -> None:
@@ -72,6 +104,98 @@ def test_bad_reading_is_null_not_zero() -> None:
             b'"readings":[{"point":"p","v":1,"u":"kW","q":"good","t":1.5}]}',
             "integer nanoseconds",
         ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[null],"t":1}',
+            "null but quality is good",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":["1"],"t":1}',
+            "finite number",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[true],"t":1}',
+            "finite number",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a","b"],"u":["kW"],"v":[1,2],"t":1}',
+            "same length",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1]}',
+            "missing field 'ts'",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1],"ts":[1,2]}',
+            "one time per reading",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1],"t":1.5}',
+            "integer nanoseconds",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1],"ts":[1180591620717411303424]}',
+            "integer nanoseconds",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":[""],"u":["kW"],"v":[1],"t":1}',
+            "point id",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":[null],"v":[1],"t":1}',
+            "must be a string",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,"u":["kW"],"v":[1],"t":1}',
+            "missing field 'p'",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":{"a":1},"u":["kW"],"v":[1],"t":1}',
+            "'p' is not a list",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1],"t":1,"x":[[0,"fine",null]]}',
+            "must be one of",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1],"t":1,"x":[[1,"bad",null]]}',
+            "index must be",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[null],"t":1,"x":[[0,"bad",null],[0,"bad",null]]}',
+            "index must be",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1],"t":1,"x":[[0,"uncertain",5]]}',
+            "reason must be",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1],"t":1,"x":{"0":"bad"}}',
+            "'x' is not a list",
+        ),
+        (
+            b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+            b'"p":["a"],"u":["kW"],"v":[1],"t":1,"assets":["eaf"]}',
+            "'assets' is not an object",
+        ),
+        (b'{"schema":"ferrogate/3"}', "unknown schema"),
+        (b"[" * 5000 + b"]" * 5000, "not JSON"),
+        (b'{"seq":' + b"9" * 10_000 + b"}", "not JSON"),
     ],
 )
 def test_malformed_payloads_are_rejected_with_reason(payload: bytes, reason: str) -> None:
@@ -103,4 +227,11 @@ def test_a_bad_reading_that_holds_a_number_loses_it_on_every_hop() -> None:
         b'"readings":[{"point":"p","v":0.0,"u":"kW","q":"bad","r":"BadSensorFailure","t":1}]}'
     )
     (reading,) = decode_batch(foreign).readings
+    assert (reading.value, reading.quality, reading.reason) == (None, Quality.BAD, "BadSensorFailure")
+    assert json.loads(encode_batch(batch, SCHEMA_V2))["v"] == [None]
+    foreign_v2 = (
+        b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+        b'"p":["p"],"u":["kW"],"v":[0.0],"t":1,"x":[[0,"bad","BadSensorFailure"]]}'
+    )
+    (reading,) = decode_batch(foreign_v2).readings
     assert (reading.value, reading.quality, reading.reason) == (None, Quality.BAD, "BadSensorFailure")
