@@ -18,10 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import ingest_e2e
 from bench.harness import ROOT, Farm, Subscriber, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
-from ferrogate.gateway.services import start_mosquitto
+from ferrogate.gateway.services import start_influxdb, start_mosquitto
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -30,13 +31,16 @@ RESULTS = ROOT / "bench" / "results"
 class Profile:
     timing: Timing
     repeats: int
+    ingest_points: int
+    ingest_batch_sizes: tuple[int, ...]
 
 
 PROFILES = {
-    "smoke": Profile(Timing(warmup_s=1.0, window_s=3), 1),
-    "quick": Profile(Timing(warmup_s=5.0, window_s=20), 2),
-    "full": Profile(Timing(warmup_s=10.0, window_s=60), 3),
+    "smoke": Profile(Timing(warmup_s=1.0, window_s=3), 1, 20_000, (5000,)),
+    "quick": Profile(Timing(warmup_s=5.0, window_s=20), 2, 500_000, (1000, 5000, 20_000)),
+    "full": Profile(Timing(warmup_s=10.0, window_s=60), 3, 500_000, (1000, 5000, 20_000)),
 }
+SUITES = ("modbus", "ingest")
 MEDIAN_FIELDS = (
     "points_per_s",
     "cpu_share",
@@ -86,6 +90,59 @@ def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | No
         subscriber.close()
         broker.process.stop()
     return runs
+
+
+def run_ingest(profile_name: str, work: Path) -> list[dict[str, object]]:
+    profile = PROFILES[profile_name]
+    broker = start_mosquitto(work / "ingest-mosquitto")
+    database = start_influxdb(work / "influxdb")
+    runs: list[dict[str, object]] = []
+    try:
+        for batch in profile.ingest_batch_sizes:
+            for contender in ("ferrogate", "floor"):
+                where = work / f"ingest-{contender}-{batch}"
+                try:
+                    run = ingest_e2e.measure(
+                        contender, batch, profile.ingest_points, broker.port, database.port, where, len(runs)
+                    )
+                except (RuntimeError, TimeoutError) as exc:
+                    print(f"  ingest {contender} batch {batch}: FAILED: {exc}", flush=True)
+                    runs.append({"contender": contender, "batch_size": batch, "error": str(exc)})
+                    continue
+                run["load_average"] = load_average()
+                runs.append(run)
+                print(
+                    f"  ingest batch {batch:<6} {contender:<10}: {_fmt(run['points_per_cpu_s'], ',.0f')} points/CPU-s, "
+                    f"{run['points_per_s']:,.0f} points/s, {run['peak_rss_mb']:.0f} MiB, load {run['load_average'][0]}",
+                    flush=True,
+                )
+    finally:
+        broker.process.stop()
+        database.process.stop()
+    for run in runs:
+        floor = next(
+            (r for r in runs if r.get("contender") == "floor" and r.get("batch_size") == run.get("batch_size")), None
+        )
+        ours, theirs = run.get("points_per_cpu_s"), floor and floor.get("points_per_cpu_s")
+        run["ratio_to_floor"] = ours / theirs if ours and theirs else None
+    return runs
+
+
+def ingest_table(runs: list[dict[str, object]]) -> str:
+    lines = [
+        "| batch size | contender  | points/s (wall) | points/CPU-s | x floor | peak RSS MiB |",
+        "|------------|------------|-----------------|--------------|---------|--------------|",
+    ]
+    for r in runs:
+        if "error" in r:
+            lines.append(f"| {r['batch_size']:>10} | {r['contender']:<10} | failed: {r['error']} |")
+            continue
+        lines.append(
+            f"| {r['batch_size']:>10} | {r['contender']:<10} | {r['points_per_s']:15,.0f} "
+            f"| {_fmt(r['points_per_cpu_s'], '12,.0f')} | {_fmt(r['ratio_to_floor'], '7.2f')} "
+            f"| {r['peak_rss_mb']:12.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def summarise(runs: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -143,13 +200,15 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--only", nargs="*", default=[], help="workload names (bench/workloads.py)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<profile>-<UTC time>.json)")
+    parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(SUITES))
     parser.add_argument("--py-spy", type=Path, help="sample each contender with py-spy into this directory")
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_before = load_average()
     print(f"bench {args.profile}: {started}, load average {load_before} on {machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
-        runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy)
+        runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy) if "modbus" in args.suite else []
+        ingest = run_ingest(args.profile, Path(tmp)) if "ingest" in args.suite else []
     rows = summarise(runs)
     report = {
         "profile": args.profile,
@@ -159,12 +218,17 @@ def main(argv: list[str] | None = None) -> Path:
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "modbus": {"summary": rows, "runs": runs},
+        "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest},
     }
     out = args.out or RESULTS / f"{args.profile}-{started.replace(':', '')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
-    print("\nModbus collection end to end, 1 s scans (medians):")
-    print(table(rows))
+    if rows:
+        print("\nModbus collection end to end, 1 s scans (medians):")
+        print(table(rows))
+    if ingest:
+        print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB:")
+        print(ingest_table(ingest))
     print(f"\nload average before {load_before}, after {report['load_average_after']}; JSON: {out}")
     return out
 

@@ -1,5 +1,6 @@
-"""The benchmark suite keeps working: its smoke profile runs end to end (real collect role, floor,
-simulator farm, Mosquitto) and writes every figure. Timing is not asserted: that is the bench's job."""
+"""The benchmark suite keeps working: its smoke profile runs end to end (real collect and ingest
+roles, the floors, simulator farm, Mosquitto, InfluxDB) and writes every figure.
+Timing is not asserted: that is the bench's job."""
 
 from __future__ import annotations
 
@@ -43,3 +44,11 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
     for run in report["modbus"]["runs"]:
         assert "error" not in run, run
         assert run["bad_points"] == 0 and run["undecodable"] == 0, run
+    # ingest: every point of the burst counted in InfluxDB for ferrogate and the floor
+    ingest = {r["contender"]: r for r in report["ingest"]["runs"]}
+    assert set(ingest) == {"ferrogate", "floor"}
+    for run in ingest.values():
+        assert "error" not in run, run
+        assert run["points"] == report["ingest"]["points_per_burst"] > 0
+        assert run["points_per_cpu_s"] > 0 and run["peak_rss_mb"] > 10 and run["wall_s"] > 0, run
+    assert ingest["ferrogate"]["ratio_to_floor"] > 0
