@@ -176,13 +176,13 @@ class DeviceScanner:
             readings = await self.driver.read(cls.group)
         else:
             readings = bad_readings(cls.points, self._last_error, now_ns())
-        bad = comm = 0
-        for r in readings:
-            if r.quality is not Quality.GOOD:
-                bad += 1
-                m.count_error(r.reason)
-                if is_comm_failure(r.reason):
-                    comm += 1
+        comm = 0
+        not_good = [r for r in readings if r.quality is not Quality.GOOD]  # usually none: one pass in C
+        for r in not_good:
+            m.count_error(r.reason)
+            if is_comm_failure(r.reason):
+                comm += 1
+        bad = len(not_good)
         if readings and comm == len(readings):
             if self._connected:
                 self._went_offline(readings[0].reason or COMM_ERROR)

@@ -120,19 +120,17 @@ def encode_batch(batch: ScanBatch, schema: str = SCHEMA) -> bytes:
 
 def _encode_v2(batch: ScanBatch) -> bytes:
     readings = batch.readings
-    values: list[float | None] = []
+    # list comprehensions, not one loop with appends: this runs for every scan
+    values: list[float | None] = [r.value for r in readings]
+    listed = [i for i, r in enumerate(readings) if r.quality is not _GOOD or r.reason is not None]
     exceptions: list[list[object]] = []
-    times: list[int] = []
-    append_value, append_time = values.append, times.append
-    for i, r in enumerate(readings):  # one pass: the hot path of every scan
-        quality = r.quality
-        if quality is _GOOD and r.reason is None:
-            append_value(r.value)
-        else:
-            append_value(None if quality is _BAD else r.value)  # a bad reading carries no value
-            exceptions.append([i, quality.value, r.reason])
-        append_time(r.source_time_ns)
+    for i in listed:
+        r = readings[i]
+        exceptions.append([i, r.quality.value, r.reason])
+        if r.quality is _BAD:
+            values[i] = None  # a bad reading carries no value
     _check_finite(values)
+    times = [r.source_time_ns for r in readings]
     doc: dict[str, Any] = {
         "schema": SCHEMA_V2,
         "site": batch.site,

@@ -61,3 +61,26 @@ def test_word_order_is_really_applied() -> None:
     # 0x0001_0002 big-endian words is 65538; the same words read as little-endian are 0x0002_0001
     assert decoder_for(point("x", 0, "uint32"), 0).decode([1, 2]) == 65538
     assert decoder_for(point("x", 0, "uint32", word_order="little"), 0).decode([1, 2]) == 131073
+
+
+def test_one_read_decoded_at_once_gives_what_each_point_decodes_alone() -> None:
+    """The block decoder (one struct call for the plain big-endian points, the others one by one)
+    returns every point's value, in order, as its own decoder does: word and byte orders, scale and
+    offset, bit fields and two points on one register among them."""
+    points = [
+        point("a", 0, "uint16"),
+        point("b", 1, "float32"),
+        point("c", 3, "uint32", word_order="little"),
+        point("d", 6, "int16", scale=0.1, offset=-40.0),  # after a gap of one register
+        point("e", 7, "uint16", bit=3),
+        point("f", 7, "uint16", bit=4),  # the same register again
+        point("g", 8, "float64", byte_order="little", word_order="little"),
+        point("h", 12, "int32", byte_order="little"),
+        point("i", 14, "uint64"),
+    ]
+    (request,) = plan_requests(points, max_gap=8)
+    assert request.block is not None
+    regs = [(0x1234 * (i + 7)) & 0xFFFF for i in range(request.count)]
+    buf = b"".join(r.to_bytes(2, "big") for r in regs)
+    assert request.block.values(buf) == [d.decode_buffer(buf) for d in request.decoders]
+    assert len(request.block.plain_at) >= 4  # a, b, d, i at least go through the one struct call

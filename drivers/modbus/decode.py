@@ -61,6 +61,64 @@ class PointDecoder:
         return self.decode_buffer(struct.pack(f">{len(regs)}H", *regs))
 
 
+@dataclass(frozen=True, slots=True)
+class BlockDecoder:
+    """Decodes every point of one register read at once (the hot path): the points that read
+    straight from the big-endian bytes (no word swap, no bit field) with ONE struct call for all of
+    them, the others one by one; values come back in the order of `decoders`."""
+
+    decoders: tuple[PointDecoder, ...]
+    ids: tuple[str, ...]
+    units: tuple[str, ...]
+    plain: struct.Struct | None  # the plain points' formats with pad bytes between them
+    plain_at: tuple[int, ...]  # their indexes in `decoders`
+    others: tuple[int, ...]  # indexes of the points decoded one by one
+    scaled: tuple[int, ...]  # plain points with a scale or offset
+    has_floats: bool
+
+    def values(self, buf: bytes) -> list[float]:
+        plain = self.plain
+        if not self.others:
+            values = list(map(float, plain.unpack_from(buf))) if plain is not None else []
+        else:
+            values = [0.0] * len(self.decoders)
+            if plain is not None:
+                for i, raw in zip(self.plain_at, plain.unpack_from(buf), strict=True):
+                    values[i] = float(raw)
+            for i in self.others:
+                values[i] = self.decoders[i].decode_buffer(buf)
+        for i in self.scaled:
+            d = self.decoders[i]
+            values[i] = values[i] * d.scale + d.add
+        return values
+
+
+def block_decoder(decoders: list[PointDecoder]) -> BlockDecoder:
+    fmt, at, others, scaled = [">"], [], [], []
+    end = 0  # the register after the last plain point
+    for i, d in enumerate(decoders):
+        assert d.unpack is not None  # register tables only
+        plain = d.bit is None and not d.reverse_words and d.unpack.format.startswith(">") and d.offset >= end
+        if not plain:
+            others.append(i)
+            continue
+        fmt.append(f"{2 * (d.offset - end)}x{d.unpack.format[1:]}" if d.offset > end else d.unpack.format[1:])
+        end = d.offset + d.count
+        at.append(i)
+        if d.scale != 1.0 or d.add != 0.0:
+            scaled.append(i)
+    return BlockDecoder(
+        decoders=tuple(decoders),
+        ids=tuple(d.point_id for d in decoders),
+        units=tuple(d.unit for d in decoders),
+        plain=struct.Struct("".join(fmt)) if at else None,
+        plain_at=tuple(at),
+        others=tuple(others),
+        scaled=tuple(scaled),
+        has_floats=any(d.is_float for d in decoders),
+    )
+
+
 def decoder_for(point: ModbusPoint, request_start: int) -> PointDecoder:
     if point.type is ModbusType.bool:
         return PointDecoder(point.id, point.unit, point.address - request_start, 1, None, False, 1.0, 0.0)

@@ -17,6 +17,7 @@ import math
 import struct
 import time
 from collections.abc import Sequence
+from itertools import repeat
 
 from pymodbus.exceptions import ModbusException, ModbusIOException
 
@@ -181,8 +182,14 @@ def _decode_into(readings: list[Reading], req: ReadRequest, data: bytes | list[b
         for d in req.decoders:
             append(Reading(d.point_id, d.decode_bits(data), d.unit, t))
         return
-    for d in req.decoders:
-        value = d.decode_buffer(data)
+    block = req.block
+    assert block is not None  # register tables
+    values = block.values(data)
+    # the sum is finite when every value is (it may also overflow: then each one is checked)
+    if not block.has_floats or math.isfinite(sum(values)):
+        readings.extend(map(Reading, block.ids, values, block.units, repeat(t, len(values))))
+        return
+    for d, value in zip(block.decoders, values, strict=True):
         if d.is_float and not math.isfinite(value):
             append(Reading(d.point_id, None, d.unit, t, Quality.BAD, f"{NOT_FINITE}: {value}"))
         else:

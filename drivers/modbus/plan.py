@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ferrogate.drivers.modbus.config import ModbusPoint, ModbusTable
-from ferrogate.drivers.modbus.decode import PointDecoder, decoder_for
+from ferrogate.drivers.modbus.decode import BlockDecoder, PointDecoder, block_decoder, decoder_for
 
 MAX_REGISTERS_PER_READ = 125  # Modbus application protocol limit for FC3/FC4
 MAX_BITS_PER_READ = 2000  # ... and for FC1/FC2
@@ -17,6 +17,7 @@ class ReadRequest:
     start: int
     count: int
     decoders: list[PointDecoder] = field(default_factory=list)
+    block: BlockDecoder | None = None  # all decoders at once (register tables)
 
     def describe(self) -> str:
         """e.g. 'holding 0-7 (3 points)': what the probe command and the golden cases show."""
@@ -50,4 +51,5 @@ def plan_requests(
 
 
 def _request(table: ModbusTable, start: int, end: int, points: list[ModbusPoint]) -> ReadRequest:
-    return ReadRequest(table, start, end - start, [decoder_for(p, start) for p in points])
+    decoders = [decoder_for(p, start) for p in points]
+    return ReadRequest(table, start, end - start, decoders, None if table.is_bits else block_decoder(decoders))
