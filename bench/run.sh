@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run every benchmark with its defaults and print the figures (nothing is asserted).
+# The benchmark suite (bench/README.md): `bench/run.sh [--profile smoke|quick|full] [...]`.
+# Prints a table and writes the figures as JSON to bench/results/; nothing is asserted.
+# The older single-purpose scripts (bench/bench_*.py, bench/energy_books.py) run on their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for bench in bench/bench_*.py; do
-    .venv/bin/python "$bench"
-done
+exec .venv/bin/python -m bench "$@"
