@@ -64,7 +64,12 @@ def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | No
         for workload in workloads(profile_name):
             if only and workload.name not in only:
                 continue
-            farm = Farm(workload.name, profile_name, work / f"farm-{workload.name}.log")
+            try:
+                farm = Farm(workload.name, profile_name, work / f"farm-{workload.name}.log")
+            except RuntimeError as exc:
+                print(f"  {workload.name}: FAILED: {exc}", flush=True)
+                runs.append({"workload": workload.name, "contender": "-", "error": str(exc)})
+                continue
             try:
                 for repeat in range(profile.repeats):
                     # alternate the order so neither contender always meets the box's load first

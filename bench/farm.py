@@ -22,9 +22,10 @@ from pymodbus.server import ModbusTcpServer
 from bench.workloads import find
 from ferrogate.gateway.services import LOOPBACK, free_port
 from ferrogate.simulators.modbus_server import SimulatedModbusDevice
+from ferrogate.simulators.registers import RegisterMap
 
 
-def _device(register_map, port: int, unit: int, base: float) -> SimulatedModbusDevice:
+def _device(register_map: RegisterMap, port: int, unit: int, base: float) -> SimulatedModbusDevice:
     values = {name: base + n for n, name in enumerate(register_map.signals)}
     first = register_map.signals[0]
 
@@ -35,26 +36,39 @@ def _device(register_map, port: int, unit: int, base: float) -> SimulatedModbusD
     return SimulatedModbusDevice(register_map, LOOPBACK, port, unit, advance, values.__getitem__, served_log=1)
 
 
+async def _listening(
+    register_map: RegisterMap, units: list[int], base: float
+) -> tuple[ModbusTcpServer, int, list[SimulatedModbusDevice]]:
+    """A server for `units` on a free port; another process may take the port first: try another."""
+    for attempt in range(5):
+        port = free_port()
+        group = [_device(register_map, port, unit, base + unit * 100_000.0) for unit in units]
+        server = ModbusTcpServer([d.sim_device() for d in group], address=(LOOPBACK, port))
+        try:
+            await server.serve_forever(background=True)
+            return server, port, group
+        except (RuntimeError, OSError):
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def serve(workload_name: str, profile: str) -> None:
     workload = find(workload_name, profile)
     register_map = workload.register_map()
     devices: list[SimulatedModbusDevice] = []
     servers: list[ModbusTcpServer] = []
     endpoints: list[tuple[int, int]] = []
-    if workload.layout == "units":
-        port = free_port()
-        devices = [_device(register_map, port, unit, unit * 1000.0) for unit in range(1, workload.devices + 1)]
-        servers.append(ModbusTcpServer([d.sim_device() for d in devices], address=(LOOPBACK, port)))
-        endpoints = [(port, d.unit) for d in devices]
-    else:
-        for i in range(workload.devices):
-            port = free_port()
-            device = _device(register_map, port, 1, i * 1000.0)
-            devices.append(device)
-            servers.append(ModbusTcpServer(device.sim_device(), address=(LOOPBACK, port)))
-            endpoints.append((port, 1))
-    for server in servers:
-        await server.serve_forever(background=True)
+    groups = (
+        [list(range(1, workload.devices + 1))]  # every unit behind one port
+        if workload.layout == "units"
+        else [[1] for _ in range(workload.devices)]  # a port each
+    )
+    for n, units in enumerate(groups):
+        server, port, group = await _listening(register_map, units, base=n * 1000.0)
+        servers.append(server)
+        devices += group
+        endpoints += [(port, d.unit) for d in group]
     print(json.dumps({"endpoints": endpoints}), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
