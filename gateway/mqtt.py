@@ -419,9 +419,7 @@ async def follow_telemetry(
     def on_message(topic: str, payload: bytes) -> None:
         on_batch(decode_batch(payload))
 
-    await follow(
-        config, identifier, telemetry_filter(config.topic_root, site), on_message, subscribed, qos, rejections
-    )
+    await follow(config, identifier, telemetry_filter(config.topic_root, site), on_message, subscribed, qos, rejections)
 
 
 async def follow(
