@@ -80,7 +80,7 @@ def cost_router(context: ApiContext) -> APIRouter:
         energy.require()
         if context.cost is None:
             raise error(404, "no_cost", "this plant file has no 'cost' section (tariffs): no cost figures")
-        return context.cost, CostReader(energy, context.cost)
+        return context.cost, CostReader(energy, context.cost, context.compliance)
 
     def month_of(text: str) -> tuple[CostModel, CostReader, Period]:
         model, reader = require()

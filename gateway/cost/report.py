@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ferrogate.gateway.cost.config import Surcharge, Tariff, TouPeriod
+from ferrogate.gateway.cost.config import PositionScale, Surcharge, Tariff, TouPeriod
+from ferrogate.gateway.cost.positions import positions
+from ferrogate.gateway.cost.surcharge import PositionInput, assess
+from ferrogate.gateway.cost.wire import result_fields
+from ferrogate.gateway.energy.aggregate import Period
+from ferrogate.gateway.energy.wire import flags_text
 
 Row = Mapping[str, Any]
 UNITS = {
@@ -38,11 +43,28 @@ def by_period(row: Row) -> dict[str, float]:
 
 
 def _surcharge(row: Row) -> dict[str, Any]:
-    keep = ("position", "position_scale", "position_source", "kwh", "yuan_per_kwh", "surcharge_yuan")
+    keep = ("position", "position_scale", "position_origin", "position_source", "kwh", "yuan_per_kwh", "surcharge_yuan")
     better = ("better_position", "better_yuan_per_kwh", "saving_one_grade_yuan")
     flags = [f for f in str(row.get("flags") or "").split(",") if f]
     head = {"surcharge": row["surcharge"], "product": row["product"]}
     return {**head, **{k: row.get(k) for k in keep + better}, "flags": flags}
+
+
+def regrade(rows: Sequence[Row], rules: Sequence[Surcharge], month: Period, grades: PositionInput) -> list[Row]:
+    """The month's stored surcharge rows with every `limit_grade` rule assessed at the compliance
+    layer's grade (or the rule's fallback): the energy role does not grade, so it stores those rows
+    with their kWh and no position."""
+    by_id = {r.id: r for r in rules}
+    position = positions({}, grades)
+    out: list[Row] = []
+    for row in rows:
+        rule = by_id.get(row["surcharge"])
+        if rule is None or rule.position_from is not PositionScale.limit_grade or row.get("kwh") is None:
+            out.append(row)
+            continue
+        found = assess(rule, row["product"], float(row["kwh"]), position(rule, row["product"], month))
+        out.append({**row, **result_fields(found), "flags": flags_text(found.flags)})
+    return out
 
 
 def month_cost_section(
