@@ -22,6 +22,7 @@ Row = Mapping[str, Any]
 UNITS = {
     "electricity_kwh": "kWh",
     "kwh_by_period": "kWh",
+    "cost_by_period_yuan": "yuan",
     "energy_cost_yuan": "yuan",
     "yuan_per_kwh": "yuan/kWh",
     "valley_share_percent": "%",
@@ -38,8 +39,9 @@ UNITS = {
 SURCHARGE_INCOMPLETE = "surcharge_incomplete"  # a rule's position is unknown: its surcharge is not in the sum
 
 
-def by_period(row: Row) -> dict[str, float]:
-    return {p.value: float(row[f"kwh_{p.value}"]) for p in TouPeriod if row.get(f"kwh_{p.value}") is not None}
+def by_period(row: Row, what: str = "kwh") -> dict[str, float]:
+    """A stored row's figures per time-of-use period: `kwh` (kWh) or `yuan` (energy cost)."""
+    return {p.value: float(row[f"{what}_{p.value}"]) for p in TouPeriod if row.get(f"{what}_{p.value}") is not None}
 
 
 def _surcharge(row: Row) -> dict[str, Any]:
@@ -94,6 +96,7 @@ def month_cost_section(
                 "tonnes_t": tonnes,
                 "electricity_kwh": row.get("electricity_kwh"),
                 "kwh_by_period": by_period(row),
+                "cost_by_period_yuan": by_period(row, "yuan"),
                 "energy_cost_yuan": energy,
                 "yuan_per_kwh": row.get("yuan_per_kwh"),
                 "valley_share_percent": row.get("valley_share_percent"),
@@ -111,6 +114,7 @@ def month_cost_section(
         "complete": plant_row.get("complete") if plant_row else None,
         "electricity_kwh": plant_row.get("electricity_kwh") if plant_row else None,
         "kwh_by_period": by_period(plant_row) if plant_row else {},
+        "cost_by_period_yuan": by_period(plant_row, "yuan") if plant_row else {},
         "energy_cost_yuan": energy,
         "yuan_per_kwh": plant_row.get("yuan_per_kwh") if plant_row else None,
         "valley_share_percent": plant_row.get("valley_share_percent") if plant_row else None,
@@ -151,6 +155,8 @@ def _flat(entry: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in entry.items():
         if key == "kwh_by_period":
             out |= {f"kwh_{p}": v for p, v in value.items()}
+        elif key == "cost_by_period_yuan":
+            out |= {f"yuan_{p}": v for p, v in value.items()}
         elif key == "demand":
             out |= {f"demand_{k}": v for k, v in (value or {}).items()}
         elif key == "flags":

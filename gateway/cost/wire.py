@@ -163,6 +163,9 @@ def record_from_row(tags: Mapping[str, str], row: Mapping[str, Any]) -> RecordCo
         kwh = row.get(f"kwh_{period.value}")
         if kwh is not None:
             split.kwh[period] = float(kwh)
+        yuan = row.get(f"yuan_{period.value}")
+        if yuan is not None:
+            split.yuan[period] = float(yuan)
     split.cost_yuan = float(row.get("cost_yuan") or 0.0)
     split.untariffed_kwh = float(row.get("untariffed_kwh") or 0.0)
     split.tariffs = set(filter(None, str(row.get("tariffs") or "").split(",")))
