@@ -7,6 +7,7 @@ the reason and the tail of the service's own log, never a silent skip.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -24,11 +25,32 @@ class ServiceError(RuntimeError):
     pass
 
 
+class PortTaken(ServiceError):
+    """The port is in use by another process: a port chosen by `free_port` was taken meanwhile, and a
+    caller that chose it may try another one."""
+
+
+# attempts with a new port before giving up, where the caller chose the port (`free_port`)
+PORT_ATTEMPTS = 5
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago (the caller retries if it was taken meanwhile)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
         return s.getsockname()[1]
+
+
+def address_in_use(exc: BaseException) -> bool:
+    """Whether a failure to listen is a port in use (EADDRINUSE), anywhere in its chain of causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, PortTaken) or (isinstance(seen, OSError) and seen.errno == errno.EADDRINUSE):
+            return True
+        if "address already in use" in str(seen).lower():  # a child's log, or a library's re-raised text
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def port_accepts(port: int, host: str = LOOPBACK) -> bool:
@@ -65,7 +87,7 @@ class ManagedProcess:
             return
         if self.ready_check():  # type: ignore[operator]
             # something else already answers there; we would be testing the wrong server
-            raise ServiceError(f"{self.name}: its port is already in use by another process")
+            raise PortTaken(f"{self.name}: its port is already in use by another process")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -123,7 +145,7 @@ def start_mosquitto(
     # Mosquitto started as root drops privileges to user 'mosquitto', which cannot enter a
     # 0700 temporary directory; keep the directory traversable and stay root in that case.
     os.chmod(directory, 0o755)
-    for attempt in range(5):
+    for attempt in range(PORT_ATTEMPTS):
         chosen = port or free_port()
         conf = directory / "mosquitto.conf"
         lines = [
@@ -147,8 +169,8 @@ def start_mosquitto(
             proc.start()
             return Mosquitto(chosen, directory, proc)
         except ServiceError as exc:
-            if port is None and "Address already in use" in str(exc) and attempt < 4:
-                continue
+            if port is None and address_in_use(exc) and attempt < PORT_ATTEMPTS - 1:
+                continue  # the free port was taken between choosing and binding it: another one
             raise
     raise AssertionError("unreachable")
 
@@ -176,7 +198,7 @@ def start_influxdb(directory: Path, port: int | None = None, auth_enabled: bool 
     """Start influxd 1.x on loopback with its meta/data/wal in `directory`."""
     binary = require_binary("influxd", "influxdb")
     directory.mkdir(parents=True, exist_ok=True)
-    for attempt in range(5):
+    for attempt in range(PORT_ATTEMPTS):
         http_port = port or free_port()
         rpc_port = free_port()
         conf = directory / "influxdb.conf"
@@ -198,7 +220,7 @@ def start_influxdb(directory: Path, port: int | None = None, auth_enabled: bool 
             proc.start()
             return InfluxDB(http_port, directory, proc)
         except ServiceError as exc:
-            if port is None and "address already in use" in str(exc).lower() and attempt < 4:
-                continue
+            if port is None and address_in_use(exc) and attempt < PORT_ATTEMPTS - 1:
+                continue  # the http or rpc port was taken between choosing and binding it
             raise
     raise AssertionError("unreachable")
