@@ -41,7 +41,7 @@ def demo_gateway_id(data_dir: Path) -> str:
 @dataclass
 class DemoOptions:
     data_dir: Path
-    api_port: int = 8080
+    api_port: int = 8080  # 0: any free port, read back into this field once the API listens
     speed: float = 60.0
     history_s: float = 2 * 3600.0
     duration_s: float | None = None
@@ -100,6 +100,7 @@ class Demo:
             api_keys=[stored],
         )
         await self.gateway.start()
+        self.options.api_port = self.gateway.api_port  # api_port 0: the port the API was bound to
         self.messages.append(
             f"API: http://127.0.0.1:{self.options.api_port}/api/v1/assets "
             f"(docs: http://127.0.0.1:{self.options.api_port}/docs)"

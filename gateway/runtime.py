@@ -57,6 +57,12 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
+def listening_socket(host: str) -> socket.socket:
+    """A TCP socket listening on `host` at a port the kernel picks (port 0)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, 0), family=family)
+
+
 class Gateway:
     def __init__(
         self,
@@ -162,7 +168,13 @@ class Gateway:
                 ssl_keyfile=tls.key_file if tls is not None else None,
             )
             self.api_server = EmbeddedServer(config)
-            self._spawn(self.api_server.serve(), "api")
+            listener = None
+            if self.api_port == 0:
+                # any free port, bound here and read back: no window in which another process can
+                # take a port chosen beforehand (tests, the demo); a configured port is uvicorn's to bind
+                listener = listening_socket(self.api_host)
+                self.api_port = listener.getsockname()[1]
+            self._spawn(self.api_server.serve(sockets=[listener] if listener else None), "api")
         if "collect" in self.roles:
             followers = [self.energy.subscribed] if self.energy is not None else []
             self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id, first_wait_for=followers)
