@@ -46,6 +46,8 @@ class DemoOptions:
     history_s: float = 2 * 3600.0
     duration_s: float | None = None
     api_host: str = "127.0.0.1"
+    # the plant's device ports were chosen free by the caller (tests): one taken meanwhile is moved
+    move_taken_ports: bool = False
 
 
 @dataclass
@@ -86,8 +88,10 @@ class Demo:
             speed=self.options.speed,
             history_s=self.options.history_s,
             truth=data / "truth.jsonl",
+            move_taken_ports=self.options.move_taken_ports,
         )
         await self.simulation.start()
+        self.plant = plant = self.simulation.bound(plant)  # the ports the simulated devices listen on
         self.messages += [f"simulator: {e}" for e in self.simulation.endpoints()]
         self.messages.append(f"simulator ground truth (heats, taps, hourly generation): {data / 'truth.jsonl'}")
         # an admin key for this run: FERROGATE_DEMO_API_KEY when set (so scripts can call the API)

@@ -7,7 +7,6 @@ the reason and the tail of the service's own log, never a silent skip.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import socket
@@ -18,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
+from ferrogate.gateway.ports import LOOPBACK, PORT_ATTEMPTS, address_in_use, free_port
 
 
 class ServiceError(RuntimeError):
@@ -30,27 +29,8 @@ class PortTaken(ServiceError):
     caller that chose it may try another one."""
 
 
-# attempts with a new port before giving up, where the caller chose the port (`free_port`)
-PORT_ATTEMPTS = 5
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago (the caller retries if it was taken meanwhile)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def address_in_use(exc: BaseException) -> bool:
-    """Whether a failure to listen is a port in use (EADDRINUSE), anywhere in its chain of causes."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, PortTaken) or (isinstance(seen, OSError) and seen.errno == errno.EADDRINUSE):
-            return True
-        if "address already in use" in str(seen).lower():  # a child's log, or a library's re-raised text
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+def port_taken(exc: BaseException) -> bool:
+    return isinstance(exc, PortTaken) or address_in_use(exc)
 
 
 def port_accepts(port: int, host: str = LOOPBACK) -> bool:
@@ -169,7 +149,7 @@ def start_mosquitto(
             proc.start()
             return Mosquitto(chosen, directory, proc)
         except ServiceError as exc:
-            if port is None and address_in_use(exc) and attempt < PORT_ATTEMPTS - 1:
+            if port is None and port_taken(exc) and attempt < PORT_ATTEMPTS - 1:
                 continue  # the free port was taken between choosing and binding it: another one
             raise
     raise AssertionError("unreachable")
@@ -220,7 +200,7 @@ def start_influxdb(directory: Path, port: int | None = None, auth_enabled: bool 
             proc.start()
             return InfluxDB(http_port, directory, proc)
         except ServiceError as exc:
-            if port is None and address_in_use(exc) and attempt < PORT_ATTEMPTS - 1:
+            if port is None and port_taken(exc) and attempt < PORT_ATTEMPTS - 1:
                 continue  # the http or rpc port was taken between choosing and binding it
             raise
     raise AssertionError("unreachable")

@@ -56,7 +56,9 @@ async def count(influx: InfluxV1Client, measurement: str) -> int:
 
 async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, directory: Path, database: str) -> Demo:
     plant = plant_on_free_ports(fast_plant(directory), mosquitto, influxdb, database)
-    demo = Demo(plant, DemoOptions(directory / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S))
+    demo = Demo(
+        plant, DemoOptions(directory / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
+    )
     try:
         await _run_until_accounted(demo)
     except BaseException:

@@ -25,6 +25,7 @@ LEAVES = (
     "ferrogate.gateway.metrics",
     "ferrogate.gateway.redact",
     "ferrogate.gateway.positions",
+    "ferrogate.gateway.ports",
 )
 MODEL_BASE = "ferrogate.gateway.model_base"
 DRIVER_MODELS = ("ferrogate.drivers.config", "ferrogate.drivers.*.config")
