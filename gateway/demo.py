@@ -102,6 +102,7 @@ class Demo:
             api_port=self.options.api_port,
             gateway_id=demo_gateway_id(data),
             api_keys=[stored],
+            on_listen_moved=self._listen_moved if self.options.move_taken_ports else None,
         )
         await self.gateway.start()
         self.options.api_port = self.gateway.api_port  # api_port 0: the port the API was bound to
@@ -110,6 +111,16 @@ class Demo:
             f"(docs: http://127.0.0.1:{self.options.api_port}/docs)"
         )
         self.messages.append(f"API key (admin, send as X-API-Key): {self.api_key}")
+
+    def _listen_moved(self, devices: list[str], port: int) -> None:
+        """The gateway listens for these HJ 212 devices on `port` instead: their simulated loggers
+        connect there from their next attempt, and the demo's plant says so."""
+        assert self.simulation is not None
+        for device in devices:
+            if device in self.simulation.loggers:
+                self.simulation.loggers[device].port = port
+        moved = [d.model_copy(update={"listen_port": port}) if d.id in devices else d for d in self.plant.devices]
+        self.plant = self.plant.model_copy(update={"devices": moved})
 
     async def run(self) -> None:
         """Run until the duration ends, a role fails, or the task is cancelled (Ctrl-C)."""
