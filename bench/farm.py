@@ -20,7 +20,7 @@ import sys
 from pymodbus.server import ModbusTcpServer
 
 from bench.workloads import find
-from ferrogate.gateway.services import LOOPBACK, free_port
+from ferrogate.gateway.ports import LOOPBACK, free_port
 from ferrogate.simulators.modbus_server import SimulatedModbusDevice
 from ferrogate.simulators.registers import RegisterMap
 
