@@ -69,7 +69,7 @@ class MqttConfig(Credentials):
     # may have lost the shared subscriptions until the workers reconnect); false for a site without ingest
     wait_for_ingest: bool = True
     # consumers refuse (count and log) a message larger than this before parsing it; a scan batch
-    # takes about 120 bytes per reading
+    # takes about 120 bytes per reading in ferrogate/1, about 25 in ferrogate/2
     max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     # the telemetry payload the collector publishes (gateway/payload.py); consumers read both.
     # ferrogate/2 (arrays, one time stamp per batch) costs a fraction of /1's CPU and bytes
