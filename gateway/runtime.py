@@ -57,7 +57,37 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-class Gateway:
+class RoleTasks:
+    """The tasks of a process's roles (a plant gateway's or a group center's)."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task] = []
+        self.api_server: uvicorn.Server | None = None
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def wait(self) -> None:
+        """Return when a role stops by itself (a crash is re-raised so the service manager restarts us)."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = task.exception()
+            if exc is not None:
+                raise RuntimeError(f"role task {task.get_name()} failed") from exc
+            log.error("role task %s ended", task.get_name())
+
+    async def _stop_tasks(self) -> None:
+        """Cancel every role; the API server is asked to finish its requests instead."""
+        if self.api_server is not None:
+            self.api_server.should_exit = True
+        for task in self._tasks:
+            if task.get_name() != "api":
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+class Gateway(RoleTasks):
     def __init__(
         self,
         plant: PlantFile,
@@ -80,6 +110,7 @@ class Gateway:
                 plant.api.tls.check()
             except ValueError as exc:
                 raise RoleConfigError(str(exc)) from None
+        super().__init__()
         self.plant = plant
         self.roles = roles
         self.gateway_id = gateway_id or socket.gethostname()
@@ -101,18 +132,13 @@ class Gateway:
         self.cost = resolve_cost(plant, plant.cost, plant.accounting)[0] if plant.cost is not None else None
         self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
         self.live_subscribed = asyncio.Event()
-        self.api_server: uvicorn.Server | None = None
         self.api_context: ApiContext | None = None
         self.api_host, self.api_port = api_host, api_port
-        self._tasks: list[asyncio.Task] = []
         self._influx_probe: InfluxV1Client | None = None
         self.api_keys = api_keys or []
         self.plant_file = plant_file
         self.compliance: ComplianceService | None = None  # with the api role on a plant with accounting
         self.compliance_watch: ComplianceWatch | None = None
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def start(self) -> None:
         plant, mqtt = self.plant, self.plant.mqtt
@@ -230,15 +256,6 @@ class Gateway:
         parts.append(render_rejections(consumers))
         return "".join(parts)
 
-    async def wait(self) -> None:
-        """Return when a role stops by itself (a crash is re-raised so the service manager restarts us)."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            exc = task.exception()
-            if exc is not None:
-                raise RuntimeError(f"role task {task.get_name()} failed") from exc
-            log.error("role task %s ended", task.get_name())
-
     async def stop_collecting(self) -> int:
         """Stop scanning (the other roles go on) and wait until the broker acknowledged every batch
         collected so far; returns how many were published. For a controlled end of a run: the
@@ -252,13 +269,7 @@ class Gateway:
         return self.publisher.published
 
     async def stop(self) -> None:
-        if self.api_server is not None:
-            self.api_server.should_exit = True
-        for task in self._tasks:
-            if task.get_name() != "api":
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._stop_tasks()
         if self.publisher is not None:
             self.publisher.close()
         if self.ingest is not None:

@@ -1,0 +1,96 @@
+"""The group center's roles: `ingest` (the plants' telemetry on the shared subscription, and their
+books' derived series, into the center's database) and `api` (the group API). Run any subset per
+process, e.g. two or more `ferrogate run --plant center.yaml --role ingest` and one `--role api`."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import uvicorn
+
+from ferrogate.api.group_app import create_group_app
+from ferrogate.api.group_context import GroupContext
+from ferrogate.api.keys import KeyStore, StoredKey
+from ferrogate.gateway.center_config import CenterFile
+from ferrogate.gateway.center_ingest import DerivedIngest
+from ferrogate.gateway.influx import InfluxError, InfluxV1Client
+from ferrogate.gateway.ingest import IngestWorker
+from ferrogate.gateway.runtime import EmbeddedServer, RoleConfigError, RoleTasks
+
+log = logging.getLogger(__name__)
+
+CENTER_ROLES = ("ingest", "api")
+
+
+class Center(RoleTasks):
+    def __init__(
+        self,
+        center: CenterFile,
+        roles: tuple[str, ...] = CENTER_ROLES,
+        api_host: str = "127.0.0.1",
+        api_port: int = 8080,
+        gateway_id: str | None = None,
+        api_keys: list[StoredKey] | None = None,
+    ) -> None:
+        unknown = set(roles) - set(CENTER_ROLES)
+        if unknown:
+            raise RoleConfigError(f"a group center runs {list(CENTER_ROLES)}, not {sorted(unknown)}")
+        if "api" in roles and center.api.tls is not None:
+            try:
+                center.api.tls.check()
+            except ValueError as exc:
+                raise RoleConfigError(str(exc)) from None
+        super().__init__()
+        self.center = center
+        self.roles = roles
+        self.gateway_id = gateway_id or socket.gethostname()
+        self.api_host, self.api_port = api_host, api_port
+        self.api_keys = api_keys or []
+        self.ingest: IngestWorker | None = None
+        self.derived: DerivedIngest | None = None
+        self.api_context: GroupContext | None = None
+        self._influx: InfluxV1Client | None = None
+
+    async def start(self) -> None:
+        center = self.center
+        sites = center.group.sites
+        if "ingest" in self.roles:
+            self.ingest = IngestWorker(center.mqtt, center.influxdb, sites, self.gateway_id)
+            self.derived = DerivedIngest(center.mqtt, center.influxdb, sites, self.gateway_id)
+            self._spawn(self.ingest.run(), "ingest")
+            self._spawn(self.derived.run(), "derived-ingest")
+        if "api" in self.roles:
+            keys = KeyStore.load(center.api.keys_file, extra=self.api_keys)
+            if not len(keys):
+                log.warning("no API keys configured: every /api/v1 request will be refused (ferrogate api-key create)")
+            self._influx = InfluxV1Client(center.influxdb)
+            self.api_context = GroupContext(center, keys, self._influx, {"influxdb": self._influx_ready})
+            tls = center.api.tls
+            config = uvicorn.Config(
+                create_group_app(self.api_context),
+                host=self.api_host,
+                port=self.api_port,
+                log_level="warning",
+                lifespan="off",
+                ssl_certfile=tls.cert_file if tls is not None else None,
+                ssl_keyfile=tls.key_file if tls is not None else None,
+            )
+            self.api_server = EmbeddedServer(config)
+            self._spawn(self.api_server.serve(), "api")
+
+    async def _influx_ready(self) -> str | None:
+        assert self._influx is not None
+        try:
+            await self._influx.ping()
+        except InfluxError as exc:
+            return str(exc)
+        return None
+
+    async def stop(self) -> None:
+        await self._stop_tasks()
+        for worker in (self.ingest, self.derived):
+            if worker is not None:
+                await worker.aclose()
+        if self._influx is not None:
+            await self._influx.aclose()
