@@ -10,8 +10,8 @@ them into one database with `site` as a tag, and the group API reads them (docs/
     influxdb: {url: http://center-db:8086, database: ferrogate_group, ...}
     group:
       plants:
-        - {site: fujian_eaf, name: "Fujian EAF steel", timezone: Asia/Shanghai, province: Fujian}
-        - {site: guizhou_fa, name: "Guizhou ferroalloy", timezone: Asia/Shanghai, province: Guizhou}
+        - {site: fj_eaf_steel, name: "Fujian EAF steel", timezone: Asia/Shanghai, province: Fujian}
+        - {site: gz_ferroalloy, name: "Guizhou ferroalloy", timezone: Asia/Shanghai, province: Guizhou}
     api: {keys_file: /etc/ferrogate/group-api-keys.jsonl}
 """
 
