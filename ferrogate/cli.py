@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
         "collect, ingest, energy, api, uplink (default collect,ingest,api); "
         "a group center file: ingest, api (default both)",
     )
+    run.add_argument(
+        "--worker-id",
+        default=None,
+        help="names this process's MQTT clients (default: the host name); several ingest workers on one box "
+        "each need their own",
+    )
     run.add_argument("--api-host", default="127.0.0.1")
     run.add_argument("--api-port", type=int, default=8080)
     dbinit_cmd.add_parser(sub)
@@ -156,10 +162,12 @@ async def _run(args: argparse.Namespace) -> int:
         gateway: RoleTasks
         if isinstance(config, CenterFile):  # a group center: ingest and the group API (docs/group.md)
             roles = parse_roles(args.role) if args.role else CENTER_ROLES
-            gateway = Center(config, roles, api_host=args.api_host, api_port=args.api_port)
+            gateway = Center(config, roles, args.api_host, args.api_port, gateway_id=args.worker_id)
         else:
             roles = parse_roles(args.role or "collect,ingest,api")
-            gateway = Gateway(config, roles, api_host=args.api_host, api_port=args.api_port, plant_file=args.plant)
+            gateway = Gateway(
+                config, roles, args.api_host, args.api_port, gateway_id=args.worker_id, plant_file=args.plant
+            )
     except RoleConfigError as exc:
         print(f"cannot run: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ from ferrogate.api.group_context import GroupContext
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.gateway.center_config import CenterFile
 from ferrogate.gateway.center_ingest import DerivedIngest
+from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.runtime import EmbeddedServer, RoleConfigError, RoleTasks
@@ -21,6 +22,16 @@ from ferrogate.gateway.runtime import EmbeddedServer, RoleConfigError, RoleTasks
 log = logging.getLogger(__name__)
 
 CENTER_ROLES = ("ingest", "api")
+
+
+def worker_spool(influx: InfluxConfig, worker_id: str) -> InfluxConfig:
+    """Several workers on one box share the center file: each spools to a file of its own
+    (`center-spool.sqlite` -> `center-spool-<worker>.sqlite`), as a spool is held by one process."""
+    path = influx.spool.path
+    if path is None:
+        return influx
+    own = path.with_name(f"{path.stem}-{worker_id}{path.suffix}")
+    return influx.model_copy(update={"spool": influx.spool.model_copy(update={"path": own})})
 
 
 class Center(RoleTasks):
@@ -56,8 +67,9 @@ class Center(RoleTasks):
         center = self.center
         sites = center.group.sites
         if "ingest" in self.roles:
-            self.ingest = IngestWorker(center.mqtt, center.influxdb, sites, self.gateway_id)
-            self.derived = DerivedIngest(center.mqtt, center.influxdb, sites, self.gateway_id)
+            influx = worker_spool(center.influxdb, self.gateway_id)
+            self.ingest = IngestWorker(center.mqtt, influx, sites, self.gateway_id)
+            self.derived = DerivedIngest(center.mqtt, influx, sites, self.gateway_id)
             self._spawn(self.ingest.run(), "ingest")
             self._spawn(self.derived.run(), "derived-ingest")
         if "api" in self.roles:
