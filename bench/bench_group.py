@@ -130,6 +130,9 @@ class Run:
                     for topic, payload in plant_batches(self.root, p, self.args.devices, per_device, t_ns, seq):
                         sends.append(client.publish(topic, payload, qos=1))
                 await asyncio.gather(*sends)
+                behind = (time.time_ns() - t_ns) / NS - 1
+                if behind > 0:  # the generator itself cannot keep up: say so (offered drops below nominal)
+                    print(f"load generator {behind:.1f} s behind at second {seq}", file=sys.stderr)
         finally:
             for c in clients:
                 await c.__aexit__(None, None, None)
