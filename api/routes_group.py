@@ -39,21 +39,12 @@ BENCHMARK_FIELDS = (
     "margin_to_baseline_kgce_per_t",
 )
 FIGURES = tuple(dict.fromkeys((*INTENSITY_FIELDS, *PLANT_ENERGY_FIELDS, *CARBON_FIELDS, *BENCHMARK_FIELDS)))
-# sums over plants (or products over plants) are sums of these; ratios are re-formed from the sums
-ADDITIVE = (
-    "tonnes_t",
-    "electricity_kwh",
-    "waste_heat_kwh",
-    "net_electricity_kwh",
-    "consumption_kwh",
-    "purchased_kwh",
-    "comprehensive_kgce",
-    "tco2_combustion",
-    "tco2_process",
-    "tco2_fixed_in_product",
-    "tco2_direct",
-    "tco2_indirect",
-    "tco2_total",
+# sums over plants (or products over plants) are sums of these (tonnes, energy, kgce, tCO2, green
+# kWh); ratios, shares and factors are not summed, the ratios are re-formed from the sums
+ADDITIVE = tuple(
+    f
+    for f in dict.fromkeys((*INTENSITY_FIELDS, *PLANT_ENERGY_FIELDS, *CARBON_FIELDS))
+    if (f.endswith(("_t", "_kwh", "_kgce")) and "_per_" not in f) or (f.startswith("tco2_") and "per_t" not in f)
 )
 RATIOS = {
     "kwh_per_t": ("electricity_kwh", "tonnes_t"),

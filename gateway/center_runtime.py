@@ -5,9 +5,6 @@ process, e.g. two or more `ferrogate run --plant center.yaml --role ingest` and 
 from __future__ import annotations
 
 import logging
-import socket
-
-import uvicorn
 
 from ferrogate.api.group_app import create_group_app
 from ferrogate.api.group_context import GroupContext
@@ -17,7 +14,7 @@ from ferrogate.gateway.center_ingest import DerivedIngest
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
-from ferrogate.gateway.runtime import EmbeddedServer, RoleConfigError, RoleTasks
+from ferrogate.gateway.runtime import RoleConfigError, RoleTasks
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +44,8 @@ class Center(RoleTasks):
         unknown = set(roles) - set(CENTER_ROLES)
         if unknown:
             raise RoleConfigError(f"a group center runs {list(CENTER_ROLES)}, not {sorted(unknown)}")
-        if "api" in roles and center.api.tls is not None:
-            try:
-                center.api.tls.check()
-            except ValueError as exc:
-                raise RoleConfigError(str(exc)) from None
-        super().__init__()
+        super().__init__(roles, center.api, api_host, api_port, gateway_id)
         self.center = center
-        self.roles = roles
-        self.gateway_id = gateway_id or socket.gethostname()
-        self.api_host, self.api_port = api_host, api_port
         self.api_keys = api_keys or []
         self.ingest: IngestWorker | None = None
         self.derived: DerivedIngest | None = None
@@ -78,18 +67,7 @@ class Center(RoleTasks):
                 log.warning("no API keys configured: every /api/v1 request will be refused (ferrogate api-key create)")
             self._influx = InfluxV1Client(center.influxdb)
             self.api_context = GroupContext(center, keys, self._influx, {"influxdb": self._influx_ready})
-            tls = center.api.tls
-            config = uvicorn.Config(
-                create_group_app(self.api_context),
-                host=self.api_host,
-                port=self.api_port,
-                log_level="warning",
-                lifespan="off",
-                ssl_certfile=tls.cert_file if tls is not None else None,
-                ssl_keyfile=tls.key_file if tls is not None else None,
-            )
-            self.api_server = EmbeddedServer(config)
-            self._spawn(self.api_server.serve(), "api")
+            self._serve_api(create_group_app(self.api_context))
 
     async def _influx_ready(self) -> str | None:
         assert self._influx is not None

@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from ferrogate.api.app import create_app
+from ferrogate.api.config import ApiConfig
 from ferrogate.api.context import ApiContext, ReadinessCheck
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_metrics
@@ -59,11 +60,37 @@ class EmbeddedServer(uvicorn.Server):
 
 
 class RoleTasks:
-    """The tasks of a process's roles (a plant gateway's or a group center's)."""
+    """The tasks of a process's roles (a plant gateway's or a group center's), and its API server."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, roles: tuple[str, ...], api: ApiConfig, api_host: str, api_port: int, gateway_id: str | None
+    ) -> None:
+        if "api" in roles and api.tls is not None:
+            try:
+                api.tls.check()
+            except ValueError as exc:
+                raise RoleConfigError(str(exc)) from None
+        self.roles = roles
+        self.api_tls = api.tls
+        self.api_host, self.api_port = api_host, api_port
+        self.gateway_id = gateway_id or socket.gethostname()
         self._tasks: list[asyncio.Task] = []
         self.api_server: uvicorn.Server | None = None
+
+    def _serve_api(self, app: Any) -> None:
+        """The API (an ASGI app) in this event loop, over HTTPS where `api.tls` says so."""
+        tls = self.api_tls
+        config = uvicorn.Config(
+            app,
+            host=self.api_host,
+            port=self.api_port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=tls.cert_file if tls is not None else None,
+            ssl_keyfile=tls.key_file if tls is not None else None,
+        )
+        self.api_server = EmbeddedServer(config)
+        self._spawn(self.api_server.serve(), "api")
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -106,15 +133,8 @@ class Gateway(RoleTasks):
             raise RoleConfigError("the plant file has no 'mqtt' section (every role needs the broker)")
         if "ingest" in roles and plant.influxdb is None:
             raise RoleConfigError("the ingest role needs an 'influxdb' section in the plant file")
-        if "api" in roles and plant.api.tls is not None:
-            try:
-                plant.api.tls.check()
-            except ValueError as exc:
-                raise RoleConfigError(str(exc)) from None
-        super().__init__()
+        super().__init__(roles, plant.api, api_host, api_port, gateway_id)
         self.plant = plant
-        self.roles = roles
-        self.gateway_id = gateway_id or socket.gethostname()
         self.publisher: MqttPublisher | None = None
         self.collector: Collector | None = None
         self.ingest: IngestWorker | None = None
@@ -134,7 +154,6 @@ class Gateway(RoleTasks):
         self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
         self.live_subscribed = asyncio.Event()
         self.api_context: ApiContext | None = None
-        self.api_host, self.api_port = api_host, api_port
         self._influx_probe: InfluxV1Client | None = None
         self.api_keys = api_keys or []
         self.plant_file = plant_file
@@ -179,19 +198,7 @@ class Gateway(RoleTasks):
                 self.compliance_watch = ComplianceWatch(self.compliance, self.alarms, time.time_ns)
                 self.compliance.listeners.append(self.compliance_watch.poke)
                 self._spawn(self.compliance_watch.run(), "compliance-watch")
-            app = create_app(self.api_context)
-            tls = plant.api.tls
-            config = uvicorn.Config(
-                app,
-                host=self.api_host,
-                port=self.api_port,
-                log_level="warning",
-                lifespan="off",
-                ssl_certfile=tls.cert_file if tls is not None else None,
-                ssl_keyfile=tls.key_file if tls is not None else None,
-            )
-            self.api_server = EmbeddedServer(config)
-            self._spawn(self.api_server.serve(), "api")
+            self._serve_api(create_app(self.api_context))
         if "collect" in self.roles:
             followers = [self.energy.subscribed] if self.energy is not None else []
             self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id, first_wait_for=followers)
