@@ -329,6 +329,33 @@ async def test_three_plants_reach_the_center_whole_through_a_wan_cut(group_stack
                     same_months, f"{site} {own_scope}: the group API's months to equal the plant's", within_s=30
                 )
 
+        # the furnace's production records (fixed intervals of a product-counter unit) as the plant has them
+        heat_fields = (
+            "id",
+            "asset",
+            "product",
+            "kind",
+            "start",
+            "end",
+            "tonnes_t",
+            "electricity_kwh",
+            "quality",
+            "flags",
+        )
+        for site, plant in stack.plants.items():
+            own_heats = await http.get(f"{plant.api_url}/api/v1/heats", params={**window, "limit": 1000})
+            assert own_heats.status_code == 200, own_heats.text
+            own_items = [{k: item[k] for k in heat_fields} for item in own_heats.json()["items"]]
+            assert own_items, f"{site}: the plant's books made no production records"
+
+            async def same_heats(site: str = site, own_items: list = own_items) -> bool:
+                answer = await http.get(
+                    f"{stack.api_url}/api/v1/group/plants/{site}/heats", params={**window, "limit": 1000}
+                )
+                return [{k: item[k] for k in heat_fields} for item in answer.json()["items"]] == own_items
+
+            await eventually(same_heats, f"{site}: the group API's records to equal the plant's", within_s=30)
+
         group = (await http.get(f"{stack.api_url}/api/v1/group/kpi", params={**window, "group": "month"})).json()
         for total in group["totals"]:
             members = [p for plant in group["plants"] for p in plant["periods"] if p["label"] == total["label"]]
