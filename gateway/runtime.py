@@ -10,7 +10,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,12 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
+def listening_socket(host: str) -> socket.socket:
+    """A TCP socket listening on `host` at a port the kernel picks (port 0)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, 0), family=family)
+
+
 class RoleTasks:
     """The tasks of a process's roles (a plant gateway's or a group center's), and its API server."""
 
@@ -90,7 +96,13 @@ class RoleTasks:
             ssl_keyfile=tls.key_file if tls is not None else None,
         )
         self.api_server = EmbeddedServer(config)
-        self._spawn(self.api_server.serve(), "api")
+        listener = None
+        if self.api_port == 0:
+            # any free port, bound here and read back: no window in which another process can
+            # take a port chosen beforehand (tests, the demo); a configured port is uvicorn's to bind
+            listener = listening_socket(self.api_host)
+            self.api_port = listener.getsockname()[1]
+        self._spawn(self.api_server.serve(sockets=[listener] if listener else None), "api")
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -125,7 +137,10 @@ class Gateway(RoleTasks):
         gateway_id: str | None = None,
         api_keys: list[StoredKey] | None = None,
         plant_file: Path | None = None,
+        on_listen_moved: Callable[[list[str], int], None] | None = None,
     ) -> None:
+        """`on_listen_moved`: for HJ 212 listen ports a harness chose free; a taken one moves and this
+        is told which devices now listen on which port (the demo retargets its simulated loggers)."""
         unknown = set(roles) - set(ROLES)
         if unknown:
             raise RoleConfigError(f"unknown role(s) {sorted(unknown)}; choose from {list(ROLES)}")
@@ -154,6 +169,7 @@ class Gateway(RoleTasks):
         self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
         self.live_subscribed = asyncio.Event()
         self.api_context: ApiContext | None = None
+        self.on_listen_moved = on_listen_moved
         self._influx_probe: InfluxV1Client | None = None
         self.api_keys = api_keys or []
         self.plant_file = plant_file
@@ -202,7 +218,12 @@ class Gateway(RoleTasks):
         if "collect" in self.roles:
             followers = [self.energy.subscribed] if self.energy is not None else []
             self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id, first_wait_for=followers)
-            self.collector = Collector(plant, self.publisher.submit, on_status=self.publisher.set_device_status)
+            self.collector = Collector(
+                plant,
+                self.publisher.submit,
+                on_status=self.publisher.set_device_status,
+                on_listen_moved=self.on_listen_moved,
+            )
             self._spawn(self.publisher.run(), "mqtt-publisher")
             self._spawn(self.collector.run(), "collector")
 

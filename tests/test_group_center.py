@@ -33,7 +33,7 @@ from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.config_loader import load_config
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.runtime import Gateway
-from ferrogate.gateway.services import LOOPBACK, InfluxDB, Mosquitto, free_port, start_mosquitto
+from ferrogate.gateway.services import LOOPBACK, InfluxDB, Mosquitto, start_mosquitto
 from ferrogate.gateway.timeutil import iso_utc
 from tests.conftest import ROOT
 from tests.meters import (
@@ -139,7 +139,10 @@ class Plant:
     proxy: TcpProxy
     gateway: Gateway
     influx: InfluxV1Client
-    api_url: str
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.gateway.api_port}"
 
 
 @dataclass
@@ -148,8 +151,11 @@ class GroupStack:
     center_broker: Mosquitto
     workers: list[Center]
     api: Center
-    api_url: str
     influx: InfluxV1Client
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.api.api_port}"
 
 
 async def reading_rows(client: InfluxV1Client, site: str) -> Rows:
@@ -182,8 +188,7 @@ async def group_stack(influxdb: InfluxDB, tmp_path: Path, monkeypatch: pytest.Mo
         center = load_config(tmp_path / "center.yaml")
         assert isinstance(center, CenterFile)
         workers = [Center(center, ("ingest",), gateway_id=f"w{i}") for i in (1, 2)]
-        api_port = free_port()
-        api = Center(center, ("api",), api_port=api_port, api_keys=[STORED, LIMITED])
+        api = Center(center, ("api",), api_port=0, api_keys=[STORED, LIMITED])
         for role in (*workers, api):
             started.append(role)
             await role.start()
@@ -199,14 +204,12 @@ async def group_stack(influxdb: InfluxDB, tmp_path: Path, monkeypatch: pytest.Mo
             meters = await start_meters(2, step_ms=METER_STEP_MS)
             doc = plant_document(site, meters, broker, influxdb.url)
             plant_file = plant_config(doc, tmp_path / f"{site}.yaml")
-            port = free_port()
+            # api_port 0: the API binds a free port itself (no window for another process to take it)
             gateway = Gateway(
-                plant_file, ("collect", "ingest", "energy", "api"), api_port=port, gateway_id=site, api_keys=[STORED]
+                plant_file, ("collect", "ingest", "energy", "api"), api_port=0, gateway_id=site, api_keys=[STORED]
             )
             assert plant_file.influxdb is not None
-            plants[site] = Plant(
-                site, meters, broker, proxy, gateway, InfluxV1Client(plant_file.influxdb), f"http://{LOOPBACK}:{port}"
-            )
+            plants[site] = Plant(site, meters, broker, proxy, gateway, InfluxV1Client(plant_file.influxdb))
             started.append(plants[site])
             await gateway.start()
         yield GroupStack(
@@ -214,7 +217,6 @@ async def group_stack(influxdb: InfluxDB, tmp_path: Path, monkeypatch: pytest.Mo
             center_mqtt,
             workers,
             api,
-            f"http://{LOOPBACK}:{api_port}",
             InfluxV1Client(InfluxConfig(url=influxdb.url, database=center.influxdb.database)),
         )
     finally:
