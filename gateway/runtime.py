@@ -38,6 +38,8 @@ from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.rejections import render_prometheus as render_rejections
+from ferrogate.gateway.uplink.energy_platform.service import render_prometheus as render_energy_platforms
+from ferrogate.gateway.uplink.energy_platform.service import start_energy_platforms
 from ferrogate.gateway.uplink.service import UplinkService
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,8 @@ class Gateway:
         self.collector: Collector | None = None
         self.ingest: IngestWorker | None = None
         self.energy: AccountingService | None = None  # the accounting engine (energy role, plant has `accounting`)
-        self.uplink: UplinkService | None = None  # HJ 212 to environmental platforms (uplink role, plant has `uplink`)
+        # HJ 212 to environmental platforms, the books to energy platforms (uplink role, plant has `uplink`)
+        self.uplink: UplinkService | None = None
         self.live = LiveCache({d.id: frozenset(p.id for p in d.points) for d in plant.devices})
         self.live_rejections = Rejections("live")
         self.alarms = AlarmBook(plant.alarms.history)
@@ -122,7 +125,8 @@ class Gateway:
             self.ingest = IngestWorker(mqtt, plant.influxdb, plant.site.id, self.gateway_id)
             self._spawn(self.ingest.run(), "ingest")
         if "uplink" in self.roles and plant.uplink is not None:
-            self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id)
+            energy = start_energy_platforms(plant)
+            self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id, energy)
             self._spawn(self.uplink.run(), "uplink")
         if "energy" in self.roles and plant.accounting is not None:
             self.energy = start_accounting(plant, self.gateway_id)
@@ -228,6 +232,8 @@ class Gateway:
         consumers = [self.live_rejections] if "api" in self.roles else []
         consumers += [worker.rejections for worker in (self.ingest, self.energy, self.uplink) if worker is not None]
         parts.append(render_rejections(consumers))
+        if self.uplink is not None and self.uplink.energy_platforms:
+            parts.append(render_energy_platforms(self.uplink.energy_platforms))
         return "".join(parts)
 
     async def wait(self) -> None:
@@ -266,7 +272,7 @@ class Gateway:
         if self.energy is not None:
             await self.energy.aclose()
         if self.uplink is not None:
-            self.uplink.close()
+            await self.uplink.aclose()
         if self._influx_probe is not None:
             await self._influx_probe.aclose()
         if self.compliance is not None and self.compliance.store is not None:

@@ -1,5 +1,6 @@
 """The plant file's `uplink:` section: the environmental platforms the plant reports to over HJ 212,
-and which points go there as which factor, in minute (2051), hourly (2061) and daily (2031) data.
+and which points go there as which factor, in minute (2051), hourly (2061) and daily (2031) data;
+and the energy online-monitoring platforms (`energy_platforms`, energy_platform/config.py).
 
     uplink:
       platforms:
@@ -23,6 +24,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ferrogate.gateway.model_base import Credentials, Identifier, SpoolConfig, Strict
+from ferrogate.gateway.uplink.energy_platform.config import EnergyPlatformConfig
 
 PointRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", description="device_id.point_id")]
 Location = tuple[str | int, ...]
@@ -72,7 +74,16 @@ class PlatformConfig(Credentials):
 
 
 class UplinkConfig(Strict):
-    platforms: list[PlatformConfig] = Field(min_length=1)
+    platforms: list[PlatformConfig] = Field(default_factory=list, description="HJ 212 platforms")
+    energy_platforms: list[EnergyPlatformConfig] = Field(
+        default_factory=list, description="energy online-monitoring platforms (docs/energy-platform.md)"
+    )
+
+    @model_validator(mode="after")
+    def _some_platform(self) -> UplinkConfig:
+        if not self.platforms and not self.energy_platforms:
+            raise ValueError("name at least one platform: 'platforms' (HJ 212) or 'energy_platforms'")
+        return self
 
     def reference_errors(self, point_ids: dict[str, set[str]]) -> list[tuple[Location, str]]:
         errors: list[tuple[Location, str]] = []
@@ -85,4 +96,8 @@ class UplinkConfig(Strict):
                 device, _, point = item.point.partition(".")
                 if point not in point_ids.get(device, ()):
                     errors.append((("uplink", "platforms", i, "points", j, "point"), f"no point {item.point!r}"))
+        for i, energy in enumerate(self.energy_platforms):
+            if energy.id in seen:
+                errors.append((("uplink", "energy_platforms", i, "id"), f"duplicate platform id {energy.id!r}"))
+            seen.add(energy.id)
         return errors
