@@ -73,9 +73,14 @@ class MessageBuilder:
         intervals: Iterable[IntervalRow],
         sent_parts: Mapping[str, tuple[float, int]],
     ) -> Built:
-        rows = [r for r in intervals if r.start_ns < p.end_ns and r.end_ns > p.start_ns]
-        inside = [r for r in rows if p.start_ns <= r.start_ns and r.end_ns <= p.end_ns]
-        stray = [f"{r.asset}/{r.role}@{_local_iso(r.start_ns, self.zone)}" for r in rows if r not in inside]
+        inside: list[IntervalRow] = []
+        stray: list[str] = []  # buckets that overlap the period but cross its boundary
+        for r in intervals:
+            if r.start_ns < p.end_ns and r.end_ns > p.start_ns:
+                if p.start_ns <= r.start_ns and r.end_ns <= p.end_ns:
+                    inside.append(r)
+                else:
+                    stray.append(f"{r.asset}/{r.role}@{_local_iso(r.start_ns, self.zone)}")
         complete_pct = self.completeness(p, inside)
         # the books' period sums over the platform's window (a quarter counts as a day for the
         # reference data's year and edition: Period.local_date reads the label's date)
@@ -86,7 +91,8 @@ class MessageBuilder:
         plant = next(k for k in kpis if k.scope == "plant")
         products = {k.subject: k for k in kpis if k.scope == "product"}
         items = self.mapping.items_for(p.kind)
-        values = {item.code: self._value(item, plant, products, complete_pct) for item in items}
+        cover = self.electricity_cover(p, inside)
+        values = {item.code: self._value(item, plant, products, complete_pct, cover) for item in items}
         failures = quality.completeness(complete_pct)
         failures += quality.alignment(misaligned(p, self.zone), stray)
         additive = {i.code: values[i.code][0] for i in items if i.additive}
@@ -142,18 +148,35 @@ class MessageBuilder:
         )
         return min(100.0, good / (per_series * len(wanted)) * 100.0)
 
+    def electricity_cover(self, p: PlatformPeriod, inside: list[IntervalRow]) -> float:
+        """Share of the buckets present of the meters the plant's electricity is summed from (the
+        incomer, else the units' own meters), 0..1."""
+        incomer = self.model.config.incomer
+        assets = {incomer} if incomer is not None else {a for u in self.model.units for a in u.electricity}
+        if not assets:
+            return 1.0
+        per_series = math.ceil((p.end_ns - p.start_ns) / self.books.interval_ns)
+        present = sum(1 for r in inside if r.role == IMPORT and r.asset in assets)
+        return min(1.0, present / (per_series * len(assets)))
+
     def _item(self, code: str) -> Item:
         return next(i for i in self.mapping.items if i.code == code)
 
     def _value(
-        self, item: Item, plant: Kpi, products: Mapping[str, Kpi], complete_pct: float
+        self, item: Item, plant: Kpi, products: Mapping[str, Kpi], complete_pct: float, electricity_cover: float
     ) -> tuple[float | None, str, list[str]]:
         """(value in the platform's unit or None, quality, flags) of one item."""
         if item.indicator == "completeness":
             return self._round(complete_pct * item.scale), "good", []
-        if item.indicator in ("comprehensive", "electricity"):
-            name = "comprehensive_kgce" if item.indicator == "comprehensive" else f"{item.basis}_kwh"
-            return self._scaled(plant.fields.get(name), item), plant.quality.value, list(plant.flags)
+        if item.indicator == "comprehensive":
+            return self._scaled(plant.fields.get("comprehensive_kgce"), item), plant.quality.value, list(plant.flags)
+        if item.indicator == "electricity":
+            value = self._scaled(plant.fields.get(f"{item.basis}_kwh"), item)
+            if electricity_cover == 0.0:  # the books count a meter without buckets as 0 kWh: no figure, not 0
+                return None, Quality.BAD.value, [*plant.flags, "no_data"]
+            if electricity_cover < 1.0:
+                return value, Quality.UNCERTAIN.value, [*plant.flags, "partial_data"]
+            return value, plant.quality.value, list(plant.flags)
         if item.indicator == "material":
             unit = self.model.materials[item.subject].unit
             total = sum(float(k.fields.get(f"{item.subject}_{unit}") or 0.0) for k in products.values())

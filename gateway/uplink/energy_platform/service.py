@@ -2,10 +2,8 @@
 past their end) are built from the books stored in InfluxDB, spooled in sending order with the
 state that says how far building got, and sent by the sender.
 
-State (JSON next to the spool, replaced atomically after the spool committed the messages): per
-period kind the start of the last period built, and what each unfinished day and month's parts were
-sent with (the parts rule, quality.py). A crash between the spool's commit and the state's
-replacement builds those periods again: same message ids, so the platform de-duplicates them.
+The build state (state.py) is saved after the spool committed the messages: a crash in between
+builds those periods again, with the same message ids, so the platform de-duplicates them.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,52 +27,13 @@ from ferrogate.gateway.uplink.energy_platform.builder import MessageBuilder
 from ferrogate.gateway.uplink.energy_platform.client import PlatformClient, tls_context
 from ferrogate.gateway.uplink.energy_platform.config import EnergyPlatformConfig
 from ferrogate.gateway.uplink.energy_platform.mapping import KINDS, PlatformMapping, load_mapping
-from ferrogate.gateway.uplink.energy_platform.periods import PlatformPeriod, closable, period_at
+from ferrogate.gateway.uplink.energy_platform.periods import closable
 from ferrogate.gateway.uplink.energy_platform.sender import EnergySender
+from ferrogate.gateway.uplink.energy_platform.state import BuildState, build_in_order
 
 log = logging.getLogger(__name__)
 
 BATCH_PERIODS = 200  # periods built per InfluxDB read while catching up (about two days of quarter-hours)
-PARENT = {"quarter": "day", "day": "month"}
-
-
-@dataclass
-class BuildState:
-    made_through: dict[str, int] = field(default_factory=dict)  # kind -> start of the last period built
-    parts: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # "day:2026-11-03" -> code -> [sum, n]
-
-    @classmethod
-    def load(cls, path: Path | None) -> BuildState:
-        if path is None or not path.exists():
-            return cls()
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        return cls({k: int(v) for k, v in doc["made_through"].items()}, doc["parts"])
-
-    def save(self, path: Path | None) -> None:
-        if path is None:
-            return
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"made_through": self.made_through, "parts": self.parts}), encoding="utf-8")
-        os.replace(tmp, path)
-
-    def parts_of(self, p: PlatformPeriod) -> dict[str, tuple[float, int]]:
-        return {code: (v[0], int(v[1])) for code, v in self.parts.get(f"{p.kind}:{p.label}", {}).items()}
-
-    def record(self, p: PlatformPeriod, sums: dict[str, float], zone: ZoneInfo) -> None:
-        """`p` was built: remember how far, add its sums to its parent's, forget its own parts
-        (and those of parents skipped before the first one built)."""
-        self.made_through[p.kind] = p.start_ns
-        parent_kind = PARENT.get(p.kind)
-        if parent_kind is not None:
-            parent = period_at(parent_kind, p.start_ns, zone)  # type: ignore[arg-type]
-            acc = self.parts.setdefault(f"{parent.kind}:{parent.label}", {})
-            for code, value in sums.items():
-                total = acc.setdefault(code, [0.0, 0])
-                total[0] += value
-                total[1] += 1
-        mine = f"{p.kind}:{p.label}"
-        for key in [k for k in self.parts if k.startswith(f"{p.kind}:") and k <= mine]:
-            del self.parts[key]
 
 
 @dataclass
@@ -146,8 +104,7 @@ class EnergyPlatform:
         records, intervals = await read_derived(
             self.influx, self.model.site, start, end + 1, self.material_units, self.builder.books.interval_ns
         )
-        for p in due:
-            built = self.builder.build(p, records, intervals, self.state.parts_of(p))
+        for p, built in zip(due, build_in_order(self.builder, self.state, due, records, intervals), strict=True):
             self.counters.built[p.kind] += 1
             for f in built.failures:
                 self.counters.failed[f.rule] = self.counters.failed.get(f.rule, 0) + 1
@@ -156,7 +113,6 @@ class EnergyPlatform:
                 log.warning("energy platform %s: %s", self.config.id, self.counters.last_failure)
             body = json.dumps(built.message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             self.spool.append(built.message["message_id"], body, len(built.message["items"]))
-            self.state.record(p, built.sums, self.zone)
         self.state.save(self.state_path)
         self.sender.wake()
         return len(due) == BATCH_PERIODS
