@@ -1,0 +1,256 @@
+"""The energy-platform uplink against a platform stub that is a real HTTPS server (uvicorn, its own
+test CA, client certificates required, a bearer token checked): the books of two November days are
+in a real InfluxDB as the energy role writes them; the uplink builds every quarter-hour and day,
+the platform answers 503 for a while, loses one reply after storing the message, goes away
+(connection refused) while the uplink process is restarted too, and comes back. Every period must
+arrive exactly once (by message id), in sending order, and every item id once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+import yaml
+
+from ferrogate.gateway.config import InfluxConfig
+from ferrogate.gateway.config_loader import parse_plant
+from ferrogate.gateway.energy import wire
+from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.runtime import EmbeddedServer
+from ferrogate.gateway.services import InfluxDB, free_port
+from ferrogate.gateway.uplink.energy_platform.periods import closable
+from ferrogate.gateway.uplink.energy_platform.service import EnergyPlatform, render_prometheus, start_energy_platforms
+from tests.energy_platform_cases import CASES, load_intervals, load_records, ns
+from tests.tlscerts import make_ca_and_server, make_client_cert
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+TOKEN = "platform-test-token-7f3a"
+BOOKS = CASES / "month_days"  # November 2026, every bucket present
+SEND_FROM = date(2026, 11, 29)
+NOW_NS = ns("2026-12-01T00:30+08:00")  # with close_after_s 1800: everything up to 2026-12-01 00:00 is due
+
+
+class PlatformStub:
+    """An ASGI app that stores what it takes, keyed by message id, and answers as told."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, dict[str, Any]] = {}  # message id -> message, in order of first arrival
+        self.attempts: list[tuple[str, int]] = []
+        self.busy = 0  # answer 503 to this many requests
+        self.lose_reply: set[str] = set()  # store these, then answer 500 as if the reply was lost
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        headers = dict(scope["headers"])
+        message_id = ""
+        if headers.get(b"authorization") != f"Bearer {TOKEN}".encode():
+            status = 401
+        elif self.busy > 0:
+            self.busy -= 1
+            status = 503
+        else:
+            doc = json.loads(body)
+            message_id = doc["message_id"]
+            assert headers[b"idempotency-key"].decode() == message_id
+            if message_id in self.stored:
+                status = 409  # de-duplicated by message id
+            else:
+                self.stored[message_id] = doc
+                status = 500 if message_id in self.lose_reply else 200
+                self.lose_reply.discard(message_id)
+        self.attempts.append((message_id, status))
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": str(status).encode()})
+
+
+class HttpsPlatform:
+    def __init__(self, app: PlatformStub, port: int, certs: Path) -> None:
+        self.app, self.port, self.certs = app, port, certs
+        self.server: uvicorn.Server | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=str(self.certs / "server.crt"),
+            ssl_keyfile=str(self.certs / "server.key"),
+            ssl_ca_certs=str(self.certs / "ca.crt"),
+            ssl_cert_reqs=ssl.CERT_REQUIRED,  # mutual TLS: no client certificate, no connection
+        )
+        self.server = EmbeddedServer(config)
+        self.task = asyncio.create_task(self.server.serve())
+        server = self.server
+
+        async def started() -> bool:
+            return server.started
+
+        await eventually(started, "the platform stub listening")
+
+    async def stop(self) -> None:
+        assert self.server is not None and self.task is not None
+        self.server.should_exit = True
+        await self.task
+
+
+async def write_books(influx: InfluxV1Client, site: str) -> None:
+    """The books of November as the energy role writes them (energy_interval, production_record)."""
+    lines = [wire.interval_line(site, row) for row in load_intervals(BOOKS / "intervals.csv")]
+    lines += [wire.record_line(site, rec, {"coke": "t"}) for rec in load_records(BOOKS / "records.csv")]
+    for i in range(0, len(lines), 5000):
+        await influx.write(lines[i : i + 5000], retention_policy=DERIVED_POLICY)
+
+
+def plant_doc(influxdb: InfluxDB, database: str, port: int, certs: Path, tmp: Path) -> dict[str, Any]:
+    doc = yaml.safe_load((CASES / "plant.yaml").read_text(encoding="utf-8"))
+    (tmp / "token").write_text(TOKEN + "\n", encoding="utf-8")
+    doc["influxdb"] = {"url": influxdb.url, "database": database}
+    doc["uplink"] = {
+        "energy_platforms": [
+            {
+                "id": "province",
+                "url": f"https://127.0.0.1:{port}/energy-data",
+                "mapping_file": str(CASES / "mapping.yaml"),
+                "client_cert_file": str(certs / "plant.crt"),
+                "client_key_file": str(certs / "plant.key"),
+                "token_file": str(tmp / "token"),
+                "ca_file": str(certs / "ca.crt"),
+                "send_from": SEND_FROM.isoformat(),
+                "close_after_s": 1800,
+                "timeout_s": 5,
+                "retry_max_s": 0.2,
+                "poll_s": 0.2,
+                "spool": {"path": str(tmp / "spool" / "uplink.sqlite")},
+            }
+        ]
+    }
+    return doc
+
+
+def start(doc: dict[str, Any], tmp: Path) -> tuple[EnergyPlatform, asyncio.Task[None]]:
+    plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), tmp / "plant.yaml")
+    (platform,) = start_energy_platforms(plant)
+    platform.clock_ns = lambda: NOW_NS  # the periods of 29 and 30 November are due, nothing later
+    return platform, asyncio.create_task(platform.run())
+
+
+async def stop(platform: EnergyPlatform, task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await platform.aclose()
+
+
+async def test_every_period_arrives_once_in_order_through_refusals_and_outages(
+    influxdb: InfluxDB, fresh_database: str, tmp_path: Path
+) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    make_ca_and_server(certs)
+    make_client_cert(certs, "plant")
+    influx = InfluxV1Client(InfluxConfig(url=influxdb.url, database=fresh_database))
+    await influx.ensure_database()
+    await write_books(influx, "golden_ep")
+    await influx.aclose()
+
+    port = free_port()
+    stub = PlatformStub()
+    https = HttpsPlatform(stub, port, certs)
+    await https.start()
+    doc = plant_doc(influxdb, fresh_database, port, certs, tmp_path)
+    platform, task = start(doc, tmp_path)
+    zone = ZoneInfo("Asia/Shanghai")
+    due = closable(("quarter", "day", "month"), {}, SEND_FROM, zone, NOW_NS - 1800 * 10**9, 10_000)
+    expected = [platform.builder.message_id(p) for p in due]
+    assert len(expected) == 2 * 96 + 2  # quarter-hours and days of 29 and 30 November; no month is due
+
+    stub.busy = 5  # the platform is busy at first
+    stub.lose_reply = {expected[20]}  # stored, but the reply never reaches the uplink
+    try:
+
+        async def stored_some() -> bool:
+            return len(stub.stored) >= 60
+
+        await eventually(stored_some, "60 periods taken by the platform", 30)
+        await https.stop()  # the platform goes away: connection refused
+        refused_before = platform.sender.refused
+
+        async def refused() -> bool:
+            return platform.sender.refused >= refused_before + 3 and "ConnectError" in platform.sender.last_error
+
+        await eventually(refused, "the uplink to find the platform away", 30)
+        first_counters = platform.counters.built.copy()
+        duplicates = platform.sender.duplicates
+        metrics = render_prometheus([platform])
+        await stop(platform, task)  # ... and the uplink restarts while it is away: the backlog is on disk
+        platform, task = start(doc, tmp_path)
+
+        async def refused_again() -> bool:
+            return platform.sender.refused >= 2
+
+        await eventually(refused_again, "the restarted uplink to find the platform away", 30)
+        assert platform.sender.backlog == len(expected) - len(stub.stored)
+        await https.start()  # the platform is back on the same address
+
+        async def all_taken() -> bool:
+            return len(stub.stored) == len(expected) and platform.sender.backlog == 0
+
+        await eventually(all_taken, "every period taken", 30)
+    finally:
+        await stop(platform, task)
+        if https.server is not None and not https.task.done():  # type: ignore[union-attr]
+            await https.stop()
+
+    assert list(stub.stored) == expected  # each period once, in sending order
+    item_ids = [item["id"] for message in stub.stored.values() for item in message["items"]]
+    assert len(item_ids) == len(set(item_ids)) == 192 * 4 + 2 * 6
+    statuses = [s for _, s in stub.attempts]
+    assert statuses.count(503) == 5 and statuses.count(500) == 1
+    assert (expected[20], 409) in stub.attempts and duplicates == 1  # the resend after the lost reply
+    assert first_counters == {"quarter": 192, "day": 2, "month": 0}
+    assert 'ferrogate_energy_platform_periods_built_total{platform="province",kind="quarter"} 192' in metrics
+    assert platform.counters.built == {"quarter": 0, "day": 0, "month": 0}  # nothing built twice after the restart
+    day = stub.stored["GOLDEN0001:day:2026-11-30"]
+    assert day["quality"] == {"passed": True, "failures": []}
+    assert {i["code"]: i["value"] for i in day["items"]} == {
+        "E01": 59.0901,  # 96 x (2,400 kWh x 0.1229 + 0.33 t coke x 971.4) kgce / 1000
+        "E02": 24.0,  # 240,000 kWh in 10^4 kWh
+        "E03": 31.68,
+        "P01": 57.6,
+        "P02": 1025.87,  # 59,090.112 kgce / 57.6 t
+        "Q01": 100.0,
+    }
+
+
+async def test_the_platform_stub_refuses_a_client_without_certificate(tmp_path: Path) -> None:
+    """The mutual TLS of the test above is real: without the plant's certificate there is no exchange."""
+    make_ca_and_server(tmp_path)
+    port = free_port()
+    https = HttpsPlatform(PlatformStub(), port, tmp_path)
+    await https.start()
+    try:
+        context = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+        async with httpx.AsyncClient(verify=context) as client:
+            with pytest.raises(httpx.TransportError):
+                await client.post(f"https://127.0.0.1:{port}/energy-data", content=b"{}")
+    finally:
+        await https.stop()
