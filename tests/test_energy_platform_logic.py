@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from ferrogate.gateway.config_loader import ConfigError, parse_plant
+from ferrogate.gateway.config_loader import ConfigError, load_plant, parse_plant
 from ferrogate.gateway.energy.books import IntervalRow
+from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.reading import Quality
 from ferrogate.gateway.uplink.energy_platform import quality
 from ferrogate.gateway.uplink.energy_platform.builder import MessageBuilder
@@ -26,6 +27,7 @@ from ferrogate.gateway.uplink.energy_platform.periods import (
     period_at,
 )
 from ferrogate.gateway.uplink.energy_platform.state import BuildState
+from tests.conftest import ROOT
 from tests.energy_platform_cases import CASES, ns, plant_model
 
 CN = ZoneInfo("Asia/Shanghai")
@@ -205,3 +207,20 @@ def test_the_plant_file_names_the_mapping_file_and_what_is_wrong(tmp_path: Path)
         doc["uplink"] = {"energy_platforms": [{k: v for k, v in {**platform, **change}.items() if v is not None}]}
         with pytest.raises(ConfigError, match=why):
             parse_plant(yaml.safe_dump(doc), tmp_path / "plant.yaml")
+
+
+def test_the_deployed_example_mapping_resolves_against_the_guizhou_plant() -> None:
+    """deploy/energy-platform/example-mapping.yaml stays loadable (and says it is an example)."""
+    plant = load_plant(ROOT / "deploy" / "plants" / "guizhou-ferroalloy.yaml")
+    model = resolve(plant, plant.accounting)[0]
+    assert model is not None
+    mapping, problems = load_mapping(ROOT / "deploy" / "energy-platform" / "example-mapping.yaml", model)
+    assert problems == [] and mapping is not None and mapping.example
+    assert {i.indicator for i in mapping.items} == {
+        "comprehensive",
+        "electricity",
+        "material",
+        "output",
+        "unit_consumption",
+        "completeness",
+    }
