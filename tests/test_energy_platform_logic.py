@@ -134,7 +134,9 @@ def test_a_bucket_across_the_period_boundary_fails_alignment() -> None:
         (429, Outcome.retry),
         (408, Outcome.retry),
         (400, Outcome.rejected),
-        (401, Outcome.rejected),
+        (422, Outcome.rejected),
+        (401, Outcome.retry),
+        (403, Outcome.retry),
     ],
 )
 def test_what_a_status_means_for_the_message(status: int, outcome: Outcome) -> None:

@@ -15,11 +15,13 @@ import httpx
 class Outcome(StrEnum):
     delivered = "delivered"  # 2xx: taken
     duplicate = "duplicate"  # 409: the platform already has this message id (a resend after an outage)
-    retry = "retry"  # 408, 425, 429, 5xx, refused, timed out, unreachable: the platform is away, try again
+    # 401, 403, 408, 425, 429, 5xx, refused, timed out, unreachable: the platform is away or does not
+    # take us (an expired token or certificate is the plant's problem, not the message's): try again
+    retry = "retry"
     rejected = "rejected"  # any other 4xx: resending the same message cannot help
 
 
-RETRY_STATUSES = frozenset({408, 425, 429})
+RETRY_STATUSES = frozenset({401, 403, 408, 425, 429})
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,6 +156,8 @@ def render_prometheus(platforms: list[EnergyPlatform]) -> str:
         "# TYPE ferrogate_energy_platform_quality_failures_total counter",
         "# HELP ferrogate_energy_platform_messages_total messages by what the platform answered",
         "# TYPE ferrogate_energy_platform_messages_total counter",
+        "# HELP ferrogate_energy_platform_read_errors_total polls that could not read the books from InfluxDB",
+        "# TYPE ferrogate_energy_platform_read_errors_total counter",
         "# HELP ferrogate_energy_platform_backlog messages waiting in the spool",
         "# TYPE ferrogate_energy_platform_backlog gauge",
     ]
@@ -174,5 +176,6 @@ def render_prometheus(platforms: list[EnergyPlatform]) -> str:
         }
         for outcome, n in answers.items():
             lines.append(f'ferrogate_energy_platform_messages_total{{platform="{name}",outcome="{outcome}"}} {n}')
+        lines.append(f'ferrogate_energy_platform_read_errors_total{{platform="{name}"}} {p.counters.read_errors}')
         lines.append(f'ferrogate_energy_platform_backlog{{platform="{name}"}} {s.backlog}')
     return "\n".join(lines) + "\n"

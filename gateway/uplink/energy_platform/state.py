@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,11 +66,20 @@ def build_in_order(
     records: Iterable[ProductionRecord],
     intervals: Iterable[IntervalRow],
 ) -> list[Built]:
-    """The messages of `due` (in sending order), each period's sums passed on to its parent."""
-    records, intervals = list(records), list(intervals)
+    """The messages of `due` (in sending order), each period's sums passed on to its parent. Each
+    period is given only its own slice of the rows (sorted once, bisected): a month's window holds
+    every bucket of the month, and each of its quarter-hours would otherwise scan them all."""
+    recs = sorted(records, key=lambda r: r.end_ns)
+    rows = sorted(intervals, key=lambda r: r.start_ns)
+    rec_ends = [r.end_ns for r in recs]
+    row_starts = [r.start_ns for r in rows]
+    longest = max((r.end_ns - r.start_ns for r in rows), default=0)
     out = []
     for p in due:
-        built = builder.build(p, records, intervals, state.parts_of(p))
+        mine = recs[bisect_right(rec_ends, p.start_ns) : bisect_right(rec_ends, p.end_ns)]  # ends in (start, end]
+        # buckets that start in the period, or earlier and reach into it (they fail the alignment rule)
+        near = rows[bisect_left(row_starts, p.start_ns - longest + 1) : bisect_left(row_starts, p.end_ns)]
+        built = builder.build(p, mine, near, state.parts_of(p))
         state.record(p, built.sums, builder.zone)
         out.append(built)
     return out
