@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from datetime import date
+import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,8 +27,8 @@ from ferrogate.gateway.config_loader import parse_plant
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.runtime import EmbeddedServer
-from ferrogate.gateway.services import InfluxDB, free_port
+from ferrogate.gateway.runtime import EmbeddedServer, Gateway
+from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
 from ferrogate.gateway.uplink.energy_platform.periods import closable
 from ferrogate.gateway.uplink.energy_platform.service import EnergyPlatform, render_prometheus, start_energy_platforms
 from tests.energy_platform_cases import CASES, load_intervals, load_records, ns
@@ -254,3 +255,66 @@ async def test_the_platform_stub_refuses_a_client_without_certificate(tmp_path: 
                 await client.post(f"https://127.0.0.1:{port}/energy-data", content=b"{}")
     finally:
         await https.stop()
+
+
+async def test_the_uplink_role_runs_the_energy_platform_beside_hj212_and_flags_what_the_books_lack(
+    mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path
+) -> None:
+    """`run --role uplink` on a plant file with an HJ 212 platform and an energy platform runs both.
+    The books hold nothing for yesterday: its periods are still sent, flagged (completeness 0 %),
+    with no figures rather than zeros, and the failures show in the metrics."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    make_ca_and_server(certs)
+    make_client_cert(certs, "plant")
+    influx = InfluxV1Client(InfluxConfig(url=influxdb.url, database=fresh_database))
+    await influx.ensure_database()
+    await influx.aclose()
+    port = free_port()
+    stub = PlatformStub()
+    https = HttpsPlatform(stub, port, certs)
+    await https.start()
+    zone = ZoneInfo("Asia/Shanghai")
+    yesterday = (datetime.fromtimestamp(time.time(), zone) - timedelta(days=1)).date()
+    doc = plant_doc(influxdb, fresh_database, port, certs, tmp_path)
+    doc["uplink"]["energy_platforms"][0]["send_from"] = yesterday.isoformat()
+    doc["uplink"]["platforms"] = [
+        {
+            "id": "bureau",
+            "host": "127.0.0.1",
+            "port": free_port(),  # nobody listens: the HJ 212 sender backs off, the energy platform goes on
+            "mn": "GOLDENEP0001",
+            "password_file": str(tmp_path / "token"),
+            "points": [{"code": "e01001", "point": "meters.incomer", "data": ["hour"]}],
+        }
+    ]
+    doc["mqtt"] = {"port": mosquitto.port, "topic_root": f"{fresh_database}/ferrogate/v1"}
+    plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), tmp_path / "plant.yaml")
+    gateway = Gateway(plant, roles=("uplink",), gateway_id="ep-test")
+    day_id = f"GOLDEN0001:day:{yesterday.isoformat()}"
+    try:
+        await gateway.start()
+        assert gateway.uplink is not None
+        assert [p.config.id for p in gateway.uplink.platforms] == ["bureau"]
+        assert [p.config.id for p in gateway.uplink.energy_platforms] == ["province"]
+
+        async def day_taken() -> bool:
+            return day_id in stub.stored
+
+        await eventually(day_taken, "yesterday's day message at the platform", 30)
+        metrics = gateway._metrics_text()
+    finally:
+        await gateway.stop()
+        await https.stop()
+    day = stub.stored[day_id]
+    assert day["completeness_percent"] == 0.0 and day["quality"]["passed"] is False
+    assert [f["rule"] for f in day["quality"]["failures"]] == ["completeness"]
+    for item in day["items"]:  # no figure where the books have nothing, never 0 in its place
+        assert "completeness" in item["flags"]
+        if item["code"] == "Q01":
+            assert item["value"] == 0.0
+        else:
+            assert item["value"] is None and item["quality"] == "bad" and "no_data" in item["flags"], item
+    first_quarter = f"GOLDEN0001:quarter:{yesterday.isoformat()}T00:00"
+    assert next(iter(stub.stored)) == first_quarter  # from 00:00 local of send_from, in order
+    assert 'ferrogate_energy_platform_quality_failures_total{platform="province",rule="completeness"}' in metrics

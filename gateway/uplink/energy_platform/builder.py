@@ -168,6 +168,8 @@ class MessageBuilder:
         """(value in the platform's unit or None, quality, flags) of one item."""
         if item.indicator == "completeness":
             return self._round(complete_pct * item.scale), "good", []
+        if complete_pct == 0.0:  # not one good bucket: the books' sums would say 0, the truth is unknown
+            return None, Quality.BAD.value, [*plant.flags, "no_data"]
         if item.indicator == "comprehensive":
             return self._scaled(plant.fields.get("comprehensive_kgce"), item), plant.quality.value, list(plant.flags)
         if item.indicator == "electricity":

@@ -104,16 +104,25 @@ class EnergyPlatform:
         records, intervals = await read_derived(
             self.influx, self.model.site, start, end + 1, self.material_units, self.builder.books.interval_ns
         )
+        failed = 0
         for p, built in zip(due, build_in_order(self.builder, self.state, due, records, intervals), strict=True):
             self.counters.built[p.kind] += 1
             for f in built.failures:
                 self.counters.failed[f.rule] = self.counters.failed.get(f.rule, 0) + 1
             if built.failures:
+                failed += 1
                 self.counters.last_failure = f"{p.kind} {p.label}: " + "; ".join(f.detail for f in built.failures)
-                log.warning("energy platform %s: %s", self.config.id, self.counters.last_failure)
             body = json.dumps(built.message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             self.spool.append(built.message["message_id"], body, len(built.message["items"]))
         self.state.save(self.state_path)
+        if failed:  # one line per batch: a backlog of flagged periods must not flood the log
+            log.warning(
+                "energy platform %s: %d of %d periods built fail a quality rule (sent flagged); last: %s",
+                self.config.id,
+                failed,
+                len(due),
+                self.counters.last_failure,
+            )
         self.sender.wake()
         return len(due) == BATCH_PERIODS
 
