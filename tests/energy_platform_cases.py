@@ -20,6 +20,7 @@ from ferrogate.gateway.energy.model import AccountingModel, resolve
 from ferrogate.gateway.energy.production import ProductionRecord
 from ferrogate.gateway.reading import Quality
 from ferrogate.gateway.timeutil import datetime_to_ns
+from ferrogate.gateway.uplink.energy_platform.builder import limit_standards
 from ferrogate.gateway.uplink.energy_platform.mapping import PlatformMapping, load_mapping
 
 CASES = Path(__file__).parent / "testcases" / "energy_platform"
@@ -86,6 +87,13 @@ def plant_model() -> tuple[AccountingModel, str]:
     model = resolve(plant, plant.accounting)[0]
     assert model is not None
     return model, plant.site.timezone
+
+
+def plant_standards() -> dict[str, str | None]:
+    """The cases' products and the limit standards the compliance books grade them by."""
+    path = CASES / "plant.yaml"
+    plant = parse_plant(path.read_text(encoding="utf-8"), path)
+    return limit_standards(plant, plant_model()[0])
 
 
 def case_mapping(case: Path, model: AccountingModel) -> PlatformMapping:

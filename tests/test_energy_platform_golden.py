@@ -23,6 +23,7 @@ from tests.energy_platform_cases import (
     merge,
     ns,
     plant_model,
+    plant_standards,
 )
 
 CASE_DIRS = sorted(p for p in CASES.iterdir() if p.is_dir())
@@ -33,7 +34,7 @@ def run_case(case: Path) -> list[Built]:
     zone = ZoneInfo(zone_name)
     mapping = case_mapping(case, model)
     doc = case_doc(case)
-    builder = MessageBuilder(model, mapping, zone)
+    builder = MessageBuilder(model, mapping, zone, plant_standards())
     kinds = tuple(k for k in ("quarter", "day", "month") if mapping.items_for(k))
     due = closable(kinds, {}, doc["send_from"], zone, ns(doc["horizon"]), 100_000)
     records = load_records(case / "records.csv")

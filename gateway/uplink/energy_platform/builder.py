@@ -16,6 +16,8 @@ from functools import reduce
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ferrogate.gateway.compliance.model import build as build_compliance
+from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.books import EXPORT, IMPORT, Books, IntervalRow, Kpi
 from ferrogate.gateway.energy.counters import worst
@@ -29,6 +31,14 @@ from ferrogate.gateway.uplink.energy_platform.periods import PlatformPeriod, mis
 
 FORMAT = "ferrogate-energy-platform/1"
 PART_NAMES = {"day": "quarter-hours", "month": "days"}
+
+
+def limit_standards(plant: PlantConfig, model: AccountingModel) -> dict[str, str | None]:
+    """Product -> the code of the limit standard the compliance books grade it by (None: none)."""
+    compliance = build_compliance(plant, getattr(plant, "compliance", None), model)[0]
+    if compliance is None:
+        return {}
+    return {pid: (lim.entry.standard.code if lim.entry is not None else None) for pid, lim in compliance.limits.items()}
 
 
 def expected_series(model: AccountingModel) -> list[tuple[str, str]]:
@@ -56,8 +66,15 @@ class Built:
 
 
 class MessageBuilder:
-    def __init__(self, model: AccountingModel, mapping: PlatformMapping, zone: ZoneInfo) -> None:
+    def __init__(
+        self,
+        model: AccountingModel,
+        mapping: PlatformMapping,
+        zone: ZoneInfo,
+        standards: Mapping[str, str | None] | None = None,
+    ) -> None:
         self.model, self.mapping, self.zone = model, mapping, zone
+        self.standards = dict(standards or {})  # product -> the limit standard grading it (compliance books)
         self.books = Books(model)
         self.series = expected_series(model)
 
@@ -108,16 +125,18 @@ class MessageBuilder:
         docs = []
         for item in items:
             value, q, flags = values[item.code]
-            docs.append(
-                {
-                    "id": self.message_id(p, item.code),
-                    "code": item.code,
-                    "value": value,
-                    "unit": item.unit,
-                    "quality": q,
-                    "flags": sorted({*flags, *by_code.get(item.code, []), *by_code.get("", [])}),
-                }
-            )
+            doc: dict[str, Any] = {
+                "id": self.message_id(p, item.code),
+                "code": item.code,
+                "value": value,
+                "unit": item.unit,
+                "quality": q,
+                "flags": sorted({*flags, *by_code.get(item.code, []), *by_code.get("", [])}),
+            }
+            if item.indicator in ("output", "unit_consumption"):
+                doc["product"] = item.subject
+                doc["limit_standard"] = self.standards.get(item.subject)
+            docs.append(doc)
         message = {
             "format": FORMAT,
             "message_id": self.message_id(p),

@@ -23,7 +23,7 @@ from ferrogate.gateway.energy.model import AccountingModel, resolve
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.spool import Spool, open_spool
-from ferrogate.gateway.uplink.energy_platform.builder import MessageBuilder
+from ferrogate.gateway.uplink.energy_platform.builder import MessageBuilder, limit_standards
 from ferrogate.gateway.uplink.energy_platform.client import PlatformClient, tls_context
 from ferrogate.gateway.uplink.energy_platform.config import EnergyPlatformConfig
 from ferrogate.gateway.uplink.energy_platform.mapping import KINDS, PlatformMapping, load_mapping
@@ -52,11 +52,12 @@ class EnergyPlatform:
         model: AccountingModel,
         influx: InfluxConfig,
         zone: str,
+        standards: dict[str, str | None] | None = None,
         clock_ns: Any = time.time_ns,
     ) -> None:
         self.config, self.mapping, self.model = config, mapping, model
         self.zone = ZoneInfo(zone)
-        self.builder = MessageBuilder(model, mapping, self.zone)
+        self.builder = MessageBuilder(model, mapping, self.zone, standards)
         self.kinds = tuple(k for k in KINDS if mapping.items_for(k))
         self.influx = InfluxV1Client(influx)
         self.material_units = {m: mat.unit for m, mat in model.materials.items()}
@@ -151,7 +152,8 @@ def start_energy_platforms(plant: PlantFile) -> list[EnergyPlatform]:
         mapping, problems = load_mapping(config.mapping_file, model)
         if mapping is None:
             raise ValueError(f"{config.mapping_file}: {'; '.join(problems)}")
-        out.append(EnergyPlatform(config, mapping, model, plant.influxdb, plant.site.timezone))
+        standards = limit_standards(plant, model)
+        out.append(EnergyPlatform(config, mapping, model, plant.influxdb, plant.site.timezone, standards))
     return out
 
 
