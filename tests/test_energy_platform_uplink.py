@@ -122,6 +122,21 @@ async def write_books(influx: InfluxV1Client, site: str) -> None:
         await influx.write(lines[i : i + 5000], retention_policy=DERIVED_POLICY)
 
 
+async def certificates_and_database(tmp: Path, influxdb: InfluxDB, database: str, with_books: bool) -> Path:
+    """A test CA with the platform's server certificate and the plant's client certificate (in
+    tmp/certs), and the database (with November's books, or empty)."""
+    certs = tmp / "certs"
+    certs.mkdir()
+    make_ca_and_server(certs)
+    make_client_cert(certs, "plant")
+    influx = InfluxV1Client(InfluxConfig(url=influxdb.url, database=database))
+    await influx.ensure_database()
+    if with_books:
+        await write_books(influx, "golden_ep")
+    await influx.aclose()
+    return certs
+
+
 def plant_doc(influxdb: InfluxDB, database: str, port: int, certs: Path, tmp: Path) -> dict[str, Any]:
     doc = yaml.safe_load((CASES / "plant.yaml").read_text(encoding="utf-8"))
     (tmp / "token").write_text(TOKEN + "\n", encoding="utf-8")
@@ -164,14 +179,7 @@ async def stop(platform: EnergyPlatform, task: asyncio.Task[None]) -> None:
 async def test_every_period_arrives_once_in_order_through_refusals_and_outages(
     influxdb: InfluxDB, fresh_database: str, tmp_path: Path
 ) -> None:
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    make_ca_and_server(certs)
-    make_client_cert(certs, "plant")
-    influx = InfluxV1Client(InfluxConfig(url=influxdb.url, database=fresh_database))
-    await influx.ensure_database()
-    await write_books(influx, "golden_ep")
-    await influx.aclose()
+    certs = await certificates_and_database(tmp_path, influxdb, fresh_database, with_books=True)
 
     port = free_port()
     stub = PlatformStub()
@@ -263,13 +271,7 @@ async def test_the_uplink_role_runs_the_energy_platform_beside_hj212_and_flags_w
     """`run --role uplink` on a plant file with an HJ 212 platform and an energy platform runs both.
     The books hold nothing for yesterday: its periods are still sent, flagged (completeness 0 %),
     with no figures rather than zeros, and the failures show in the metrics."""
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    make_ca_and_server(certs)
-    make_client_cert(certs, "plant")
-    influx = InfluxV1Client(InfluxConfig(url=influxdb.url, database=fresh_database))
-    await influx.ensure_database()
-    await influx.aclose()
+    certs = await certificates_and_database(tmp_path, influxdb, fresh_database, with_books=False)
     port = free_port()
     stub = PlatformStub()
     https = HttpsPlatform(stub, port, certs)

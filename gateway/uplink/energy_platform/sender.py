@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ferrogate.gateway.spool import Spool
+from ferrogate.gateway.spool import Spool, wait_head
 from ferrogate.gateway.uplink.energy_platform.client import Outcome, PlatformClient
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,7 @@ class EnergySender:
         first = min(1.0, self.retry_max_s)
         delay = first
         while True:
-            head = self.spool.peek(1)
-            if not head:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            entry = head[0]
+            entry = await wait_head(self.spool, self._wake)
             answer = await self.client.post(entry.topic, entry.payload)
             if answer.outcome is Outcome.retry:
                 self.refused += 1
