@@ -4,6 +4,7 @@ the mapping file and plant-file checks, what an HTTP status means for a message,
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,6 +60,21 @@ def test_parts_of_a_day_and_a_month_also_across_a_dst_change() -> None:
     spring = period_at("day", ns("2026-03-29T12:00+02:00"), BERLIN)  # 23 hours
     assert len(parts(spring, BERLIN)) == 92
     assert parts(spring, BERLIN)[8].label == "2026-03-29T03:00"  # 02:00-03:00 local does not exist
+    autumn = parts(period_at("day", ns("2026-10-25T12:00+01:00"), BERLIN), BERLIN)  # 25 hours
+    labels = [q.label for q in autumn]
+    assert len(autumn) == 100 and len(set(labels)) == 100  # the repeated hour gets ids of its own
+    assert labels[8:17] == [
+        "2026-10-25T02:00",
+        "2026-10-25T02:15",
+        "2026-10-25T02:30",
+        "2026-10-25T02:45",
+        "2026-10-25T02:00+01:00",
+        "2026-10-25T02:15+01:00",
+        "2026-10-25T02:30+01:00",
+        "2026-10-25T02:45+01:00",
+        "2026-10-25T03:00",
+    ]
+    assert all(b.start_ns == a.end_ns for a, b in pairwise(autumn))
 
 
 def test_the_first_month_is_the_first_whole_one() -> None:

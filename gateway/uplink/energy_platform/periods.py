@@ -30,8 +30,8 @@ class PlatformPeriod:
         return (self.end_ns, RANK[self.kind])
 
 
-def _local(d: date, zone: ZoneInfo, hour: int = 0, minute: int = 0) -> int:
-    return datetime_to_ns(datetime(d.year, d.month, d.day, hour, minute, tzinfo=zone))
+def _local(d: date, zone: ZoneInfo) -> int:
+    return datetime_to_ns(datetime(d.year, d.month, d.day, tzinfo=zone))
 
 
 def _next_month(d: date) -> date:
@@ -43,9 +43,14 @@ def period_at(kind: Kind, t_ns: int, zone: ZoneInfo) -> PlatformPeriod:
     local = ns_to_datetime(t_ns).astimezone(zone)
     d = local.date()
     if kind == "quarter":
-        minute = local.minute - local.minute % 15
-        start = _local(d, zone, local.hour, minute)
-        return PlatformPeriod(kind, start, start + QUARTER_NS, f"{d.isoformat()}T{local.hour:02d}:{minute:02d}")
+        # every zone's offset is a whole number of quarter-hours, so local quarter-hours are UTC ones;
+        # counting on the UTC axis also keeps the repeated hour of a DST change apart
+        start = t_ns - t_ns % QUARTER_NS
+        at = ns_to_datetime(start).astimezone(zone)
+        label = f"{at.date().isoformat()}T{at.hour:02d}:{at.minute:02d}"
+        if at.fold:  # the second pass through a repeated local hour: name it by its offset
+            label += at.strftime("%z")[:3] + ":" + at.strftime("%z")[3:]
+        return PlatformPeriod(kind, start, start + QUARTER_NS, label)
     if kind == "day":
         return PlatformPeriod(kind, _local(d, zone), _local(d + timedelta(days=1), zone), d.isoformat())
     first = d.replace(day=1)
