@@ -39,8 +39,8 @@ from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.rejections import render_prometheus as render_rejections
+from ferrogate.gateway.uplink.energy_platform.service import check_credentials, start_energy_platforms
 from ferrogate.gateway.uplink.energy_platform.service import render_prometheus as render_energy_platforms
-from ferrogate.gateway.uplink.energy_platform.service import start_energy_platforms
 from ferrogate.gateway.uplink.service import UplinkService
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,12 @@ class Gateway:
             raise RoleConfigError("the plant file has no 'mqtt' section (every role needs the broker)")
         if "ingest" in roles and plant.influxdb is None:
             raise RoleConfigError("the ingest role needs an 'influxdb' section in the plant file")
+        if "uplink" in roles and plant.uplink is not None:
+            try:
+                for platform in plant.uplink.energy_platforms:
+                    check_credentials(platform)
+            except ValueError as exc:
+                raise RoleConfigError(str(exc)) from None
         if "api" in roles and plant.api.tls is not None:
             try:
                 plant.api.tls.check()

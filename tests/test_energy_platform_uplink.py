@@ -27,7 +27,7 @@ from ferrogate.gateway.config_loader import parse_plant
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.runtime import EmbeddedServer, Gateway
+from ferrogate.gateway.runtime import EmbeddedServer, Gateway, RoleConfigError
 from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
 from ferrogate.gateway.uplink.energy_platform.periods import closable
 from ferrogate.gateway.uplink.energy_platform.service import EnergyPlatform, render_prometheus, start_energy_platforms
@@ -320,3 +320,23 @@ async def test_the_uplink_role_runs_the_energy_platform_beside_hj212_and_flags_w
     first_quarter = f"GOLDEN0001:quarter:{yesterday.isoformat()}T00:00"
     assert next(iter(stub.stored)) == first_quarter  # from 00:00 local of send_from, in order
     assert 'ferrogate_energy_platform_quality_failures_total{platform="province",rule="completeness"}' in metrics
+
+
+async def test_the_uplink_role_refuses_to_start_with_credentials_it_cannot_read(
+    influxdb: InfluxDB, fresh_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unset token variable or a missing certificate file is named at start, not met on the first POST."""
+    (tmp_path / "certs").mkdir()
+    make_ca_and_server(tmp_path / "certs")
+    doc = plant_doc(influxdb, fresh_database, 443, tmp_path / "certs", tmp_path)  # plant.crt is never made
+    doc["mqtt"] = {"port": 1883}
+    plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), tmp_path / "plant.yaml")
+    with pytest.raises(RoleConfigError, match=r"uplink.energy_platforms\[province\]: ca_file, client_cert_file"):
+        Gateway(plant, roles=("uplink",))
+    platform = doc["uplink"]["energy_platforms"][0]
+    del platform["token_file"], platform["client_cert_file"], platform["client_key_file"]
+    platform["token_env"] = "FERROGATE_TEST_UNSET_TOKEN"
+    monkeypatch.delenv("FERROGATE_TEST_UNSET_TOKEN", raising=False)
+    plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), tmp_path / "plant.yaml")
+    with pytest.raises(RoleConfigError, match=r"token_env: .*FERROGATE_TEST_UNSET_TOKEN is not set"):
+        Gateway(plant, roles=("uplink",))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,21 @@ class EnergyPlatform:
 def state_file(spool_path: Path, platform: str) -> Path:
     """Where a platform's build state is kept, next to its spool."""
     return spool_path.with_name(f"{spool_path.name}.energy-{platform}.json")
+
+
+def check_credentials(config: EnergyPlatformConfig) -> None:
+    """ValueError naming the platform and the field when its token or TLS files cannot be used (at
+    role start, before anything runs: the plant file may be checked on another machine)."""
+    where = f"uplink.energy_platforms[{config.id}]"
+    try:
+        config.resolve_token()
+    except (LookupError, OSError, IndexError) as exc:
+        field = "token_env" if config.token_env is not None else "token_file"
+        raise ValueError(f"{where}.{field}: {exc}") from None
+    try:
+        tls_context(config.ca_file, config.client_cert_file, config.client_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"{where}: ca_file, client_cert_file or client_key_file cannot be used: {exc}") from None
 
 
 def start_energy_platforms(plant: PlantFile) -> list[EnergyPlatform]:
