@@ -1,6 +1,7 @@
 """The energy-platform uplink against a platform stub that is a real HTTPS server (uvicorn, its own
 test CA, client certificates required, a bearer token checked): the books of two November days are
-in a real InfluxDB as the energy role writes them; the uplink builds every quarter-hour and day,
+in a real InfluxDB as the energy role writes them; the uplink builds every quarter-hour and day (and, for a second
+platform, November's days and the month),
 the platform answers 503 for a while, loses one reply after storing the message, goes away
 (connection refused) while the uplink process is restarted too, and comes back. Every period must
 arrive exactly once (by message id), in sending order, and every item id once.
@@ -77,7 +78,9 @@ class PlatformStub:
                 status = 500 if message_id in self.lose_reply else 200
                 self.lose_reply.discard(message_id)
         self.attempts.append((message_id, status))
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+        # no keep-alive: an idle TLS connection would hold the stub's shutdown for asyncio's 30 s TLS close
+        headers_out = [(b"content-type", b"text/plain"), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": status, "headers": headers_out})
         await send({"type": "http.response.body", "body": str(status).encode()})
 
 
@@ -137,107 +140,140 @@ async def certificates_and_database(tmp: Path, influxdb: InfluxDB, database: str
     return certs
 
 
-def plant_doc(influxdb: InfluxDB, database: str, port: int, certs: Path, tmp: Path) -> dict[str, Any]:
+def plant_doc(
+    influxdb: InfluxDB, database: str, port: int, certs: Path, tmp: Path, daily: bool = False
+) -> dict[str, Any]:
+    """The cases' plant reporting to the stub: `province` takes quarter-hours and days from 29
+    November; with `daily`, `province_daily` (its own mapping and spool) days and the month of November."""
     doc = yaml.safe_load((CASES / "plant.yaml").read_text(encoding="utf-8"))
     (tmp / "token").write_text(TOKEN + "\n", encoding="utf-8")
     doc["influxdb"] = {"url": influxdb.url, "database": database}
-    doc["uplink"] = {
-        "energy_platforms": [
-            {
-                "id": "province",
-                "url": f"https://127.0.0.1:{port}/energy-data",
-                "mapping_file": str(CASES / "mapping.yaml"),
-                "client_cert_file": str(certs / "plant.crt"),
-                "client_key_file": str(certs / "plant.key"),
-                "token_file": str(tmp / "token"),
-                "ca_file": str(certs / "ca.crt"),
-                "send_from": SEND_FROM.isoformat(),
-                "close_after_s": 1800,
-                "timeout_s": 5,
-                "retry_max_s": 0.2,
-                "poll_s": 0.2,
-                "spool": {"path": str(tmp / "spool" / "uplink.sqlite")},
-            }
-        ]
+    platform = {
+        "id": "province",
+        "url": f"https://127.0.0.1:{port}/energy-data",
+        "mapping_file": str(CASES / "mapping.yaml"),
+        "client_cert_file": str(certs / "plant.crt"),
+        "client_key_file": str(certs / "plant.key"),
+        "token_file": str(tmp / "token"),
+        "ca_file": str(certs / "ca.crt"),
+        "send_from": SEND_FROM.isoformat(),
+        "close_after_s": 1800,
+        "timeout_s": 5,
+        "retry_max_s": 0.2,
+        "poll_s": 0.2,
+        "spool": {"path": str(tmp / "spool" / "uplink.sqlite")},
     }
+    platforms = [platform]
+    if daily:
+        platforms.append(
+            platform
+            | {
+                "id": "province_daily",
+                "mapping_file": str(BOOKS / "mapping.yaml"),
+                "send_from": "2026-11-01",
+                "spool": {"path": str(tmp / "spool" / "uplink-daily.sqlite")},
+            }
+        )
+    doc["uplink"] = {"energy_platforms": platforms}
     return doc
 
 
-def start(doc: dict[str, Any], tmp: Path) -> tuple[EnergyPlatform, asyncio.Task[None]]:
+Running = list[tuple[EnergyPlatform, asyncio.Task[None]]]
+
+
+def start(doc: dict[str, Any], tmp: Path) -> Running:
     plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), tmp / "plant.yaml")
-    (platform,) = start_energy_platforms(plant)
-    platform.clock_ns = lambda: NOW_NS  # the periods of 29 and 30 November are due, nothing later
-    return platform, asyncio.create_task(platform.run())
+    out = []
+    for platform in start_energy_platforms(plant):
+        platform.clock_ns = lambda: NOW_NS  # November is over, 1 December has not begun for the books
+        out.append((platform, asyncio.create_task(platform.run())))
+    return out
 
 
-async def stop(platform: EnergyPlatform, task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    await platform.aclose()
+async def stop(running: Running) -> None:
+    for platform, task in running:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await platform.aclose()
+
+
+def sent_by(stub: PlatformStub, enterprise: str) -> list[str]:
+    return [m for m in stub.stored if m.startswith(enterprise + ":")]
 
 
 async def test_every_period_arrives_once_in_order_through_refusals_and_outages(
     influxdb: InfluxDB, fresh_database: str, tmp_path: Path
 ) -> None:
     certs = await certificates_and_database(tmp_path, influxdb, fresh_database, with_books=True)
-
     port = free_port()
     stub = PlatformStub()
     https = HttpsPlatform(stub, port, certs)
     await https.start()
-    doc = plant_doc(influxdb, fresh_database, port, certs, tmp_path)
-    platform, task = start(doc, tmp_path)
+    doc = plant_doc(influxdb, fresh_database, port, certs, tmp_path, daily=True)
+    running = start(doc, tmp_path)
+    (quarterly, _), (daily, _) = running
     zone = ZoneInfo("Asia/Shanghai")
-    due = closable(("quarter", "day", "month"), {}, SEND_FROM, zone, NOW_NS - 1800 * 10**9, 10_000)
-    expected = [platform.builder.message_id(p) for p in due]
+    horizon = NOW_NS - 1800 * 10**9
+    expected = [
+        quarterly.builder.message_id(p) for p in closable(quarterly.kinds, {}, SEND_FROM, zone, horizon, 10_000)
+    ]
     assert len(expected) == 2 * 96 + 2  # quarter-hours and days of 29 and 30 November; no month is due
+    expected_daily = [
+        daily.builder.message_id(p) for p in closable(daily.kinds, {}, date(2026, 11, 1), zone, horizon, 99)
+    ]
+    assert len(expected_daily) == 30 + 1 and expected_daily[-1] == "GOLDEN0002:month:2026-11"
 
     stub.busy = 5  # the platform is busy at first
     stub.lose_reply = {expected[20]}  # stored, but the reply never reaches the uplink
     try:
 
         async def stored_some() -> bool:
-            return len(stub.stored) >= 60
+            return len(sent_by(stub, "GOLDEN0001")) >= 60
 
         await eventually(stored_some, "60 periods taken by the platform", 30)
         await https.stop()  # the platform goes away: connection refused
-        refused_before = platform.sender.refused
+        refused_before = quarterly.sender.refused
 
         async def refused() -> bool:
-            return platform.sender.refused >= refused_before + 3 and "ConnectError" in platform.sender.last_error
+            return quarterly.sender.refused >= refused_before + 3 and "ConnectError" in quarterly.sender.last_error
 
         await eventually(refused, "the uplink to find the platform away", 30)
-        first_counters = platform.counters.built.copy()
-        duplicates = platform.sender.duplicates
-        metrics = render_prometheus([platform])
-        await stop(platform, task)  # ... and the uplink restarts while it is away: the backlog is on disk
-        platform, task = start(doc, tmp_path)
+        first_counters = [p.counters.built.copy() for p, _ in running]
+        duplicates = quarterly.sender.duplicates
+        metrics = render_prometheus([p for p, _ in running])
+        await stop(running)  # ... and the uplink restarts while it is away: the backlog is on disk
+        running = start(doc, tmp_path)
+        (quarterly, _), (daily, _) = running
 
         async def refused_again() -> bool:
-            return platform.sender.refused >= 2
+            return quarterly.sender.refused >= 2
 
         await eventually(refused_again, "the restarted uplink to find the platform away", 30)
-        assert platform.sender.backlog == len(expected) - len(stub.stored)
+        assert quarterly.sender.backlog == len(expected) - len(sent_by(stub, "GOLDEN0001"))
         await https.start()  # the platform is back on the same address
 
         async def all_taken() -> bool:
-            return len(stub.stored) == len(expected) and platform.sender.backlog == 0
+            return len(stub.stored) == len(expected) + len(expected_daily) and not any(
+                p.sender.backlog for p, _ in running
+            )
 
         await eventually(all_taken, "every period taken", 30)
     finally:
-        await stop(platform, task)
-        if https.server is not None and not https.task.done():  # type: ignore[union-attr]
+        await stop(running)
+        if https.task is not None and not https.task.done():
             await https.stop()
 
-    assert list(stub.stored) == expected  # each period once, in sending order
+    assert sent_by(stub, "GOLDEN0001") == expected  # each period once, in sending order
+    assert sent_by(stub, "GOLDEN0002") == expected_daily
     item_ids = [item["id"] for message in stub.stored.values() for item in message["items"]]
-    assert len(item_ids) == len(set(item_ids)) == 192 * 4 + 2 * 6
+    assert len(item_ids) == len(set(item_ids)) == 192 * 4 + 2 * 6 + 30 * 5 + 8
     statuses = [s for _, s in stub.attempts]
     assert statuses.count(503) == 5 and statuses.count(500) == 1
     assert (expected[20], 409) in stub.attempts and duplicates == 1  # the resend after the lost reply
-    assert first_counters == {"quarter": 192, "day": 2, "month": 0}
+    assert first_counters == [{"quarter": 192, "day": 2, "month": 0}, {"quarter": 0, "day": 30, "month": 1}]
     assert 'ferrogate_energy_platform_periods_built_total{platform="province",kind="quarter"} 192' in metrics
-    assert platform.counters.built == {"quarter": 0, "day": 0, "month": 0}  # nothing built twice after the restart
+    # nothing was built twice after the restart
+    assert [p.counters.built for p, _ in running] == [dict.fromkeys(("quarter", "day", "month"), 0)] * 2
     day = stub.stored["GOLDEN0001:day:2026-11-30"]
     assert day["quality"] == {"passed": True, "failures": []}
     assert {i["code"]: i["value"] for i in day["items"]} == {
@@ -246,6 +282,18 @@ async def test_every_period_arrives_once_in_order_through_refusals_and_outages(
         "E03": 31.68,
         "P01": 57.6,
         "P02": 1025.87,  # 59,090.112 kgce / 57.6 t
+        "Q01": 100.0,
+    }
+    month = stub.stored["GOLDEN0002:month:2026-11"]
+    assert month["quality"] == {"passed": True, "failures": []}  # its 30 days as sent add up
+    assert {i["code"]: i["value"] for i in month["items"]} == {
+        "E01": 1772.703,  # 30 x 59.090112 tce
+        "E02": 7200.0,  # MWh
+        "E04": 7200000.0,  # kWh purchased
+        "E03": 950.4,
+        "P01": 1728.0,
+        "P02": 1.026,  # tce/t
+        "P03": 4000.0,  # kWh/t
         "Q01": 100.0,
     }
 
