@@ -1,10 +1,10 @@
 """The energy-platform uplink against a platform stub that is a real HTTPS server (uvicorn, its own
-test CA, client certificates required, a bearer token checked): the books of two November days are
-in a real InfluxDB as the energy role writes them; the uplink builds every quarter-hour and day (and, for a second
-platform, November's days and the month),
-the platform answers 503 for a while, loses one reply after storing the message, goes away
-(connection refused) while the uplink process is restarted too, and comes back. Every period must
-arrive exactly once (by message id), in sending order, and every item id once.
+test CA, client certificates required, a bearer token checked): November's books are in a real
+InfluxDB as the energy role writes them; the uplink builds the quarter-hours and days of 29 and 30
+November (and, for a second platform, November's days and the month); the platform answers 503 for
+a while, loses one reply after storing the message, goes away (connection refused) while the uplink
+process is restarted too, and comes back. Every period must arrive exactly once (by message id), in
+sending order, and every item id once.
 """
 
 from __future__ import annotations
