@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiomqtt
 
@@ -284,21 +284,35 @@ class InfluxWriter:
 
 
 class IngestWorker:
-    def __init__(self, mqtt: MqttConfig, influx: InfluxConfig, site: str, worker_id: str = "1") -> None:
+    """Telemetry and device status of one site (a plant's own ingest) or of many (the group
+    center's workers, `gateway/center_ingest.py`), all on the shared subscription."""
+
+    client_role = "ingest"  # in the MQTT client id: {prefix}-{client_role}-{worker_id}
+
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        influx: InfluxConfig,
+        site: str | Sequence[str],
+        worker_id: str = "1",
+        spool_name: str = SPOOL_NAME,
+    ) -> None:
         self.mqtt = mqtt
-        self.site = site
+        self.sites = (site,) if isinstance(site, str) else tuple(site)
+        self.site = self.sites[0]
         self.worker_id = worker_id
         self.sink = open_sink(influx)
         self.influx_client = self.sink  # with dialect v1 also the InfluxQL query client
-        self.writer = InfluxWriter(influx, self.sink, max_pending=mqtt.receive_maximum)
+        self.writer = InfluxWriter(
+            influx, self.sink, open_spool(influx.spool, spool_name), max_pending=mqtt.receive_maximum
+        )
         self.messages = 0  # telemetry batches accepted
         self.status_messages = 0  # device status changes accepted
         self.rejections = Rejections("ingest")
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
-        self._telemetry_prefix = f"{mqtt.topic_root}/{site}/telemetry/"
-        self._status_prefix = f"{mqtt.topic_root}/{site}/status/"
-        self._probe_topic = ingest_probe_topic(mqtt.topic_root, site)
+        self._root_prefix = mqtt.topic_root + "/"
+        self._known_sites = frozenset(self.sites)
         self._client: aiomqtt.Client | None = None
 
     @property
@@ -315,17 +329,18 @@ class IngestWorker:
         lines: list[str] = []
         try:
             check_size(payload, self.mqtt.max_message_bytes)
-            if topic.startswith(self._telemetry_prefix):
+            site, kind, name = self._origin(topic)
+            if kind == "telemetry":
                 batch = decode_batch(payload)
-                _check_origin(batch.site, batch.device, self.site, topic[len(self._telemetry_prefix) :])
+                _check_origin(batch.site, batch.device, site, name)
                 lines = batch_lines(batch)
                 self.messages += 1
-            elif topic.startswith(self._status_prefix):
-                site, device, online, time_ns = decode_device_status(payload)
-                _check_origin(site, device, self.site, topic[len(self._status_prefix) :])
-                lines = [device_status_line(site, device, online, time_ns)]
+            elif kind == "status":
+                status_site, device, online, time_ns = decode_device_status(payload)
+                _check_origin(status_site, device, site, name)
+                lines = [device_status_line(status_site, device, online, time_ns)]
                 self.status_messages += 1
-            elif topic != self._probe_topic:  # probes only ask whether a worker is subscribed
+            elif (kind, name) != ("ingest", "probe"):  # probes only ask whether a worker is subscribed
                 raise PayloadError("not a telemetry or device status topic of this site")
         except PayloadError as exc:
             self.rejections.add(topic, str(exc))
@@ -333,6 +348,26 @@ class IngestWorker:
             self.rejections.add(topic, f"unexpected: {type(exc).__name__}: {exc}")
             log.debug("message on %s could not be converted", topic, exc_info=True)
         self.writer.add(lines, ack)
+
+    def _origin(self, topic: str) -> tuple[str, str, str]:
+        """(site, kind, name) of `{root}/{site}/{kind}/{name}` for one of this worker's sites."""
+        parts = topic[len(self._root_prefix) :].split("/") if topic.startswith(self._root_prefix) else []
+        if len(parts) != 3 or parts[0] not in self._known_sites:
+            return "", "", ""
+        return parts[0], parts[1], parts[2]
+
+    def subscriptions(self) -> list[str]:
+        """Shared: each message goes to one worker of the group."""
+        root = self.mqtt.topic_root
+        return [
+            f"$share/{SHARE_GROUP}/{topic_filter}"
+            for site in self.sites
+            for topic_filter in (
+                telemetry_filter(root, site),
+                device_status_filter(root, site),
+                ingest_probe_topic(root, site),
+            )
+        ]
 
     async def run(self) -> None:
         first_try = asyncio.Event()
@@ -367,28 +402,23 @@ class IngestWorker:
             return
 
     async def _consume(self) -> None:
-        root = self.mqtt.topic_root
-        filters = [
-            telemetry_filter(root, self.site),
-            device_status_filter(root, self.site),
-            ingest_probe_topic(root, self.site),
-        ]
+        subscriptions = self.subscriptions()
         backoff = Backoff()
         while True:
             client = make_client(
                 self.mqtt,
-                f"{self.mqtt.client_id_prefix}-ingest-{self.worker_id}",
+                f"{self.mqtt.client_id_prefix}-{self.client_role}-{self.worker_id}",
                 receive_maximum=self.mqtt.receive_maximum,
                 manual_ack=True,
             )
             try:
                 async with client:
                     self._client = client
-                    for topic_filter in filters:
-                        granted = await client.subscribe(f"$share/{SHARE_GROUP}/{topic_filter}", qos=1)
+                    for subscription in subscriptions:
+                        granted = await client.subscribe(subscription, qos=1)
                         if any(getattr(code, "is_failure", False) for code in granted):
                             # e.g. the broker's ACL: without the probe topic, collectors hold their spools
-                            log.error("the broker refused the subscription to %s: %s", topic_filter, granted)
+                            log.error("the broker refused the subscription to %s: %s", subscription, granted)
                     self.subscribed.set()
                     backoff.reset()
                     async for message in client.messages:
