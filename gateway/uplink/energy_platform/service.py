@@ -13,9 +13,9 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from ferrogate.gateway.accounting_service import read_derived
@@ -54,7 +54,7 @@ class EnergyPlatform:
         influx: InfluxConfig,
         zone: str,
         standards: dict[str, str | None] | None = None,
-        clock_ns: Any = time.time_ns,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config, self.mapping, self.model = config, mapping, model
         self.zone = ZoneInfo(zone)
@@ -75,7 +75,6 @@ class EnergyPlatform:
         self.sender = EnergySender(config.id, client, self.spool, self.rejected, config.retry_max_s)
         self.counters = Counters()
         self.clock_ns = clock_ns
-        self.caught_up = asyncio.Event()  # set when a poll found nothing left to build
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -98,7 +97,6 @@ class EnergyPlatform:
         horizon = self.clock_ns() - int(self.config.close_after_s * 1e9)
         due = closable(self.kinds, self.state.made_through, self.config.send_from, self.zone, horizon, BATCH_PERIODS)
         if not due:
-            self.caught_up.set()
             return False
         start = min(p.start_ns for p in due)
         end = max(p.end_ns for p in due)
