@@ -10,6 +10,7 @@ drop is counted and logged.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
@@ -181,6 +182,16 @@ class Spool:
                 self.dropped,
                 self.dropped_items,
             )
+
+
+async def wait_head(spool: Spool, wake: asyncio.Event) -> SpoolEntry:
+    """The oldest entry, waiting for `wake` (set by whoever appends) while the spool is empty."""
+    while True:
+        head = spool.peek(1)
+        if head:
+            return head[0]
+        wake.clear()
+        await wake.wait()
 
 
 def open_spool(config: SpoolConfig, name: str) -> Spool:
