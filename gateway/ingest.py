@@ -5,6 +5,11 @@ spooled to disk while the database is away, or, if the database rejects them for
 dead-letter file. Until then the broker holds the message for this worker's persistent session, so
 a worker that dies gets it again when it comes back. Several workers share the stream through the
 shared subscription `$share/ferrogate-ingest/...`, each message going to one of them.
+
+Collectors keep their batches until ingest says they are durable: for a message that carries a
+delivery tag, ingest moves its collector's durable mark and publishes it, retained, on
+`{root}/{site}/ingest/ack/{collector}` (gateway/delivery.py), which it also reads: the last mark
+after a restart, and the other workers' marks.
 """
 
 from __future__ import annotations
@@ -20,15 +25,20 @@ import aiomqtt
 
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import DeadLetters
+from ferrogate.gateway.delivery import DeliveryTag, DurableMarks, read_tag
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
 from ferrogate.gateway.lineprotocol import batch_lines, device_status_line
-from ferrogate.gateway.mqtt import Backoff, ack, make_client
+from ferrogate.gateway.mqtt import Backoff, _first_of, ack, connection_lost, make_client
 from ferrogate.gateway.payload import (
     PayloadError,
     check_size,
     decode_batch,
     decode_device_status,
+    decode_ingest_ack,
     device_status_filter,
+    encode_ingest_ack,
+    ingest_ack_filter,
+    ingest_ack_topic,
     ingest_probe_topic,
     telemetry_filter,
 )
@@ -299,7 +309,11 @@ class IngestWorker:
         self._telemetry_prefix = f"{mqtt.topic_root}/{site}/telemetry/"
         self._status_prefix = f"{mqtt.topic_root}/{site}/status/"
         self._probe_topic = ingest_probe_topic(mqtt.topic_root, site)
+        self._ack_prefix = ingest_ack_topic(mqtt.topic_root, site, "")
         self._client: aiomqtt.Client | None = None
+        self.marks = DurableMarks()  # collectors' durable marks (gateway/delivery.py)
+        self.marks_published = 0
+        self._marks_moved = asyncio.Event()
 
     @property
     def rejected(self) -> int:
@@ -309,9 +323,10 @@ class IngestWorker:
     def rejected_reasons(self) -> dict[str, int]:
         return self.rejections.by_reason
 
-    def handle(self, topic: str, payload: bytes, ack: Ack | None = None) -> None:
+    def handle(self, topic: str, payload: bytes, ack: Ack | None = None, tag: DeliveryTag | None = None) -> None:
         """Turn one message into lines for the writer; a malformed one is rejected (counted, logged)
-        and, like every message, acknowledged in its turn."""
+        and, like every message, acknowledged in its turn (and, with a delivery `tag`, counted durable
+        for its collector's mark: a message refused now would be refused again)."""
         lines: list[str] = []
         try:
             check_size(payload, self.mqtt.max_message_bytes)
@@ -332,13 +347,52 @@ class IngestWorker:
         except Exception as exc:  # a payload must never stop the worker
             self.rejections.add(topic, f"unexpected: {type(exc).__name__}: {exc}")
             log.debug("message on %s could not be converted", topic, exc_info=True)
-        self.writer.add(lines, ack)
+        self.writer.add(lines, ack if tag is None else self._durable(ack, tag))
+
+    def _durable(self, ack: Ack | None, tag: DeliveryTag) -> Ack:
+        def done() -> None:
+            if ack is not None:
+                ack()
+            if self.marks.durable(tag):
+                self._marks_moved.set()
+
+        return done
+
+    def _on_ack(self, topic: str, payload: bytes) -> None:
+        """A durable mark on the ack topic: the retained one after a (re)connect, or another worker's."""
+        try:
+            epoch, mark = decode_ingest_ack(payload)
+        except PayloadError as exc:
+            self.rejections.add(topic, str(exc))
+            return
+        if self.marks.merge(topic[len(self._ack_prefix) :], epoch, mark):
+            self._marks_moved.set()
+
+    async def _publish_marks(self) -> None:
+        """Publish every mark that moved, retained, QoS 1; marks that move meanwhile wait for the next round."""
+        root = self.mqtt.topic_root
+        while True:
+            await self._marks_moved.wait()
+            self._marks_moved.clear()
+            client = self._client
+            if client is None:
+                continue  # set again once reconnected
+            lost = connection_lost(client)
+            for stream, epoch, mark in self.marks.unpublished():
+                topic = ingest_ack_topic(root, self.site, stream)
+                try:
+                    await _first_of(client.publish(topic, encode_ingest_ack(epoch, mark), qos=1, retain=True), lost)
+                except aiomqtt.MqttError:
+                    break  # published again after the reconnect
+                self.marks.published(stream, epoch, mark)
+                self.marks_published += 1
 
     async def run(self) -> None:
         first_try = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._prepare(first_try), name="influx-prepare")
             tg.create_task(self._consume(), name="mqtt-ingest")
+            tg.create_task(self._publish_marks(), name="mqtt-ingest-marks")
             # writes start once the database (and its retention policies) had a chance to be created,
             # so none lands in a policy about to stop being the default; an unreachable database
             # does not hold them up (they retry and spool)
@@ -384,15 +438,28 @@ class IngestWorker:
             try:
                 async with client:
                     self._client = client
+                    # every worker reads every mark (not shared; QoS 0, so no manual PUBACK): the
+                    # retained ones now, then the other workers' as they move
+                    granted = await client.subscribe(ingest_ack_filter(root, self.site), qos=0)
+                    if any(getattr(code, "is_failure", False) for code in granted):
+                        log.error("the broker refused the subscription to the durable marks: %s", granted)
                     for topic_filter in filters:
                         granted = await client.subscribe(f"$share/{SHARE_GROUP}/{topic_filter}", qos=1)
                         if any(getattr(code, "is_failure", False) for code in granted):
                             # e.g. the broker's ACL: without the probe topic, collectors hold their spools
                             log.error("the broker refused the subscription to %s: %s", topic_filter, granted)
                     self.subscribed.set()
+                    self._marks_moved.set()  # marks that moved while disconnected
                     backoff.reset()
+                    ack_prefix = self._ack_prefix
                     async for message in client.messages:
-                        self.handle(message.topic.value, message.payload, self._acker(client, message))
+                        topic = message.topic.value
+                        if topic.startswith(ack_prefix):
+                            if isinstance(message.payload, bytes):
+                                self._on_ack(topic, message.payload)
+                            continue
+                        tag = read_tag(message.properties)
+                        self.handle(topic, message.payload, self._acker(client, message), tag)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
                 delay = backoff.next_delay()
