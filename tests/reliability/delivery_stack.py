@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -285,11 +287,11 @@ class DeliveryStack:
         await eventually(flowing, f"{readings} more readings in InfluxDB", 120)
 
     async def until_scanned(self, scans: int) -> None:
-        """Wait until the meters answered this many more scans (plant time passes)."""
-        target = self.scans() + scans
+        """Wait until every meter answered this many more scans (plant time passes: 1 s a scan)."""
+        targets = [(m, len(m.server.served) + scans) for m in self.meters if m.server is not None]
 
         async def scanned() -> bool:
-            return self.scans() >= target
+            return all(m.server is not None and len(m.server.served) >= n for m, n in targets)
 
         await eventually(scanned, f"{scans} more scans", 120)
 
@@ -314,6 +316,7 @@ class DeliveryStack:
             "duplicates": sum(n - 1 for n in counts.values() if n > 1),
             "changed": sum(1 for k in expected if k in values and values[k] != expected[k]),
             "never_served": len(set(counts) - set(expected)),
+            "batches_replayed": self.replayed_batches(),
         }
         print(f"\n[{case}] " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in figures.items()))
         return figures
@@ -324,6 +327,19 @@ class DeliveryStack:
             f"{case}: {figures}\n{self.logs()}"
         )
         return figures
+
+    def replayed_batches(self) -> int:
+        """Batches the collector process(es) sent again after a reconnect or restart (from their log)."""
+        text = self.collect.log.read_text(errors="replace") if self.collect.log.exists() else ""
+        return sum(int(n) for n in re.findall(r"MQTT connected: replaying (\d+) spooled batches", text))
+
+    def spool_rows(self) -> int:
+        """Entries in the collector's spool (batches not yet confirmed durable), read from outside."""
+        db = sqlite3.connect(f"file:{self.collector_spool}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM mqtt_outbox").fetchone()[0]
+        finally:
+            db.close()
 
     def resume_meters(self) -> None:
         for meter in self.meters:
