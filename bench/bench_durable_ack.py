@@ -107,6 +107,7 @@ async def run_mode(durable: bool, args: argparse.Namespace, broker_port: int, da
             "points_per_cpu_s": points / cpu,
             "wall_s": wall,
             "marks_received": publisher.acks,
+            "sends": publisher.published,
         }
     finally:
         task.cancel()
@@ -150,7 +151,7 @@ def main() -> None:
         print(
             f"collect, {r['mode']:>11}: {r['points']} points ({r['batches']} batches of {args.points}) in "
             f"{r['collect_cpu_s']:.2f} CPU-s = {r['points_per_cpu_s']:,.0f} points per CPU-second "
-            f"(drained after {r['wall_s']:.1f} s, {r['marks_received']} durable marks received)"
+            f"({r['sends']} sends, drained after {r['wall_s']:.1f} s, {r['marks_received']} durable marks received)"
         )
 
 

@@ -78,7 +78,7 @@ def test_two_workers_carry_on_from_each_others_marks() -> None:
 def test_the_spool_epoch_belongs_to_the_file(tmp_path: Path) -> None:
     first = Spool(tmp_path / "s.sqlite", "outbox", max_bytes=1 << 20)
     epoch = first.epoch
-    for i in range(5):
+    for _ in range(5):
         first.append("t", b"x", items=1)
     assert [e.id for e in first.peek(10, after=3)] == [4, 5]
     first.close()
