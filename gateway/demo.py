@@ -17,6 +17,7 @@ from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.runtime import Gateway
 from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
+from ferrogate.simulators.clock import SimClock
 from ferrogate.simulators.plant import SimulatedPlant
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Demo:
     mosquitto: Mosquitto | None = None
     influxdb: InfluxDB | None = None
     simulation: SimulatedPlant | None = None
+    clock: SimClock | None = None  # the simulation's, held until the gateway scans
     gateway: Gateway | None = None
     messages: list[str] = field(default_factory=list)
     api_key: str = ""
@@ -80,13 +82,9 @@ class Demo:
                 update={"compliance": section.model_copy(update={"inputs_path": data / "compliance.sqlite"})}
             )
         self.plant = plant
-        self.simulation = SimulatedPlant(
-            plant,
-            plant.simulation,
-            speed=self.options.speed,
-            history_s=self.options.history_s,
-            truth=data / "truth.jsonl",
-        )
+        # the plant's history runs once the gateway scans (`_release_history`), not while servers start
+        self.clock = SimClock(self.options.speed, self.options.history_s, held=True)
+        self.simulation = SimulatedPlant(plant, plant.simulation, truth=data / "truth.jsonl", clock=self.clock)
         await self.simulation.start()
         self.messages += [f"simulator: {e}" for e in self.simulation.endpoints()]
         self.messages.append(f"simulator ground truth (heats, taps, hourly generation): {data / 'truth.jsonl'}")
@@ -100,11 +98,26 @@ class Demo:
             api_keys=[stored],
         )
         await self.gateway.start()
+        await self._release_history()
         self.messages.append(
             f"API: http://127.0.0.1:{self.options.api_port}/api/v1/assets "
             f"(docs: http://127.0.0.1:{self.options.api_port}/docs)"
         )
         self.messages.append(f"API key (admin, send as X-API-Key): {self.api_key}")
+
+    async def _release_history(self, within_s: float = 60.0) -> None:
+        """Start the plant's clock once every scanned device has been read once (or `within_s` has
+        passed: a device that never answers must not hold the demo), so the whole history is seen."""
+        assert self.gateway is not None
+        collector = self.gateway.collector
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while collector is not None and loop.time() < deadline:
+            if all(s.metrics.scans > 0 for s in collector.scanners):
+                break
+            await asyncio.sleep(0.05)
+        if self.clock is not None:
+            self.clock.release()
 
     async def run(self) -> None:
         """Run until the duration ends, a role fails, or the task is cancelled (Ctrl-C)."""

@@ -21,6 +21,7 @@ from ferrogate.api.context import ApiContext, ReadinessCheck
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_metrics
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
+from ferrogate.gateway.alarm_journal import write_journal
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
 from ferrogate.gateway.compliance.model import build as build_compliance
@@ -146,6 +147,8 @@ class Gateway:
             )
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()
+            if self._influx_probe is not None:  # the month's alarms outlive the process (the report reads them)
+                self._spawn(write_journal(self.alarms, self._influx_probe, plant.site.id), "alarm-journal")
             if self.compliance is not None and self.compliance.influx is not None:
                 self.compliance_watch = ComplianceWatch(self.compliance, self.alarms, time.time_ns)
                 self.compliance.listeners.append(self.compliance_watch.poke)

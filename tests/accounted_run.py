@@ -83,13 +83,13 @@ async def _run_until_accounted(demo: Demo) -> None:
         # a product's month needs a tap after the first one seen (that one has no known start)
         return all([await month_tonnes(p) > 0 for p in ("crude_steel_eaf", "SiMn", "FeSi75", "HC_FeCr")])
 
-    await eventually(every_product_has_tonnes, "month tonnes of every furnace product in InfluxDB", within_s=240)
+    await eventually(every_product_has_tonnes, "month tonnes of every furnace product in InfluxDB", within_s=400)
 
     async def two_hours_from_each_logger() -> bool:
         hourly = [r["device"] for r in sim.truth if r["kind"] == "hj212_upload" and r["cn"] == "2061"]
         return all(hourly.count(device) >= 2 for device in sim.loggers)
 
-    await eventually(two_hours_from_each_logger, "two hourly uploads of each CEMS logger acknowledged", within_s=240)
+    await eventually(two_hours_from_each_logger, "two hourly uploads of each CEMS logger acknowledged", within_s=400)
     await freeze(demo)
 
 

@@ -24,7 +24,7 @@ from ferrogate.gateway.energy import reference as ref
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP
 from ferrogate.gateway.timeutil import ns_to_datetime
 from tests.offline_browser import assert_renders_offline
-from tests.test_api_energy import client, window
+from tests.test_api_energy import client, influx_rows, window
 from tests.waiting import eventually
 
 C_TO_CO2 = 44 / 12
@@ -163,6 +163,23 @@ async def test_manual_inputs_are_audited_and_move_the_grade_and_the_alarm(
             return not await exceeded()
 
         await eventually(cleared, "the alarm to clear once the input is withdrawn")
+
+        # the alarm journal in InfluxDB keeps both events, and the monthly report lists the alarm from it
+        async def journaled() -> list[dict]:
+            return await influx_rows(
+                accounted_demo,
+                "SELECT * FROM \"long\".alarm_event WHERE kind='energy_limit_exceeded' AND source='SiMn/electricity'",
+            )
+
+        async def raised_and_cleared() -> bool:
+            return {"raised", "cleared"} <= {r["event"] for r in await journaled()}
+
+        await eventually(raised_and_cleared, "the alarm's raise and clear in the alarm journal")
+        last = (await journaled())[-1]
+        assert (last["severity"], last["unit"]) == ("critical", "kWh/t") and last["cleared_ns"] >= last["raised_ns"]
+        report = (await http.get("/api/v1/reports/monthly", params={"month": month})).json()
+        listed = [a for a in report["alarms"] if a["source"] == "SiMn/electricity"]
+        assert listed and listed[-1]["kind"] == "energy_limit_exceeded" and listed[-1]["cleared"] is not None
         bad = [
             await put(http, keys["operator"], month, subject="SiMn", name="ore_grade_percent", value=130, source="lab"),
             await put(
