@@ -350,12 +350,13 @@ class MqttPublisher:
             if self.config.wait_for_ingest and loop.time() - probed_at >= PROBE_INTERVAL_S:
                 await self._until_ingest_subscribed(client, lost)
                 probed_at = loop.time()
-            if self.durable_ack and sent and loop.time() - self._acked_at >= RESEND_HEAD_AFTER_S:
+            waiting = self.durable_ack and self.acked < sent  # sent on this connection, not durable yet
+            if waiting and loop.time() - self._acked_at >= RESEND_HEAD_AFTER_S:
                 await _first_of(self._resend_head(client), lost)
             entries = self.spool.peek(self.config.max_inflight, after=sent)
             if not entries:
                 self._wake.clear()
-                idle = RESEND_HEAD_AFTER_S if self.durable_ack and sent else None
+                idle = RESEND_HEAD_AFTER_S if waiting else None
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(idle):
                         await _first_of(self._wake.wait(), lost)
