@@ -13,7 +13,10 @@ InfluxDB, or in ingest's disk spool or dead-letter file) or was never waiting. A
 durable with prev <= mark moves the mark to its id; one that arrives early waits in a heap until
 the mark reaches its prev. Ingest publishes the mark retained (QoS 1) on
 `{root}/{site}/ingest/ack/{stream}`; the collector prunes its spool up to it, and after any
-reconnect sends everything past it again. Several ingest workers (a shared subscription splits one
+reconnect sends everything past it again. A hole (a message the broker dropped without closing any
+connection, e.g. its queue limit for an absent worker) holds the mark while later entries wait:
+ingest says so in the mark message (`waiting`, repeated every HOLE_REPORT_S), and a collector whose
+mark has not moved for a while sends everything past it again. Several ingest workers (a shared subscription splits one
 stream between them) also read each other's marks there and carry on from them, and a worker
 that restarts learns the last mark from the retained message.
 
@@ -36,6 +39,8 @@ TAG_PROPERTY = "ferrogate-spool"
 MAX_WAITING = 100_000
 # epochs remembered per stream (a reinstalled collector starts a new spool file, a new epoch)
 MAX_EPOCHS = 2
+# while entries wait beyond a hole, ingest repeats its mark (with the count) this often (s)
+HOLE_REPORT_S = 5.0
 
 _TEMPLATE = Properties(PacketTypes.PUBLISH)
 
@@ -75,6 +80,7 @@ def read_tag(properties: Properties | None) -> DeliveryTag | None:
 class _StreamMark:
     mark: int = 0
     published: int = 0  # the highest mark known to be on the ack topic
+    reported_at: float = 0.0  # monotonic time this worker last published the mark
     waiting: list[tuple[int, int]] = field(default_factory=list)  # heap of (prev, id), durable, not yet joined
 
     def advance(self) -> None:
@@ -128,15 +134,21 @@ class DurableMarks:
         state = self._marks.get(stream, {}).get(epoch)
         return state.mark if state is not None else 0
 
-    def unpublished(self) -> list[tuple[str, str, int]]:
-        """(stream, epoch, mark) of every mark that moved past what the ack topic says."""
+    def unpublished(self, now: float) -> list[tuple[str, str, int, int]]:
+        """(stream, epoch, mark, waiting) of every mark that moved past what the ack topic says, and
+        of every mark held by a hole not reported for HOLE_REPORT_S (at `now`, monotonic seconds)."""
         return [
-            (stream, epoch, state.mark)
+            (stream, epoch, state.mark, len(state.waiting))
             for stream, epochs in self._marks.items()
             for epoch, state in epochs.items()
-            if state.mark > state.published
+            if state.mark > state.published or (state.waiting and now - state.reported_at >= HOLE_REPORT_S)
         ]
 
-    def published(self, stream: str, epoch: str, mark: int) -> None:
+    def holes(self) -> bool:
+        """Whether any mark is held by a hole (entries wait beyond it)."""
+        return any(state.waiting for epochs in self._marks.values() for state in epochs.values())
+
+    def published(self, stream: str, epoch: str, mark: int, now: float = 0.0) -> None:
         state = self._stream(stream, epoch)
         state.published = max(state.published, mark)
+        state.reported_at = now

@@ -25,7 +25,7 @@ import aiomqtt
 
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import DeadLetters
-from ferrogate.gateway.delivery import DeliveryTag, DurableMarks, read_tag
+from ferrogate.gateway.delivery import HOLE_REPORT_S, DeliveryTag, DurableMarks, read_tag
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
 from ferrogate.gateway.lineprotocol import batch_lines, device_status_line
 from ferrogate.gateway.mqtt import Backoff, _first_of, ack, connection_lost, make_client
@@ -361,7 +361,7 @@ class IngestWorker:
     def _on_ack(self, topic: str, payload: bytes) -> None:
         """A durable mark on the ack topic: the retained one after a (re)connect, or another worker's."""
         try:
-            epoch, mark = decode_ingest_ack(payload)
+            epoch, mark, _ = decode_ingest_ack(payload)
         except PayloadError as exc:
             self.rejections.add(topic, str(exc))
             return
@@ -369,22 +369,27 @@ class IngestWorker:
             self._marks_moved.set()
 
     async def _publish_marks(self) -> None:
-        """Publish every mark that moved, retained, QoS 1; marks that move meanwhile wait for the next round."""
+        """Publish every mark that moved, retained, QoS 1, and every HOLE_REPORT_S a mark held by a
+        hole (so its collector sends again); marks that move meanwhile wait for the next round."""
         root = self.mqtt.topic_root
+        loop = asyncio.get_running_loop()
         while True:
-            await self._marks_moved.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HOLE_REPORT_S if self.marks.holes() else None):
+                    await self._marks_moved.wait()
             self._marks_moved.clear()
             client = self._client
             if client is None:
                 continue  # set again once reconnected
             lost = connection_lost(client)
-            for stream, epoch, mark in self.marks.unpublished():
+            for stream, epoch, mark, waiting in self.marks.unpublished(loop.time()):
                 topic = ingest_ack_topic(root, self.site, stream)
+                payload = encode_ingest_ack(epoch, mark, waiting)
                 try:
-                    await _first_of(client.publish(topic, encode_ingest_ack(epoch, mark), qos=1, retain=True), lost)
+                    await _first_of(client.publish(topic, payload, qos=1, retain=True), lost)
                 except aiomqtt.MqttError:
                     break  # published again after the reconnect
-                self.marks.published(stream, epoch, mark)
+                self.marks.published(stream, epoch, mark, loop.time())
                 self.marks_published += 1
 
     async def run(self) -> None:

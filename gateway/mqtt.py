@@ -54,10 +54,9 @@ NO_MATCHING_SUBSCRIBERS = 16  # MQTT v5 PUBACK reason code
 PROBE_INTERVAL_S = 10.0
 # holding the spool this long for want of an ingest worker is worth a warning (s)
 INGEST_WAIT_WARNING_S = 30.0
-# while batches sent on this connection wait this long for ingest's mark to move, the spool's head is
-# sent again as the start of a chain: it heals a hole (a message the broker dropped without closing
-# the connection) at the cost of one message per interval while ingest is away (s)
-RESEND_HEAD_AFTER_S = 30.0
+# ingest reports its mark held by a hole (a message the broker dropped without closing a connection)
+# and the mark has not moved for this long: send everything past it again (s)
+RESEND_AFTER_HOLE_S = 10.0
 
 
 class Client(aiomqtt.Client):
@@ -263,7 +262,8 @@ class MqttPublisher:
         self.stream = stream_name(gateway_id)
         self.acked = 0  # ingest's durable mark for this spool's epoch
         self.acks = 0  # marks received that pruned the spool
-        self.resent_heads = 0  # heads sent again because the mark stalled (see RESEND_HEAD_AFTER_S)
+        self.hole_resends = 0  # spools sent again from the mark because ingest reported a hole
+        self._resend = False  # set by a hole report: the forward loop starts again at the head
         self._acked_at = 0.0  # loop time of the last move of the mark (or of the connect)
         self.connected = asyncio.Event()
         self._device_online: dict[str, bool] = {}
@@ -350,16 +350,12 @@ class MqttPublisher:
             if self.config.wait_for_ingest and loop.time() - probed_at >= PROBE_INTERVAL_S:
                 await self._until_ingest_subscribed(client, lost)
                 probed_at = loop.time()
-            waiting = self.durable_ack and self.acked < sent  # sent on this connection, not durable yet
-            if waiting and loop.time() - self._acked_at >= RESEND_HEAD_AFTER_S:
-                await _first_of(self._resend_head(client), lost)
+            if self._resend:
+                self._resend, sent = False, 0
             entries = self.spool.peek(self.config.max_inflight, after=sent)
             if not entries:
                 self._wake.clear()
-                idle = RESEND_HEAD_AFTER_S if waiting else None
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(idle):
-                        await _first_of(self._wake.wait(), lost)
+                await _first_of(self._wake.wait(), lost)
                 continue
             if self.durable_ack:
                 await _first_of(self._publish_tagged(client, entries, sent), lost)
@@ -420,16 +416,6 @@ class MqttPublisher:
             prev = e.id
         await asyncio.gather(*sends)
 
-    async def _resend_head(self, client: aiomqtt.Client) -> None:
-        """Ingest's mark has not moved for a while: send the head again as a chain's start (prev 0),
-        so a hole the broker left (a dropped message) does not hold the mark, and the spool, forever."""
-        self._acked_at = asyncio.get_running_loop().time()
-        head = self.spool.peek(1)
-        if head:
-            self.resent_heads += 1
-            log.info("ingest's durable mark stalled for %.0f s: sending the spool's head again", RESEND_HEAD_AFTER_S)
-            await self._publish_tagged(client, head, 0)
-
     async def _follow_acks(self, client: aiomqtt.Client) -> asyncio.Task[None] | None:
         """Subscribe to ingest's durable mark for this collector (retained: the last one comes at once)
         and prune the spool as it moves; a broker whose ACL refuses it makes the PUBACK delete again."""
@@ -455,15 +441,24 @@ class MqttPublisher:
 
     async def _on_ack(self, payload: bytes) -> None:
         try:
-            epoch, mark = decode_ingest_ack(payload)
+            epoch, mark, waiting = decode_ingest_ack(payload)
         except PayloadError as exc:
             log.warning("ingest acknowledgement ignored: %s", exc)
             return
-        if epoch != self.spool.epoch or mark <= self.acked:
-            return  # another spool file's (this collector was reinstalled), or old news
+        if epoch != self.spool.epoch:
+            return  # another spool file's (this collector was reinstalled)
+        now = asyncio.get_running_loop().time()
+        if mark <= self.acked:
+            if waiting and mark == self.acked and now - self._acked_at >= RESEND_AFTER_HOLE_S:
+                # ingest holds later batches but misses one after the mark: the broker dropped it
+                self._acked_at, self._resend = now, True
+                self.hole_resends += 1
+                self._wake.set()
+                log.warning("ingest misses a batch after its durable mark %d: sending the spool again from it", mark)
+            return
         self.acked = mark
         self.acks += 1
-        self._acked_at = asyncio.get_running_loop().time()
+        self._acked_at = now
         self.spool.remove_through(mark)
         async with self._progress:
             self._progress.notify_all()

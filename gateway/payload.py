@@ -63,20 +63,22 @@ def stream_name(gateway_id: str) -> str:
     return gateway_id.translate(_TOPIC_LEVEL) or "_"
 
 
-def encode_ingest_ack(epoch: str, mark: int) -> bytes:
-    """{"schema", "epoch": the collector spool's epoch, "mark": every entry id <= mark is durable}."""
-    return json.dumps({"schema": SCHEMA, "epoch": epoch, "mark": mark}, separators=(",", ":")).encode()
+def encode_ingest_ack(epoch: str, mark: int, waiting: int = 0) -> bytes:
+    """{"schema", "epoch": the collector spool's epoch, "mark": every entry id <= mark is durable,
+    "waiting": durable entries ingest holds beyond a hole after the mark}."""
+    doc = {"schema": SCHEMA, "epoch": epoch, "mark": mark, "waiting": waiting}
+    return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def decode_ingest_ack(payload: bytes) -> tuple[str, int]:
-    """(epoch, mark) of an ingest acknowledgement; raises PayloadError with the reason."""
+def decode_ingest_ack(payload: bytes) -> tuple[str, int, int]:
+    """(epoch, mark, waiting) of an ingest acknowledgement; raises PayloadError with the reason."""
     doc = _json(payload)
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise PayloadError(f"not a {SCHEMA} ingest acknowledgement")
-    epoch, mark = doc.get("epoch"), doc.get("mark")
-    if not isinstance(epoch, str) or not _is_int(mark) or mark < 0:
-        raise PayloadError("epoch must be a string, mark a non-negative integer")
-    return epoch, mark
+    epoch, mark, waiting = doc.get("epoch"), doc.get("mark"), doc.get("waiting", 0)
+    if not isinstance(epoch, str) or not _is_int(mark) or mark < 0 or not _is_int(waiting) or waiting < 0:
+        raise PayloadError("epoch must be a string, mark and waiting non-negative integers")
+    return epoch, mark, waiting
 
 
 def encode_device_status(site: str, device: str, online: bool, time_ns: int) -> bytes:

@@ -8,15 +8,19 @@ import asyncio
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
+from ferrogate.gateway import delivery
+from ferrogate.gateway import ingest as ingest_module
+from ferrogate.gateway import mqtt as mqtt_module
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
-from ferrogate.gateway.delivery import DeliveryTag, DurableMarks, read_tag, tag_properties
+from ferrogate.gateway.delivery import HOLE_REPORT_S, DeliveryTag, DurableMarks, read_tag, tag_properties
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.mqtt import MqttPublisher
 from ferrogate.gateway.payload import decode_ingest_ack, ingest_ack_topic
-from ferrogate.gateway.services import Mosquitto, free_port, start_influxdb
+from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
 from ferrogate.gateway.spool import Spool
 from tests.test_ingest_messages import batch
 from tests.waiting import eventually
@@ -54,9 +58,18 @@ def test_streams_and_epochs_have_their_own_marks() -> None:
     marks.durable(tag(3, 0, "b", "e1"))
     marks.durable(tag(1, 0, "a", "e2"))  # collector a reinstalled: a new spool file counts from 1
     assert (marks.mark("a", "e1"), marks.mark("b", "e1"), marks.mark("a", "e2")) == (7, 3, 1)
-    assert sorted(marks.unpublished()) == [("a", "e1", 7), ("a", "e2", 1), ("b", "e1", 3)]
+    assert sorted(marks.unpublished(0.0)) == [("a", "e1", 7, 0), ("a", "e2", 1, 0), ("b", "e1", 3, 0)]
     marks.published("a", "e1", 7)
-    assert sorted(marks.unpublished()) == [("a", "e2", 1), ("b", "e1", 3)]
+    assert sorted(marks.unpublished(0.0)) == [("a", "e2", 1, 0), ("b", "e1", 3, 0)]
+
+
+def test_a_mark_held_by_a_hole_is_reported_again() -> None:
+    marks = DurableMarks()
+    marks.durable(tag(1, 0))
+    marks.published("gw", "e1", 1, now=100.0)
+    marks.durable(tag(3, 2))  # 2 is missing
+    assert marks.holes() and marks.unpublished(100.0 + HOLE_REPORT_S / 2) == []
+    assert marks.unpublished(100.0 + HOLE_REPORT_S) == [("gw", "e1", 1, 1)]
 
 
 def test_two_workers_carry_on_from_each_others_marks() -> None:
@@ -69,7 +82,7 @@ def test_two_workers_carry_on_from_each_others_marks() -> None:
     # relay the marks through the ack topic until nobody has anything new to say
     for _ in range(20):
         for sender, receiver in ((one, two), (two, one)):
-            for stream, epoch, mark in sender.unpublished():
+            for stream, epoch, mark, _ in sender.unpublished(0.0):
                 sender.published(stream, epoch, mark)
                 receiver.merge(stream, epoch, mark)
     assert one.mark("gw", "e1") == two.mark("gw", "e1") == 10
@@ -90,7 +103,7 @@ def test_the_spool_epoch_belongs_to_the_file(tmp_path: Path) -> None:
     other.close()
 
 
-async def retained_mark(mqtt: MqttConfig, topic: str) -> tuple[str, int]:
+async def retained_mark(mqtt: MqttConfig, topic: str) -> tuple[str, int, int]:
     async with aiomqtt.Client("127.0.0.1", mqtt.port, identifier="mark-reader") as reader:
         await reader.subscribe(topic, qos=1)
         async with asyncio.timeout(10):
@@ -130,8 +143,8 @@ async def test_batches_stay_spooled_until_ingest_has_them_in_the_database(tmp_pa
         rows = await client.query("SELECT count(quality) FROM reading")
         assert rows[0].values[0][1] == 2 * batches  # two readings a batch
         # the mark stays on the broker (retained) for a collector or a worker that comes back
-        epoch, mark = await retained_mark(mqtt, ingest_ack_topic(mqtt.topic_root, site, "collector-1"))
-        assert (epoch, mark) == (publisher.spool.epoch, batches)
+        epoch, mark, waiting = await retained_mark(mqtt, ingest_ack_topic(mqtt.topic_root, site, "collector-1"))
+        assert (epoch, mark, waiting) == (publisher.spool.epoch, batches, 0)
         print(f"\n[durable ack] batches: {batches}, marks published by ingest: {worker.marks_published}")
     finally:
         for task in tasks:
@@ -142,3 +155,54 @@ async def test_batches_stay_spooled_until_ingest_has_them_in_the_database(tmp_pa
         await client.aclose()
         if database is not None:
             await asyncio.to_thread(database.process.stop)
+
+
+async def test_a_batch_the_broker_dropped_is_sent_again(
+    tmp_path: Path, influxdb: InfluxDB, fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hole without a disconnect: the broker's queue for an absent ingest worker holds 3 messages
+    and drops the rest (`max_queued_messages 3`) while the collector stays connected. Ingest, back,
+    makes the 3 durable and then holds later batches beyond the hole; it says so, and the collector
+    sends its spool again from the mark."""
+    monkeypatch.setattr(delivery, "HOLE_REPORT_S", 0.2)
+    monkeypatch.setattr(ingest_module, "HOLE_REPORT_S", 0.2)
+    monkeypatch.setattr(mqtt_module, "RESEND_AFTER_HOLE_S", 0.5)
+    site = "durable_hole"
+    broker = await asyncio.to_thread(start_mosquitto, tmp_path / "broker", None, "max_queued_messages 3\n")
+    mqtt = MqttConfig(port=broker.port)
+    influx = InfluxConfig(url=influxdb.url, database=fresh_database, flush_interval_s=0.1)
+    client = InfluxV1Client(influx)
+    await client.ensure_database()
+    publisher = MqttPublisher(mqtt, site, "collector-h")
+    worker = IngestWorker(mqtt, influx, site, "hole")
+    tasks = [asyncio.create_task(worker.run())]
+    try:
+        await asyncio.wait_for(worker.subscribed.wait(), 30)
+        tasks.pop().cancel()  # the worker goes away; its persistent session stays, with a 3-message queue
+        await worker.aclose()
+        tasks.append(asyncio.create_task(publisher.run()))
+        for seq in range(10):
+            publisher.submit(batch(site, "m1", seq))
+
+        async def acknowledged() -> bool:
+            return publisher.published == 10
+
+        await eventually(acknowledged, "the broker to acknowledge all 10 batches (it queues 3)")
+        worker = IngestWorker(mqtt, influx, site, "hole")
+        tasks.append(asyncio.create_task(worker.run()))
+        await asyncio.wait_for(worker.subscribed.wait(), 30)
+        for seq in range(10, 12):  # the plant goes on: these arrive beyond the hole
+            publisher.submit(batch(site, "m1", seq))
+        await asyncio.wait_for(publisher.drain(), 60)
+        rows = await client.query(f"SELECT count(quality) FROM reading WHERE site='{site}'")
+        assert rows[0].values[0][1] == 2 * 12
+        assert publisher.hole_resends >= 1 and publisher.backlog == 0
+        print(f"\n[hole] batches: 12, sends: {publisher.published}, resends from the mark: {publisher.hole_resends}")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        publisher.close()
+        await worker.aclose()
+        await client.aclose()
+        await asyncio.to_thread(broker.process.stop)
