@@ -137,12 +137,14 @@ class DurableMarks:
     def unpublished(self, now: float) -> list[tuple[str, str, int, int]]:
         """(stream, epoch, mark, waiting) of every mark that moved past what the ack topic says, and
         of every mark held by a hole not reported for HOLE_REPORT_S (at `now`, monotonic seconds)."""
-        return [
-            (stream, epoch, state.mark, len(state.waiting))
-            for stream, epochs in self._marks.items()
-            for epoch, state in epochs.items()
-            if state.mark > state.published or (state.waiting and now - state.reported_at >= HOLE_REPORT_S)
-        ]
+        out = []
+        for stream, epochs in self._marks.items():
+            newest = next(reversed(epochs))  # holes of an older spool file are nobody's to fill
+            for epoch, state in epochs.items():
+                hole = epoch == newest and state.waiting and now - state.reported_at >= HOLE_REPORT_S
+                if state.mark > state.published or hole:
+                    out.append((stream, epoch, state.mark, len(state.waiting)))
+        return out
 
     def holes(self) -> bool:
         """Whether any mark is held by a hole (entries wait beyond it)."""
