@@ -206,3 +206,42 @@ async def test_a_batch_the_broker_dropped_is_sent_again(
         await worker.aclose()
         await client.aclose()
         await asyncio.to_thread(broker.process.stop)
+
+
+async def test_two_workers_sharing_the_stream_empty_the_spool(
+    tmp_path: Path, mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str
+) -> None:
+    """The shared subscription deals the batches out between two workers: neither holds an unbroken
+    chain, yet reading each other's marks they confirm every batch and the collector's spool empties."""
+    site, batches = "durable_two", 40
+    mqtt = MqttConfig(port=mosquitto.port)
+    influx = InfluxConfig(url=influxdb.url, database=fresh_database, flush_interval_s=0.1)
+    client = InfluxV1Client(influx)
+    await client.ensure_database()
+    workers = [IngestWorker(mqtt, influx, site, f"two-{i}") for i in (1, 2)]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    publisher = MqttPublisher(mqtt, site, "collector-2")
+    try:
+        for worker in workers:
+            await asyncio.wait_for(worker.subscribed.wait(), 30)
+        tasks.append(asyncio.create_task(publisher.run()))
+        for seq in range(batches):
+            publisher.submit(batch(site, "m1", seq))
+        await asyncio.wait_for(publisher.drain(), 60)
+        shares = [w.messages for w in workers]
+        assert publisher.backlog == 0 and publisher.acked == batches
+        assert min(shares) > 0 and sum(shares) >= batches
+        rows = await client.query(f"SELECT count(quality) FROM reading WHERE site='{site}'")
+        assert rows[0].values[0][1] == 2 * batches
+        print(
+            f"\n[two workers] batches: {batches}, shares: {shares}, marks published: "
+            f"{[w.marks_published for w in workers]}"
+        )
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        publisher.close()
+        for worker in workers:
+            await worker.aclose()
+        await client.aclose()
