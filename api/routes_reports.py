@@ -145,7 +145,7 @@ def reports_router(context: ApiContext) -> APIRouter:
             audit=[e.as_dict() for e in audit],
         )
         if context.cost is not None:  # the electricity cost section (docs/cost.md) where the plant has tariffs
-            report["cost"] = await CostReader(reader, context.cost).month_section(period)
+            report["cost"] = await CostReader(reader, context.cost, context.compliance).month_section(period)
             report["rows"] += section_rows(report["cost"], reader.site)
         return report
 

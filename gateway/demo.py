@@ -42,11 +42,13 @@ def demo_gateway_id(data_dir: Path) -> str:
 @dataclass
 class DemoOptions:
     data_dir: Path
-    api_port: int = 8080
+    api_port: int = 8080  # 0: any free port, read back into this field once the API listens
     speed: float = 60.0
     history_s: float = 2 * 3600.0
     duration_s: float | None = None
     api_host: str = "127.0.0.1"
+    # the plant's device ports were chosen free by the caller (tests): one taken meanwhile is moved
+    move_taken_ports: bool = False
 
 
 @dataclass
@@ -84,8 +86,15 @@ class Demo:
         self.plant = plant
         # the plant's history runs once the gateway scans (`_release_history`), not while servers start
         self.clock = SimClock(self.options.speed, self.options.history_s, held=True)
-        self.simulation = SimulatedPlant(plant, plant.simulation, truth=data / "truth.jsonl", clock=self.clock)
+        self.simulation = SimulatedPlant(
+            plant,
+            plant.simulation,
+            truth=data / "truth.jsonl",
+            clock=self.clock,
+            move_taken_ports=self.options.move_taken_ports,
+        )
         await self.simulation.start()
+        self.plant = plant = self.simulation.bound(plant)  # the ports the simulated devices listen on
         self.messages += [f"simulator: {e}" for e in self.simulation.endpoints()]
         self.messages.append(f"simulator ground truth (heats, taps, hourly generation): {data / 'truth.jsonl'}")
         # an admin key for this run: FERROGATE_DEMO_API_KEY when set (so scripts can call the API)
@@ -96,8 +105,10 @@ class Demo:
             api_port=self.options.api_port,
             gateway_id=demo_gateway_id(data),
             api_keys=[stored],
+            on_listen_moved=self._listen_moved if self.options.move_taken_ports else None,
         )
         await self.gateway.start()
+        self.options.api_port = self.gateway.api_port  # api_port 0: the port the API was bound to
         await self._release_history()
         self.messages.append(
             f"API: http://127.0.0.1:{self.options.api_port}/api/v1/assets "
@@ -118,6 +129,16 @@ class Demo:
             await asyncio.sleep(0.05)
         if self.clock is not None:
             self.clock.release()
+
+    def _listen_moved(self, devices: list[str], port: int) -> None:
+        """The gateway listens for these HJ 212 devices on `port` instead: their simulated loggers
+        connect there from their next attempt, and the demo's plant says so."""
+        assert self.simulation is not None
+        for device in devices:
+            if device in self.simulation.loggers:
+                self.simulation.loggers[device].port = port
+        moved = [d.model_copy(update={"listen_port": port}) if d.id in devices else d for d in self.plant.devices]
+        self.plant = self.plant.model_copy(update={"devices": moved})
 
     async def run(self) -> None:
         """Run until the duration ends, a role fails, or the task is cancelled (Ctrl-C)."""

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,12 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
+def listening_socket(host: str) -> socket.socket:
+    """A TCP socket listening on `host` at a port the kernel picks (port 0)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, 0), family=family)
+
+
 class Gateway:
     def __init__(
         self,
@@ -68,7 +74,10 @@ class Gateway:
         gateway_id: str | None = None,
         api_keys: list[StoredKey] | None = None,
         plant_file: Path | None = None,
+        on_listen_moved: Callable[[list[str], int], None] | None = None,
     ) -> None:
+        """`on_listen_moved`: for HJ 212 listen ports a harness chose free; a taken one moves and this
+        is told which devices now listen on which port (the demo retargets its simulated loggers)."""
         unknown = set(roles) - set(ROLES)
         if unknown:
             raise RoleConfigError(f"unknown role(s) {sorted(unknown)}; choose from {list(ROLES)}")
@@ -105,6 +114,7 @@ class Gateway:
         self.api_server: uvicorn.Server | None = None
         self.api_context: ApiContext | None = None
         self.api_host, self.api_port = api_host, api_port
+        self.on_listen_moved = on_listen_moved
         self._tasks: list[asyncio.Task] = []
         self._influx_probe: InfluxV1Client | None = None
         self.api_keys = api_keys or []
@@ -165,11 +175,22 @@ class Gateway:
                 ssl_keyfile=tls.key_file if tls is not None else None,
             )
             self.api_server = EmbeddedServer(config)
-            self._spawn(self.api_server.serve(), "api")
+            listener = None
+            if self.api_port == 0:
+                # any free port, bound here and read back: no window in which another process can
+                # take a port chosen beforehand (tests, the demo); a configured port is uvicorn's to bind
+                listener = listening_socket(self.api_host)
+                self.api_port = listener.getsockname()[1]
+            self._spawn(self.api_server.serve(sockets=[listener] if listener else None), "api")
         if "collect" in self.roles:
             followers = [self.energy.subscribed] if self.energy is not None else []
             self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id, first_wait_for=followers)
-            self.collector = Collector(plant, self.publisher.submit, on_status=self.publisher.set_device_status)
+            self.collector = Collector(
+                plant,
+                self.publisher.submit,
+                on_status=self.publisher.set_device_status,
+                on_listen_moved=self.on_listen_moved,
+            )
             self._spawn(self.publisher.run(), "mqtt-publisher")
             self._spawn(self.collector.run(), "collector")
 

@@ -13,7 +13,7 @@ import yaml
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.conftest import DEMO_PLANT, plant_on_free_ports
 from tests.waiting import eventually
 
@@ -56,7 +56,9 @@ async def count(influx: InfluxV1Client, measurement: str) -> int:
 
 async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, directory: Path, database: str) -> Demo:
     plant = plant_on_free_ports(fast_plant(directory), mosquitto, influxdb, database)
-    demo = Demo(plant, DemoOptions(directory / "demo", api_port=free_port(), speed=SPEED, history_s=HISTORY_S))
+    demo = Demo(
+        plant, DemoOptions(directory / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
+    )
     try:
         await _run_until_accounted(demo)
     except BaseException:

@@ -20,7 +20,7 @@ from ferrogate.gateway.energy.aggregate import PeriodKind
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from ferrogate.gateway.timeutil import iso_utc
 from tests.accounted_run import fast_plant
 from tests.conftest import plant_on_free_ports
@@ -44,7 +44,9 @@ async def test_books_match_the_simulator_ground_truth(
     mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path
 ) -> None:
     plant = plant_on_free_ports(make_plant(tmp_path), mosquitto, influxdb, fresh_database)
-    demo = Demo(plant, DemoOptions(tmp_path / "demo", api_port=free_port(), speed=SPEED, history_s=HISTORY_S))
+    demo = Demo(
+        plant, DemoOptions(tmp_path / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
+    )
     derived_messages: list[aiomqtt.Message] = []
     listening = asyncio.Event()
 

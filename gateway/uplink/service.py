@@ -77,8 +77,10 @@ class UplinkService:
         self.subscribed = asyncio.Event()
         self.books_subscribed = asyncio.Event()  # following the books' daily KPIs (platforms with figures)
         self.rejections = Rejections("uplink")  # messages of the stream it could not take
+        self.batches = 0  # telemetry batches taken
 
     def on_batch(self, batch: ScanBatch) -> None:
+        self.batches += 1
         for platform in self.platforms:
             platform.on_batch(batch)
 
