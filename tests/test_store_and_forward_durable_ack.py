@@ -5,6 +5,7 @@ spool's epoch, and the whole loop with the real Mosquitto and InfluxDB."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import aiomqtt
@@ -20,7 +21,7 @@ from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.mqtt import MqttPublisher
 from ferrogate.gateway.payload import decode_ingest_ack, ingest_ack_topic
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
+from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
 from ferrogate.gateway.spool import Spool
 from tests.test_ingest_messages import batch
 from tests.waiting import eventually
@@ -118,7 +119,11 @@ async def test_batches_stay_spooled_until_ingest_has_them_in_the_database(tmp_pa
     Once InfluxDB answers and ingest has written them, its mark empties the collector's spool."""
     site, batches = "durable_ack", 6
     mqtt = MqttConfig(port=mosquitto.port, spool=SpoolConfig(path=tmp_path / "collector.sqlite"))
-    port = free_port()  # InfluxDB answers here only later
+    # InfluxDB answers here only later; until then the port stays bound (not listening: connections
+    # are refused) so that no other process on a busy box takes it meanwhile
+    placeholder = socket.socket()
+    placeholder.bind(("127.0.0.1", 0))
+    port = placeholder.getsockname()[1]
     influx = InfluxConfig(url=f"http://127.0.0.1:{port}", database="durable_ack", flush_interval_s=0.1, max_retries=100)
     worker = IngestWorker(mqtt, influx, site, "ack-test")
     publisher = MqttPublisher(mqtt, site, "collector-1")
@@ -137,6 +142,7 @@ async def test_batches_stay_spooled_until_ingest_has_them_in_the_database(tmp_pa
         await eventually(received, "the broker to acknowledge and the worker to receive every batch")
         assert publisher.backlog == batches and publisher.acked == 0, "nothing is durable yet, nothing forgotten"
 
+        placeholder.close()
         database = await asyncio.to_thread(start_influxdb, tmp_path / "influxdb", port)
         await asyncio.wait_for(publisher.drain(), 60)
         assert publisher.backlog == 0 and publisher.acked == publisher.spool.last_id == batches
@@ -153,6 +159,7 @@ async def test_batches_stay_spooled_until_ingest_has_them_in_the_database(tmp_pa
         publisher.close()
         await worker.aclose()
         await client.aclose()
+        placeholder.close()
         if database is not None:
             await asyncio.to_thread(database.process.stop)
 
