@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiomqtt
 
@@ -294,24 +294,38 @@ class InfluxWriter:
 
 
 class IngestWorker:
-    def __init__(self, mqtt: MqttConfig, influx: InfluxConfig, site: str, worker_id: str = "1") -> None:
+    """Telemetry and device status of one site (a plant's own ingest) or of many (the group
+    center's workers, `gateway/center_ingest.py`), all on the shared subscription."""
+
+    client_role = "ingest"  # in the MQTT client id: {prefix}-{client_role}-{worker_id}
+
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        influx: InfluxConfig,
+        site: str | Sequence[str],
+        worker_id: str = "1",
+        spool_name: str = SPOOL_NAME,
+    ) -> None:
         self.mqtt = mqtt
-        self.site = site
+        self.sites = (site,) if isinstance(site, str) else tuple(site)
+        self.site = self.sites[0]
         self.worker_id = worker_id
         self.sink = open_sink(influx)
         self.influx_client = self.sink  # with dialect v1 also the InfluxQL query client
-        self.writer = InfluxWriter(influx, self.sink, max_pending=mqtt.receive_maximum)
+        self.writer = InfluxWriter(
+            influx, self.sink, open_spool(influx.spool, spool_name), max_pending=mqtt.receive_maximum
+        )
         self.messages = 0  # telemetry batches accepted
         self.status_messages = 0  # device status changes accepted
         self.rejections = Rejections("ingest")
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
-        self._telemetry_prefix = f"{mqtt.topic_root}/{site}/telemetry/"
-        self._status_prefix = f"{mqtt.topic_root}/{site}/status/"
-        self._probe_topic = ingest_probe_topic(mqtt.topic_root, site)
-        self._ack_prefix = ingest_ack_topic(mqtt.topic_root, site, "")
+        self._root_prefix = mqtt.topic_root + "/"
+        self._known_sites = frozenset(self.sites)
         self._client: aiomqtt.Client | None = None
-        self.marks = DurableMarks()  # collectors' durable marks (gateway/delivery.py)
+        # collectors' durable marks (gateway/delivery.py), keyed by their ack topic
+        self.marks = DurableMarks()
         self.marks_published = 0
         self._marks_moved = asyncio.Event()
 
@@ -323,55 +337,65 @@ class IngestWorker:
     def rejected_reasons(self) -> dict[str, int]:
         return self.rejections.by_reason
 
-    def handle(self, topic: str, payload: bytes, ack: Ack | None = None, tag: DeliveryTag | None = None) -> None:
+    def handle(self, topic: str, payload: bytes, ack: Ack | None = None) -> None:
         """Turn one message into lines for the writer; a malformed one is rejected (counted, logged)
-        and, like every message, acknowledged in its turn (and, with a delivery `tag`, counted durable
-        for its collector's mark: a message refused now would be refused again)."""
+        and, like every message, acknowledged in its turn."""
         lines: list[str] = []
         try:
             check_size(payload, self.mqtt.max_message_bytes)
-            if topic.startswith(self._telemetry_prefix):
+            site, kind, name = self._origin(topic)
+            if kind == "telemetry":
                 batch = decode_batch(payload)
-                _check_origin(batch.site, batch.device, self.site, topic[len(self._telemetry_prefix) :])
+                _check_origin(batch.site, batch.device, site, name)
                 lines = batch_lines(batch)
                 self.messages += 1
-            elif topic.startswith(self._status_prefix):
-                site, device, online, time_ns = decode_device_status(payload)
-                _check_origin(site, device, self.site, topic[len(self._status_prefix) :])
-                lines = [device_status_line(site, device, online, time_ns)]
+            elif kind == "status":
+                status_site, device, online, time_ns = decode_device_status(payload)
+                _check_origin(status_site, device, site, name)
+                lines = [device_status_line(status_site, device, online, time_ns)]
                 self.status_messages += 1
-            elif topic != self._probe_topic:  # probes only ask whether a worker is subscribed
+            elif (kind, name) != ("ingest", "probe"):  # probes only ask whether a worker is subscribed
                 raise PayloadError("not a telemetry or device status topic of this site")
         except PayloadError as exc:
             self.rejections.add(topic, str(exc))
         except Exception as exc:  # a payload must never stop the worker
             self.rejections.add(topic, f"unexpected: {type(exc).__name__}: {exc}")
             log.debug("message on %s could not be converted", topic, exc_info=True)
-        self.writer.add(lines, ack if tag is None else self._durable(ack, tag))
+        self.writer.add(lines, ack)
 
-    def _durable(self, ack: Ack | None, tag: DeliveryTag) -> Ack:
+    def _durable(self, topic: str, ack: Ack | None, tag: DeliveryTag) -> Ack | None:
+        """`ack`, and then, once the message is durable, its collector's mark moved (a message this
+        worker refuses counts too: it would be refused again)."""
+        site, kind, _ = self._origin(topic)
+        if kind not in ("telemetry", "status"):
+            return ack
+        stream = ingest_ack_topic(self.mqtt.topic_root, site, tag.stream)
+
         def done() -> None:
             if ack is not None:
                 ack()
-            if self.marks.durable(tag):
+            if self.marks.durable(DeliveryTag(stream, tag.epoch, tag.id, tag.prev)):
                 self._marks_moved.set()
 
         return done
 
-    def _on_ack(self, topic: str, payload: bytes) -> None:
-        """A durable mark on the ack topic: the retained one after a (re)connect, or another worker's."""
+    def mark_filters(self) -> list[str]:
+        """Every collector's durable mark of this worker's sites (not shared: each worker reads all)."""
+        return [ingest_ack_filter(self.mqtt.topic_root, site) for site in self.sites]
+
+    def _on_mark(self, topic: str, payload: bytes) -> None:
+        """A durable mark on an ack topic: the retained one after a (re)connect, or another worker's."""
         try:
             epoch, mark, _ = decode_ingest_ack(payload)
         except PayloadError as exc:
             self.rejections.add(topic, str(exc))
             return
-        if self.marks.merge(topic[len(self._ack_prefix) :], epoch, mark):
+        if self.marks.merge(topic, epoch, mark):
             self._marks_moved.set()
 
     async def _publish_marks(self) -> None:
         """Publish every mark that moved, retained, QoS 1, and every HOLE_REPORT_S a mark held by a
         hole (so its collector sends again); marks that move meanwhile wait for the next round."""
-        root = self.mqtt.topic_root
         loop = asyncio.get_running_loop()
         while True:
             with contextlib.suppress(TimeoutError):
@@ -382,15 +406,34 @@ class IngestWorker:
             if client is None:
                 continue  # set again once reconnected
             lost = connection_lost(client)
-            for stream, epoch, mark, waiting in self.marks.unpublished(loop.time()):
-                topic = ingest_ack_topic(root, self.site, stream)
+            for topic, epoch, mark, waiting in self.marks.unpublished(loop.time()):
                 payload = encode_ingest_ack(epoch, mark, waiting)
                 try:
                     await _first_of(client.publish(topic, payload, qos=1, retain=True), lost)
                 except aiomqtt.MqttError:
                     break  # published again after the reconnect
-                self.marks.published(stream, epoch, mark, loop.time())
+                self.marks.published(topic, epoch, mark, loop.time())
                 self.marks_published += 1
+
+    def _origin(self, topic: str) -> tuple[str, str, str]:
+        """(site, kind, name) of `{root}/{site}/{kind}/{name}` for one of this worker's sites."""
+        parts = topic[len(self._root_prefix) :].split("/") if topic.startswith(self._root_prefix) else []
+        if len(parts) != 3 or parts[0] not in self._known_sites:
+            return "", "", ""
+        return parts[0], parts[1], parts[2]
+
+    def subscriptions(self) -> list[str]:
+        """Shared: each message goes to one worker of the group."""
+        root = self.mqtt.topic_root
+        return [
+            f"$share/{SHARE_GROUP}/{topic_filter}"
+            for site in self.sites
+            for topic_filter in (
+                telemetry_filter(root, site),
+                device_status_filter(root, site),
+                ingest_probe_topic(root, site),
+            )
+        ]
 
     async def run(self) -> None:
         first_try = asyncio.Event()
@@ -426,45 +469,44 @@ class IngestWorker:
             return
 
     async def _consume(self) -> None:
-        root = self.mqtt.topic_root
-        filters = [
-            telemetry_filter(root, self.site),
-            device_status_filter(root, self.site),
-            ingest_probe_topic(root, self.site),
-        ]
+        subscriptions = self.subscriptions()
+        mark_filters = self.mark_filters()
+        mark_prefixes = tuple(f.removesuffix("+") for f in mark_filters)
         backoff = Backoff()
         while True:
             client = make_client(
                 self.mqtt,
-                f"{self.mqtt.client_id_prefix}-ingest-{self.worker_id}",
+                f"{self.mqtt.client_id_prefix}-{self.client_role}-{self.worker_id}",
                 receive_maximum=self.mqtt.receive_maximum,
                 manual_ack=True,
             )
             try:
                 async with client:
                     self._client = client
-                    # every worker reads every mark (not shared; QoS 0, so no manual PUBACK): the
-                    # retained ones now, then the other workers' as they move
-                    granted = await client.subscribe(ingest_ack_filter(root, self.site), qos=0)
-                    if any(getattr(code, "is_failure", False) for code in granted):
-                        log.error("the broker refused the subscription to the durable marks: %s", granted)
-                    for topic_filter in filters:
-                        granted = await client.subscribe(f"$share/{SHARE_GROUP}/{topic_filter}", qos=1)
+                    # QoS 0: no manual PUBACK to send; the retained marks arrive now, others' as they move
+                    for mark_filter in mark_filters:
+                        granted = await client.subscribe(mark_filter, qos=0)
+                        if any(getattr(code, "is_failure", False) for code in granted):
+                            log.error("the broker refused the subscription to the durable marks: %s", granted)
+                    for subscription in subscriptions:
+                        granted = await client.subscribe(subscription, qos=1)
                         if any(getattr(code, "is_failure", False) for code in granted):
                             # e.g. the broker's ACL: without the probe topic, collectors hold their spools
-                            log.error("the broker refused the subscription to %s: %s", topic_filter, granted)
+                            log.error("the broker refused the subscription to %s: %s", subscription, granted)
                     self.subscribed.set()
                     self._marks_moved.set()  # marks that moved while disconnected
                     backoff.reset()
-                    ack_prefix = self._ack_prefix
                     async for message in client.messages:
                         topic = message.topic.value
-                        if topic.startswith(ack_prefix):
+                        if mark_prefixes and topic.startswith(mark_prefixes):
                             if isinstance(message.payload, bytes):
-                                self._on_ack(topic, message.payload)
+                                self._on_mark(topic, message.payload)
                             continue
+                        acker: Ack | None = self._acker(client, message)
                         tag = read_tag(message.properties)
-                        self.handle(topic, message.payload, self._acker(client, message), tag)
+                        if tag is not None:
+                            acker = self._durable(topic, acker, tag)
+                        self.handle(topic, message.payload, acker)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
                 delay = backoff.next_delay()
