@@ -1,8 +1,8 @@
 """A small plant whose gateway roles run as separate processes, for the delivery fault tests: two
 counting Modbus meters (tests/meters.py), a real Mosquitto and InfluxDB, and `python -m ferrogate run`
 with `--role collect`, `--role ingest` and `--role energy,api`, each killable and restartable. Optional
-in the way: a TCP relay between the collector and the broker (the WAN, cut and restored) and an HTTP
-relay in front of InfluxDB that answers 503 while told to.
+in the way: a TCP proxy between the collector and the broker (tests/tcp_proxy.py: the WAN, cut and
+restored) and an HTTP relay in front of InfluxDB that answers 503 while told to.
 
 `verify()` pauses the meters, waits for InfluxDB to hold every reading they served and counts, per
 (device, point, meter-clock time), what is missing, doubled, changed or never served.
@@ -29,6 +29,7 @@ from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.services import LOOPBACK, InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
 from tests.conftest import ROOT
 from tests.meters import CountingMeter, Key, plant_config, plant_doc, served, start_meters, stop_meters
+from tests.tcp_proxy import TcpProxy
 from tests.waiting import eventually
 
 SCAN_INTERVAL_S = 1.0  # the plant's scan: one read of each meter a second
@@ -76,61 +77,6 @@ class RoleProcess:
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else "(no log)"
         return f"--- {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
-
-
-class TcpRelay:
-    """The network between the collector and the broker: relays a loopback port to the broker's.
-    `cut()` resets every connection and refuses new ones (the link is down); `restore()` relays again."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port, self.target_port = free_port(), target_port
-        self._server: asyncio.Server | None = None
-        self._transports: set[asyncio.WriteTransport] = set()
-        self._tasks: set[asyncio.Task] = set()
-
-    async def restore(self) -> None:
-        self._server = await asyncio.start_server(self._relay, LOOPBACK, self.port, reuse_address=True)
-
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for transport in list(self._transports):
-            transport.abort()
-        self._transports.clear()
-
-    async def close(self) -> None:
-        await self.cut()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.target_port)
-        except OSError:
-            writer.transport.abort()
-            self._tasks.discard(task)
-            return
-        self._transports.update((writer.transport, up_writer.transport))
-        try:
-            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
-        finally:
-            for w in (writer, up_writer):
-                w.transport.abort()
-                self._transports.discard(w.transport)
-            self._tasks.discard(task)
-
-
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.transport.abort()
 
 
 class FlakyHttp:
@@ -185,7 +131,7 @@ class DeliveryStack:
         self.broker: Mosquitto | None = None
         self.database: InfluxDB | None = None
         self.meters: list[CountingMeter] = []
-        self.relay: TcpRelay | None = None
+        self.relay: TcpProxy | None = None
         self.flaky: FlakyHttp | None = None
         self.roles: dict[str, RoleProcess] = {}
         self.client: InfluxV1Client | None = None
@@ -200,7 +146,7 @@ class DeliveryStack:
         await self.client.ensure_database()
         broker_port = self.broker.port
         if self.wan_relay:
-            self.relay = TcpRelay(broker_port)
+            self.relay = TcpProxy(broker_port)
             await self.relay.restore()
         database_url = self.database.url
         if self.flaky_database:
@@ -242,9 +188,10 @@ class DeliveryStack:
         if self.client is not None:
             await self.client.aclose()
         await stop_meters(self.meters)
-        for helper in (self.relay, self.flaky):
-            if helper is not None:
-                await helper.close()
+        if self.relay is not None:
+            await self.relay.cut()
+        if self.flaky is not None:
+            await self.flaky.close()
         for service in (self.broker, self.database):
             if service is not None:
                 await asyncio.to_thread(service.process.stop)
