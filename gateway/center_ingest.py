@@ -45,6 +45,9 @@ class DerivedIngest(IngestWorker):
     def subscriptions(self) -> list[str]:
         return [derived_filter(self.mqtt.topic_root, site) for site in self.sites]
 
+    def mark_filters(self) -> list[str]:
+        return []  # the books' series come from the plants' energy role, not from a collector's spool
+
     def handle(self, topic: str, payload: bytes, ack: Ack | None = None) -> None:
         lines: list[str] = []
         try:

@@ -40,6 +40,8 @@ from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.rejections import render_prometheus as render_rejections
+from ferrogate.gateway.uplink.energy_platform.service import check_credentials, start_energy_platforms
+from ferrogate.gateway.uplink.energy_platform.service import render_prometheus as render_energy_platforms
 from ferrogate.gateway.uplink.service import UplinkService
 
 log = logging.getLogger(__name__)
@@ -148,13 +150,20 @@ class Gateway(RoleTasks):
             raise RoleConfigError("the plant file has no 'mqtt' section (every role needs the broker)")
         if "ingest" in roles and plant.influxdb is None:
             raise RoleConfigError("the ingest role needs an 'influxdb' section in the plant file")
+        if "uplink" in roles and plant.uplink is not None:
+            try:
+                for platform in plant.uplink.energy_platforms:
+                    check_credentials(platform)
+            except ValueError as exc:
+                raise RoleConfigError(str(exc)) from None
         super().__init__(roles, plant.api, api_host, api_port, gateway_id)
         self.plant = plant
         self.publisher: MqttPublisher | None = None
         self.collector: Collector | None = None
         self.ingest: IngestWorker | None = None
         self.energy: AccountingService | None = None  # the accounting engine (energy role, plant has `accounting`)
-        self.uplink: UplinkService | None = None  # HJ 212 to environmental platforms (uplink role, plant has `uplink`)
+        # HJ 212 to environmental platforms, the books to energy platforms (uplink role, plant has `uplink`)
+        self.uplink: UplinkService | None = None
         self.live = LiveCache({d.id: frozenset(p.id for p in d.points) for d in plant.devices})
         self.live_rejections = Rejections("live")
         self.alarms = AlarmBook(plant.alarms.history)
@@ -184,7 +193,8 @@ class Gateway(RoleTasks):
             self.ingest = IngestWorker(mqtt, plant.influxdb, plant.site.id, self.gateway_id)
             self._spawn(self.ingest.run(), "ingest")
         if "uplink" in self.roles and plant.uplink is not None:
-            self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id)
+            energy = start_energy_platforms(plant)
+            self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id, energy)
             self._spawn(self.uplink.run(), "uplink")
         if "energy" in self.roles and plant.accounting is not None:
             self.energy = start_accounting(plant, self.gateway_id)
@@ -285,6 +295,8 @@ class Gateway(RoleTasks):
         consumers = [self.live_rejections] if "api" in self.roles else []
         consumers += [worker.rejections for worker in (self.ingest, self.energy, self.uplink) if worker is not None]
         parts.append(render_rejections(consumers))
+        if self.uplink is not None and self.uplink.energy_platforms:
+            parts.append(render_energy_platforms(self.uplink.energy_platforms))
         return "".join(parts)
 
     async def stop_collecting(self) -> int:
@@ -308,7 +320,7 @@ class Gateway(RoleTasks):
         if self.energy is not None:
             await self.energy.aclose()
         if self.uplink is not None:
-            self.uplink.close()
+            await self.uplink.aclose()
         if self._influx_probe is not None:
             await self._influx_probe.aclose()
         if self.compliance is not None and self.compliance.store is not None:

@@ -83,7 +83,10 @@ async def test_running_stack_api_conforms_to_its_schema(accounted_demo: Demo) ->
     accounted_demo.gateway.api_context.limiter.limit = UNLIMITED
 
     def run() -> int:
-        schema = schemathesis.openapi.from_url(f"{url}/openapi.json").exclude(path="/api/v1/live")
+        # /readyz answers 503 by design while a broker connection is being re-made (tested in
+        # test_api_energy.py); the live stream never ends
+        schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+        schema = schema.exclude(path="/api/v1/live").exclude(path="/readyz")
         operations = 0
         for result in schema.get_all_operations():
             operation = result.ok()
