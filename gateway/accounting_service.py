@@ -258,7 +258,8 @@ class AccountingService:
         dirty = self._dirty_from
         if dirty is not None:
             self._dirty_from = None
-            newest = max((s.times[-1] for s in self.store.values() if s.times), default=dirty)
+            newest = max((t for s in self.store.values() if (t := s.last_usable_ns) is not None), default=dirty)
+            dirty = min(dirty, newest)  # bad readings past every usable one change nothing to re-derive
             keep_from = newest - self.window_ns
             lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
             if dirty < keep_from + lookback:
