@@ -148,7 +148,7 @@ def test_live_value_follows_the_scans_whatever_the_device_clock_says() -> None:
         live = LiveCache()
         t_gw = 10 * hour
 
-        def scan(seq: int, reading: Reading) -> None:
+        def scan(seq: int, reading: Reading, live: LiveCache = live, t_gw: int = t_gw) -> None:
             live.update(ScanBatch("s", "d", seq, t_gw + seq * 10**9, [reading]))
 
         scan(1, Reading("p", 1.0, "kW", t_gw + 1 * 10**9 + device_offset))
