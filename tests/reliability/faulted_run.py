@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 
 from ferrogate.gateway.demo import Demo
-from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP, ProductionRecord
+from ferrogate.gateway.energy.production import MISSED_TAPS, NO_PREVIOUS_TAP, ProductionRecord
 from ferrogate.gateway.payload import telemetry_filter
 from ferrogate.gateway.timeutil import iso_utc
 from tests.waiting import eventually
@@ -103,6 +103,7 @@ class HeatCheck:
     flagged: list[tuple[str, str, str, float, float]] = field(default_factory=list)  # (unit, id, flags, book, truth)
     worst_error: float = 0.0  # largest relative difference of a good record
     unit_errors: dict[str, float] = field(default_factory=dict)  # unit -> relative error of all its heats together
+    missed: int = 0  # ledger taps inside a record flagged missed_taps
 
 
 def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
@@ -125,12 +126,20 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
             truth = [e for e in truth if first < e["end"] <= horizon]
             assert truth, f"no {kind} of {asset} inside the run"
             book_sum = truth_sum = 0.0
+            unseen: list[dict[str, Any]] = []  # taps the gateway could not see (two taps in one outage)
             for entry in truth:
                 rec: ProductionRecord | None = by_end.get((asset, entry["end"]))
-                assert rec is not None, f"no record for {entry['id']} ({asset}, end {entry['end']})"
+                if rec is None:
+                    unseen.append(entry)
+                    continue
+                if unseen:  # the record after them spans them: it says so, and holds their energy too
+                    assert any(f.startswith(MISSED_TAPS) for f in rec.flags), (rec.id, rec.flags, unseen)
                 if NO_PREVIOUS_TAP in rec.flags:
+                    unseen = []
                     continue  # the first tap the gateway saw: it ends a heat the gateway saw only part of
-                want = entry["energy_kwh"]
+                want = entry["energy_kwh"] + sum(e["energy_kwh"] for e in unseen)
+                result.missed += len(unseen)
+                unseen = []
                 assert rec.electricity_kwh >= 0, (entry["id"], rec.electricity_kwh)
                 book_sum += rec.electricity_kwh
                 truth_sum += want
@@ -141,12 +150,13 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
                     result.worst_error = max(result.worst_error, abs(error))
                 else:
                     result.flagged.append((asset, entry["id"], ",".join(sorted(rec.flags)), rec.electricity_kwh, want))
+            assert not unseen, f"no record for {[e['id'] for e in unseen]}"
             if truth_sum:
                 result.unit_errors[asset] = (book_sum - truth_sum) / truth_sum
                 assert abs(result.unit_errors[asset]) <= TOLERANCE, (asset, book_sum, truth_sum)
             ends = {e["end"] for e in truth}
             recorded = {iso_utc(r.end_ns) for r in energy.records.values() if r.unit == asset}
-            assert {e for e in recorded if first < e <= horizon} == ends, f"{asset}: heats the plant did not make"
+            assert {e for e in recorded if first < e <= horizon} <= ends, f"{asset}: heats the plant did not make"
     return result
 
 
