@@ -49,21 +49,29 @@ HISTORY_S = PLANT_HOURS * 3600 + 3 * 3600  # simulated time stays accelerated pa
 COUNTER_RESETS = {"eaf1_meter": None, "eaf2_meter": None, "saf2_dcs": "saf2", "saf3_dcs": "saf3"}
 
 
+KINDS = ("refuse_connections", "latency_near", "latency_past", "exception", "bad_status", "freeze", "nan")
+
+
 def fault_script(seed: int, devices: dict[str, str], span_s: float) -> list[dict[str, Any]]:
-    """Faults in wall seconds since the simulation start (`clock: wall`), one every 3-8 s on a device
-    drawn from the seed, each 1-3 s long (4-12 min of plant time: shorter than a tap interval, so an
-    outage hides at most one tap), starting after the gateway's first scans."""
+    """Faults in wall seconds since the simulation start (`clock: wall`), one every 2-5 s, each 1-3 s
+    long (4-12 min of plant time: shorter than a tap interval, so an outage hides at most one tap),
+    from 15 s on (after the gateway's first scans). Every kind comes round once in each shuffled
+    round, on a device drawn from the seed that can have it; a counter reset (meter replaced) once
+    per device in COUNTER_RESETS, spread over the run."""
     rng = random.Random(seed)
     faults: list[dict[str, Any]] = []
-    t = 20.0
-    reset_done: set[str] = set()
+    t = 15.0
+    kinds: list[str] = []
+    resets = sorted(COUNTER_RESETS)
+    rng.shuffle(resets)
+    reset_every = span_s / (len(resets) + 1)
     while t < span_s - 10:
-        device = rng.choice(sorted(devices))
-        kinds = ["refuse_connections", "latency_near", "latency_past", "freeze", "nan"]
-        kinds += ["exception"] if devices[device] == "modbus" else ["bad_status"]
-        if device in COUNTER_RESETS and device not in reset_done:
-            kinds.append("counter_reset")
-        kind = rng.choice(kinds)
+        if not kinds:
+            kinds = list(KINDS)
+            rng.shuffle(kinds)
+        kind = kinds.pop()
+        protocol = {"exception": "modbus", "bad_status": "opcua"}.get(kind)
+        device = rng.choice(sorted(d for d, p in devices.items() if protocol in (None, p)))
         fault: dict[str, Any] = {"device": device, "at": round(t, 1), "clock": "wall"}
         fault["duration"] = round(rng.uniform(1.0, 3.0), 1)
         if kind == "latency_near":
@@ -79,16 +87,16 @@ def fault_script(seed: int, devices: dict[str, str], span_s: float) -> list[dict
             fault.update(fault="freeze", signals=["power_kw", "energy_import_kwh"])
         elif kind == "nan":
             fault.update(fault="nan", signals=["power_kw"])  # floats: NaN on the wire
-        elif kind == "counter_reset":
-            del fault["duration"]
-            fault.update(fault="counter_reset", signals=["energy_import_kwh"])
-            if COUNTER_RESETS[device] is not None:
-                fault["equipment"] = COUNTER_RESETS[device]
-            reset_done.add(device)
         else:
             fault["fault"] = kind
         faults.append(fault)
-        t += rng.uniform(3.0, 8.0)
+        if resets and t >= reset_every * (len(COUNTER_RESETS) - len(resets) + 1):
+            device = resets.pop()
+            reset = {"device": device, "fault": "counter_reset", "signals": ["energy_import_kwh"]}
+            if COUNTER_RESETS[device] is not None:
+                reset["equipment"] = COUNTER_RESETS[device]
+            faults.append({**reset, "at": round(t + 0.5, 1), "clock": "wall"})
+        t += rng.uniform(2.0, 5.0)
     return faults
 
 
