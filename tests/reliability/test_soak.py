@@ -84,7 +84,8 @@ def fault_script(seed: int, devices: dict[str, str], span_s: float) -> list[dict
             fault.update(fault="bad_status", status="BadSensorFailure", with_value=rng.random() < 0.5)
             fault["signals"] = ["power_kw"]
         elif kind == "freeze":
-            fault.update(fault="freeze", signals=["power_kw", "energy_import_kwh"])
+            counter = "exported_kwh" if device == "whg1_plc" else "energy_import_kwh"  # a generator exports
+            fault.update(fault="freeze", signals=["power_kw", counter])
         elif kind == "nan":
             fault.update(fault="nan", signals=["power_kw"])  # floats: NaN on the wire
         else:
