@@ -214,6 +214,9 @@ class AccountingConfig(_Section):
     )
     tap_lookback_h: float = Field(12.0, gt=0, description="how far before a period to look for the previous tap")
     max_wait_s: float = Field(300.0, gt=0, description="how long the books wait for a late meter")
+    max_clock_ahead_s: float = Field(
+        300.0, gt=0, description="readings whose device clock is further ahead of the gateway's are left out"
+    )
     incomer: ID | None = Field(None, description="asset of the plant's grid connection (purchased electricity)")
     grid: Grid = Field(default_factory=Grid)
     calendar: Calendar = Field(default_factory=Calendar)

@@ -3,7 +3,8 @@ collector, ingest, the books and the API in this process, the simulators on thei
 session's Mosquitto and InfluxDB. One Modbus meter (eaf1_meter) and one OPC UA DCS (saf1_dcs) are
 made to refuse connections, drop a connection mid-request, answer slowly near and beyond the
 timeout, answer with exceptions (Modbus exception responses, OPC UA Bad status with a value),
-freeze, serve NaN and have their counters reset (meter replaced), one fault after the other.
+freeze, serve NaN, run their clocks 6 h ahead of the gateway's and have their counters reset (meter
+replaced), one fault after the other.
 
 Checked: the quality and reason of each fault in the MQTT payload, in InfluxDB and in the API's live
 view; the other devices' scans keep coming while one device is slow or dead; and at the end the
@@ -13,12 +14,14 @@ books hold no negative energy, each unit's heats together match the simulator's 
 What the simulator-level faults look like on the wire is tests/test_simulators_faults.py; a Bad
 OPC UA value without its number end to end is tests/test_bad_readings_end_to_end.py; reconnect
 backoff and a dead device among many are tests/test_collector_reconnect.py; the counter rules are
-unit-tested in tests/test_energy_counters.py.
+unit-tested in tests/test_energy_counters.py; the gateway clock stepping back and forth is
+tests/test_collector_scan.py (the scans go on), and the readings here all carry the devices' clocks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -208,6 +211,25 @@ async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plan
     power = next(p for p in live["points"] if p["point"] == "power")
     assert power["value"] is None and power["quality"] == "bad" and power["reason"].startswith("not_finite")
     await sim.clear_faults(OPCUA)
+
+    # --- a device clock 6 h ahead of the gateway's: stored and shown as sent; the books leave it out ---
+    ahead_s = time.time() - sim.clock.now() + 6 * 3600  # the simulated plant runs HISTORY_S behind the wall
+    mark = loop.time()
+    for device in (MODBUS, OPCUA):
+        await sim.inject({"device": device, "fault": "clock_offset", "offset_s": ahead_s})
+    future = time.time_ns() + 5 * 3600 * 10**9
+    for device in (MODBUS, OPCUA):
+        await telemetry.wait_for(
+            device,
+            "readings stamped 6 h ahead",
+            lambda b: sum(all(r["t"] > future and r["q"] == "good" for r in x.readings.values()) for x in b) >= 6,
+            mark,
+        )
+    assert gateway.energy.ahead_of_clock > 0
+    figures["readings the books left out (clock ahead)"] = gateway.energy.ahead_of_clock
+    for device in (MODBUS, OPCUA):
+        await sim.clear_faults(device)
+        await telemetry.wait_for(device, "on time again", good_again, loop.time())
 
     # --- counter reset (meter replaced): the books flag it and count no negative energy ---
     for device in (MODBUS, OPCUA):

@@ -5,7 +5,9 @@ collector, ingest, the books and the API run in this process against the session
 InfluxDB, with disk spools.
 
 At the end: every heat and tap of the simulator's ledger matches the books within 0.5 % (a heat a
-fault touched is flagged, and each unit's heats together still match within 0.5 %), no electricity
+fault touched is flagged, and each unit's heats together hold no more than the ledger + 0.5 %:
+energy the books could not account, e.g. a counter's jump after a freeze, is flagged, never
+invented), no electricity
 bucket is negative, every Modbus reading sent on MQTT is in InfluxDB, both spools are empty, and the
 resident memory of this process (gateway and simulators) is flat once the books' window is full or,
 in a short run, grows no faster than the readings the books must keep.
