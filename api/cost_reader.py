@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ferrogate.api.auth import error
 from ferrogate.api.influxql import measurement, q
+from ferrogate.gateway.compliance_service import ComplianceService, ComplianceUnavailable
 from ferrogate.gateway.cost import wire
-from ferrogate.gateway.cost.config import Tariff
+from ferrogate.gateway.cost.config import PositionScale, Tariff
 from ferrogate.gateway.cost.model import CostModel
-from ferrogate.gateway.cost.report import month_cost_section
+from ferrogate.gateway.cost.positions import compliance_grades
+from ferrogate.gateway.cost.report import month_cost_section, regrade
 from ferrogate.gateway.energy.aggregate import Period
 
 if TYPE_CHECKING:
@@ -17,9 +20,10 @@ if TYPE_CHECKING:
 
 
 class CostReader:
-    def __init__(self, reader: EnergyReader, model: CostModel) -> None:
+    def __init__(self, reader: EnergyReader, model: CostModel, compliance: ComplianceService | None) -> None:
         self.reader = reader
         self.model = model
+        self.compliance = compliance  # limit grades for `limit_grade` surcharge rules
 
     async def rows(self, name: str, where: str, group_by: str) -> list[dict[str, Any]]:
         """Rows of a cost measurement (retention policy long) with their tags, for this site."""
@@ -39,7 +43,7 @@ class CostReader:
             if r.get("period") == "month" and r.get("scope") in ("product", "plant")
         ]
         demands = await self.month_rows(wire.DEMAND, month, "meter")
-        surcharges = await self.month_rows(wire.SURCHARGE, month, "surcharge, product")
+        surcharges = await self.graded(month, await self.month_rows(wire.SURCHARGE, month, "surcharge, product"))
         return month_cost_section(
             month.label,
             periods,
@@ -48,6 +52,18 @@ class CostReader:
             self.editions(month),
             self.model.config.surcharges,
         )
+
+    async def graded(self, month: Period, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The stored surcharges with `limit_grade` rules at the month's grade as the compliance API
+        gives it (GET /api/v1/compliance/limits): the same assessment, not a second one."""
+        rules = self.model.config.surcharges
+        if self.compliance is None or not any(r.position_from is PositionScale.limit_grade for r in rules):
+            return rows
+        try:
+            limits = await self.compliance.limits(month.local_date)
+        except ComplianceUnavailable as exc:
+            raise error(503, "database_unavailable", str(exc)) from exc
+        return regrade(rows, rules, month, compliance_grades(limits["products"]))
 
     def editions(self, month: Period) -> list[Tariff]:
         """The tariff editions in force during the month: the one on its first day and any starting later in it."""

@@ -15,6 +15,7 @@ from weasyprint.urls import URLFetcher
 
 from ferrogate.api.report_charts import charts
 from ferrogate.gateway.compliance.report import fmt
+from ferrogate.gateway.cost.config import TouPeriod
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATUS_TEXT = {
@@ -48,11 +49,43 @@ def level(indicator: dict[str, Any], grade: str) -> float | None:
     return (indicator["levels"] or {}).get(grade)
 
 
-_env.globals |= {"status_text": status_text, "grade_text": grade_text, "level": level}
+# the cost section's columns and the origin of a surcharge's position (docs/cost.md)
+PERIOD_NAMES = {
+    "sharp": "尖峰 sharp",
+    "peak": "峰 peak",
+    "flat": "平 flat",
+    "valley": "谷 valley",
+    "deep_valley": "深谷 deep valley",
+}
+ORIGIN_NAMES = {
+    "energy_books": "能耗账 energy books",
+    "compliance": "限额等级 compliance",
+    "plant_file": "配置 plant file",
+}
+
+
+def cost_periods(report: dict[str, Any]) -> list[str]:
+    """The time-of-use periods with energy in the month (columns of the cost table), in tariff order."""
+    cost = report.get("cost")
+    if not cost:
+        return []
+    used = {k for e in [*cost["products"], cost["plant"]] for k in e["kwh_by_period"]}
+    return [p.value for p in TouPeriod if p.value in used]
+
+
+_env.globals |= {
+    "status_text": status_text,
+    "grade_text": grade_text,
+    "level": level,
+    "period_names": PERIOD_NAMES,
+    "origin_names": ORIGIN_NAMES,
+}
 
 
 def render_html(report: dict[str, Any]) -> str:
-    return _env.get_template("monthly_report.html").render(r=report, charts=charts(report))
+    return _env.get_template("monthly_report.html").render(
+        r=report, charts=charts(report), periods=cost_periods(report)
+    )
 
 
 def render_pdf(html: str) -> bytes:

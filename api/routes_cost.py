@@ -64,6 +64,7 @@ def cost_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {
         **{f: row.get(f) for f in COST_FIELDS},
         "kwh_by_period": by_period(row),
+        "cost_by_period_yuan": by_period(row, "yuan"),
         "untariffed_kwh": row.get("untariffed_kwh"),
         "tariffs": [t for t in str(row.get("tariffs") or "").split(",") if t],
     }
@@ -80,7 +81,7 @@ def cost_router(context: ApiContext) -> APIRouter:
         energy.require()
         if context.cost is None:
             raise error(404, "no_cost", "this plant file has no 'cost' section (tariffs): no cost figures")
-        return context.cost, CostReader(energy, context.cost)
+        return context.cost, CostReader(energy, context.cost, context.compliance)
 
     def month_of(text: str) -> tuple[CostModel, CostReader, Period]:
         model, reader = require()

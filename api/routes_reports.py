@@ -19,6 +19,7 @@ from ferrogate.api.influxql import measurement, q
 from ferrogate.api.params import TimeRange
 from ferrogate.api.routes_compliance import guarded, month_of, service_of
 from ferrogate.api.routes_energy import ERRORS, UNITS, EnergyReader, period_fields, provenance
+from ferrogate.gateway.alarm_journal import merge, read_journal
 from ferrogate.gateway.alarms import Alarm
 from ferrogate.gateway.compliance.report import monthly_report
 from ferrogate.gateway.cost.report import section_rows
@@ -26,6 +27,7 @@ from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period
 from ferrogate.gateway.timeutil import iso_utc
 
+ALARM_LOOKBACK_NS = 92 * 86_400 * 1_000_000_000  # alarms raised up to a quarter before the month
 MEDIA = {"csv": "text/csv", "html": "text/html", "pdf": "application/pdf"}
 
 
@@ -41,12 +43,20 @@ def alarm_row(a: Alarm) -> dict[str, Any]:
     }
 
 
-def month_alarms(context: ApiContext, period: Period) -> list[dict[str, Any]]:
-    """Alarms raised in the month or still active in it (the gateway keeps them in memory: alarms
-    from before its last start are not in the report)."""
+async def month_alarms(context: ApiContext, period: Period) -> list[dict[str, Any]]:
+    """Alarms raised in the month or active in it: the alarm journal in InfluxDB (from
+    ALARM_LOOKBACK_NS before the month, so an alarm raised earlier and cleared in it is there) and
+    the book's own. An alarm of an earlier process that was never cleared counts until its last
+    journal row (the process that knew it ended)."""
+    journaled = []
+    if context.influx is not None:
+        journaled = await read_journal(
+            context.influx, context.plant.site.id, period.start_ns - ALARM_LOOKBACK_NS, period.end_ns
+        )
+    current = {id(a) for a in context.alarms.listing() if a.active}
     out = []
-    for a in context.alarms.listing():
-        ended = a.cleared_ns if a.cleared_ns is not None else a.updated_ns
+    for a in merge(journaled, context.alarms.listing()):
+        ended = a.cleared_ns if a.cleared_ns is not None else period.end_ns if id(a) in current else a.updated_ns
         if a.raised_ns < period.end_ns and ended >= period.start_ns:
             out.append(alarm_row(a))
     return out
@@ -130,12 +140,12 @@ def reports_router(context: ApiContext) -> APIRouter:
             ets=ets,
             cbam=cbam,
             footprints=footprints,
-            alarms=month_alarms(context, period),
+            alarms=await month_alarms(context, period),
             inputs=[v.as_dict() for v in inputs[period.label].values.values()],
             audit=[e.as_dict() for e in audit],
         )
         if context.cost is not None:  # the electricity cost section (docs/cost.md) where the plant has tariffs
-            report["cost"] = await CostReader(reader, context.cost).month_section(period)
+            report["cost"] = await CostReader(reader, context.cost, context.compliance).month_section(period)
             report["rows"] += section_rows(report["cost"], reader.site)
         return report
 

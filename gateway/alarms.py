@@ -4,10 +4,13 @@ it scan batches and the clock; the API lists and acknowledges.
 
 An alarm is keyed by (kind, source); raising an active one again only updates it, clearing moves it
 to the bounded history. Acknowledging records who and when; it does not clear the condition.
+Raising, clearing and acknowledging each leave a copy of the alarm in `journal`, which the api role
+writes to InfluxDB (gateway/alarm_journal.py) so the month's alarms outlive the process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import deque
 from collections.abc import Mapping
@@ -95,12 +98,21 @@ class Alarm:
         return self.cleared_ns is None
 
 
+JOURNAL_MAX = 10_000
+
+
 @dataclass
 class AlarmBook:
     history_size: int = 1000
     active: dict[tuple[Kind, str], Alarm] = field(default_factory=dict)
     history: deque[Alarm] = field(default_factory=deque)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # (event, its time, the alarm as it stood then), drained by the journal writer; bounded so a
+    # process without a database keeps only the newest
+    journal: deque[tuple[str, int, Alarm]] = field(default_factory=lambda: deque(maxlen=JOURNAL_MAX))
+
+    def _log(self, event: str, now_ns: int, alarm: Alarm) -> None:
+        self.journal.append((event, now_ns, dataclasses.replace(alarm)))
 
     def raise_(
         self,
@@ -116,6 +128,7 @@ class AlarmBook:
         if alarm is None:
             alarm = Alarm(next(self._ids), kind, source, severity, message, now_ns, now_ns, value, unit)
             self.active[(kind, source)] = alarm
+            self._log("raised", now_ns, alarm)
         else:
             alarm.message, alarm.severity, alarm.updated_ns, alarm.value = message, severity, now_ns, value
         return alarm
@@ -124,6 +137,7 @@ class AlarmBook:
         alarm = self.active.pop((kind, source), None)
         if alarm is not None:
             alarm.cleared_ns = now_ns
+            self._log("cleared", now_ns, alarm)
             self.history.appendleft(alarm)
             while len(self.history) > self.history_size:
                 self.history.pop()
@@ -132,6 +146,7 @@ class AlarmBook:
         for alarm in self.active.values():
             if alarm.id == alarm_id:
                 alarm.acked_by, alarm.acked_ns = who, now_ns
+                self._log("acknowledged", now_ns, alarm)
                 return alarm
         return None
 

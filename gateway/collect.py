@@ -267,7 +267,10 @@ class Collector:
         sink: Callable[[ScanBatch], None],
         on_status: StatusCallback | None = None,
         metrics: GatewayMetrics | None = None,
+        on_listen_moved: Callable[[list[str], int], None] | None = None,
     ) -> None:
+        """`on_listen_moved`: where HJ 212 listen ports were chosen free (tests), a taken one moves
+        and this is told (Hj212Listener)."""
         self.metrics = metrics if metrics is not None else GatewayMetrics()
         links = ModbusLinks()  # units behind one host:port share its connections
         self.scanners = [
@@ -293,6 +296,7 @@ class Collector:
                 assets=owners,
                 metrics={d.id: self.metrics.device(d.id, d.protocol) for d in group},
                 on_status=on_status,
+                on_moved=on_listen_moved,
             )
             for group in listen_groups(listened).values()
         ]

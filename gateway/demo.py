@@ -17,6 +17,7 @@ from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.runtime import Gateway
 from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
+from ferrogate.simulators.clock import SimClock
 from ferrogate.simulators.plant import SimulatedPlant
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,13 @@ def demo_gateway_id(data_dir: Path) -> str:
 @dataclass
 class DemoOptions:
     data_dir: Path
-    api_port: int = 8080
+    api_port: int = 8080  # 0: any free port, read back into this field once the API listens
     speed: float = 60.0
     history_s: float = 2 * 3600.0
     duration_s: float | None = None
     api_host: str = "127.0.0.1"
+    # the plant's device ports were chosen free by the caller (tests): one taken meanwhile is moved
+    move_taken_ports: bool = False
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Demo:
     mosquitto: Mosquitto | None = None
     influxdb: InfluxDB | None = None
     simulation: SimulatedPlant | None = None
+    clock: SimClock | None = None  # the simulation's, held until the gateway scans
     gateway: Gateway | None = None
     messages: list[str] = field(default_factory=list)
     api_key: str = ""
@@ -80,14 +84,17 @@ class Demo:
                 update={"compliance": section.model_copy(update={"inputs_path": data / "compliance.sqlite"})}
             )
         self.plant = plant
+        # the plant's history runs once the gateway scans (`_release_history`), not while servers start
+        self.clock = SimClock(self.options.speed, self.options.history_s, held=True)
         self.simulation = SimulatedPlant(
             plant,
             plant.simulation,
-            speed=self.options.speed,
-            history_s=self.options.history_s,
             truth=data / "truth.jsonl",
+            clock=self.clock,
+            move_taken_ports=self.options.move_taken_ports,
         )
         await self.simulation.start()
+        self.plant = plant = self.simulation.bound(plant)  # the ports the simulated devices listen on
         self.messages += [f"simulator: {e}" for e in self.simulation.endpoints()]
         self.messages.append(f"simulator ground truth (heats, taps, hourly generation): {data / 'truth.jsonl'}")
         # an admin key for this run: FERROGATE_DEMO_API_KEY when set (so scripts can call the API)
@@ -98,13 +105,40 @@ class Demo:
             api_port=self.options.api_port,
             gateway_id=demo_gateway_id(data),
             api_keys=[stored],
+            on_listen_moved=self._listen_moved if self.options.move_taken_ports else None,
         )
         await self.gateway.start()
+        self.options.api_port = self.gateway.api_port  # api_port 0: the port the API was bound to
+        await self._release_history()
         self.messages.append(
             f"API: http://127.0.0.1:{self.options.api_port}/api/v1/assets "
             f"(docs: http://127.0.0.1:{self.options.api_port}/docs)"
         )
         self.messages.append(f"API key (admin, send as X-API-Key): {self.api_key}")
+
+    async def _release_history(self, within_s: float = 60.0) -> None:
+        """Start the plant's clock once every scanned device has been read once (or `within_s` has
+        passed: a device that never answers must not hold the demo), so the whole history is seen."""
+        assert self.gateway is not None
+        collector = self.gateway.collector
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while collector is not None and loop.time() < deadline:
+            if all(s.metrics.scans > 0 for s in collector.scanners):
+                break
+            await asyncio.sleep(0.05)
+        if self.clock is not None:
+            self.clock.release()
+
+    def _listen_moved(self, devices: list[str], port: int) -> None:
+        """The gateway listens for these HJ 212 devices on `port` instead: their simulated loggers
+        connect there from their next attempt, and the demo's plant says so."""
+        assert self.simulation is not None
+        for device in devices:
+            if device in self.simulation.loggers:
+                self.simulation.loggers[device].port = port
+        moved = [d.model_copy(update={"listen_port": port}) if d.id in devices else d for d in self.plant.devices]
+        self.plant = self.plant.model_copy(update={"devices": moved})
 
     async def run(self) -> None:
         """Run until the duration ends, a role fails, or the task is cancelled (Ctrl-C)."""

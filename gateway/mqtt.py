@@ -415,12 +415,31 @@ async def follow_telemetry(
     `subscribed` is set while connected and cleared while the broker is away. A message that is
     too large, malformed, of another schema, or that `on_batch` refuses (PayloadError) or fails on
     is counted in `rejections` and the stream goes on."""
+
+    def on_message(topic: str, payload: bytes) -> None:
+        on_batch(decode_batch(payload))
+
+    await follow(config, identifier, telemetry_filter(config.topic_root, site), on_message, subscribed, qos, rejections)
+
+
+async def follow(
+    config: MqttConfig,
+    identifier: str,
+    topic_filter: str,
+    on_message: Callable[[str, bytes], None],
+    subscribed: asyncio.Event | None = None,
+    qos: int = 0,
+    rejections: Rejections | None = None,
+) -> None:
+    """Hand every message on `topic_filter` to `on_message(topic, payload)`, reconnecting with
+    backoff (see follow_telemetry): an oversized message or one `on_message` refuses (PayloadError)
+    or fails on is counted in `rejections` and the stream goes on."""
     rejections = rejections if rejections is not None else Rejections(identifier)
     backoff = Backoff()
     while True:
         try:
             async with make_client(config, identifier) as client:
-                await client.subscribe(telemetry_filter(config.topic_root, site), qos=qos)
+                await client.subscribe(topic_filter, qos=qos)
                 if subscribed is not None:
                     subscribed.set()
                 backoff.reset()
@@ -430,7 +449,7 @@ async def follow_telemetry(
                         if not isinstance(payload, bytes):
                             raise PayloadError(f"not bytes: {type(payload).__name__}")
                         check_size(payload, config.max_message_bytes)
-                        on_batch(decode_batch(payload))
+                        on_message(message.topic.value, payload)
                     except PayloadError as exc:
                         rejections.add(message.topic.value, str(exc))
                     except Exception as exc:  # a message must never stop the follower

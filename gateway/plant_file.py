@@ -45,6 +45,16 @@ class PlantFile(PlantConfig):
     pollution: PollutionConfig | None = None
     uplink: UplinkConfig | None = None
 
+    def kpi_subjects(self) -> dict[str, set[str]]:
+        """scope -> the ids the energy books make KPIs for (none without an accounting section)."""
+        if self.accounting is None:
+            return {}
+        return {
+            "unit": {a.id for a in self.assets},
+            "product": {p.id for p in self.accounting.products},
+            "plant": {self.site.id},
+        }
+
     def reference_errors(self) -> list[tuple[Location, str]]:
         """The plant model's own checks, then each section's against it (ids unique, references
         resolve), each with its location."""
@@ -55,7 +65,7 @@ class PlantFile(PlantConfig):
         if self.pollution is not None:
             errors += self.pollution.reference_errors(self.point_ids(), {a.id for a in self.assets})
         if self.uplink is not None:
-            errors += self.uplink.reference_errors(self.point_ids())
+            errors += self.uplink.reference_errors(self.point_ids(), self.kpi_subjects())
         if self.accounting is not None and not errors:
             errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
         if self.compliance is not None and self.accounting is None:

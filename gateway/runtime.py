@@ -10,7 +10,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from ferrogate.api.context import ApiContext, ReadinessCheck
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_metrics
 from ferrogate.gateway.accounting_service import AccountingService, start_accounting
+from ferrogate.gateway.alarm_journal import write_journal
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
 from ferrogate.gateway.compliance.model import build as build_compliance
@@ -57,6 +58,12 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
+def listening_socket(host: str) -> socket.socket:
+    """A TCP socket listening on `host` at a port the kernel picks (port 0)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, 0), family=family)
+
+
 class Gateway:
     def __init__(
         self,
@@ -67,7 +74,10 @@ class Gateway:
         gateway_id: str | None = None,
         api_keys: list[StoredKey] | None = None,
         plant_file: Path | None = None,
+        on_listen_moved: Callable[[list[str], int], None] | None = None,
     ) -> None:
+        """`on_listen_moved`: for HJ 212 listen ports a harness chose free; a taken one moves and this
+        is told which devices now listen on which port (the demo retargets its simulated loggers)."""
         unknown = set(roles) - set(ROLES)
         if unknown:
             raise RoleConfigError(f"unknown role(s) {sorted(unknown)}; choose from {list(ROLES)}")
@@ -104,6 +114,7 @@ class Gateway:
         self.api_server: uvicorn.Server | None = None
         self.api_context: ApiContext | None = None
         self.api_host, self.api_port = api_host, api_port
+        self.on_listen_moved = on_listen_moved
         self._tasks: list[asyncio.Task] = []
         self._influx_probe: InfluxV1Client | None = None
         self.api_keys = api_keys or []
@@ -146,6 +157,8 @@ class Gateway:
             )
             self._spawn(self._watch_staleness(), "stale-watch")
             self.api_context = self._api_context()
+            if self._influx_probe is not None:  # the month's alarms outlive the process (the report reads them)
+                self._spawn(write_journal(self.alarms, self._influx_probe, plant.site.id), "alarm-journal")
             if self.compliance is not None and self.compliance.influx is not None:
                 self.compliance_watch = ComplianceWatch(self.compliance, self.alarms, time.time_ns)
                 self.compliance.listeners.append(self.compliance_watch.poke)
@@ -162,11 +175,22 @@ class Gateway:
                 ssl_keyfile=tls.key_file if tls is not None else None,
             )
             self.api_server = EmbeddedServer(config)
-            self._spawn(self.api_server.serve(), "api")
+            listener = None
+            if self.api_port == 0:
+                # any free port, bound here and read back: no window in which another process can
+                # take a port chosen beforehand (tests, the demo); a configured port is uvicorn's to bind
+                listener = listening_socket(self.api_host)
+                self.api_port = listener.getsockname()[1]
+            self._spawn(self.api_server.serve(sockets=[listener] if listener else None), "api")
         if "collect" in self.roles:
             followers = [self.energy.subscribed] if self.energy is not None else []
             self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id, first_wait_for=followers)
-            self.collector = Collector(plant, self.publisher.submit, on_status=self.publisher.set_device_status)
+            self.collector = Collector(
+                plant,
+                self.publisher.submit,
+                on_status=self.publisher.set_device_status,
+                on_listen_moved=self.on_listen_moved,
+            )
             self._spawn(self.publisher.run(), "mqtt-publisher")
             self._spawn(self.collector.run(), "collector")
 

@@ -17,18 +17,20 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
+from ferrogate.gateway.ports import LOOPBACK, PORT_ATTEMPTS, address_in_use, free_port
 
 
 class ServiceError(RuntimeError):
     pass
 
 
-def free_port() -> int:
-    """A TCP port that was free a moment ago (the caller retries if it was taken meanwhile)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+class PortTaken(ServiceError):
+    """The port is in use by another process: a port chosen by `free_port` was taken meanwhile, and a
+    caller that chose it may try another one."""
+
+
+def port_taken(exc: BaseException) -> bool:
+    return isinstance(exc, PortTaken) or address_in_use(exc)
 
 
 def port_accepts(port: int, host: str = LOOPBACK) -> bool:
@@ -65,7 +67,7 @@ class ManagedProcess:
             return
         if self.ready_check():  # type: ignore[operator]
             # something else already answers there; we would be testing the wrong server
-            raise ServiceError(f"{self.name}: its port is already in use by another process")
+            raise PortTaken(f"{self.name}: its port is already in use by another process")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
@@ -123,7 +125,7 @@ def start_mosquitto(
     # Mosquitto started as root drops privileges to user 'mosquitto', which cannot enter a
     # 0700 temporary directory; keep the directory traversable and stay root in that case.
     os.chmod(directory, 0o755)
-    for attempt in range(5):
+    for attempt in range(PORT_ATTEMPTS):
         chosen = port or free_port()
         conf = directory / "mosquitto.conf"
         lines = [
@@ -147,8 +149,8 @@ def start_mosquitto(
             proc.start()
             return Mosquitto(chosen, directory, proc)
         except ServiceError as exc:
-            if port is None and "Address already in use" in str(exc) and attempt < 4:
-                continue
+            if port is None and port_taken(exc) and attempt < PORT_ATTEMPTS - 1:
+                continue  # the free port was taken between choosing and binding it: another one
             raise
     raise AssertionError("unreachable")
 
@@ -176,7 +178,7 @@ def start_influxdb(directory: Path, port: int | None = None, auth_enabled: bool 
     """Start influxd 1.x on loopback with its meta/data/wal in `directory`."""
     binary = require_binary("influxd", "influxdb")
     directory.mkdir(parents=True, exist_ok=True)
-    for attempt in range(5):
+    for attempt in range(PORT_ATTEMPTS):
         http_port = port or free_port()
         rpc_port = free_port()
         conf = directory / "influxdb.conf"
@@ -198,7 +200,7 @@ def start_influxdb(directory: Path, port: int | None = None, auth_enabled: bool 
             proc.start()
             return InfluxDB(http_port, directory, proc)
         except ServiceError as exc:
-            if port is None and "address already in use" in str(exc).lower() and attempt < 4:
-                continue
+            if port is None and port_taken(exc) and attempt < PORT_ATTEMPTS - 1:
+                continue  # the http or rpc port was taken between choosing and binding it
             raise
     raise AssertionError("unreachable")

@@ -17,6 +17,7 @@ from pymodbus.pdu.bit_message import ReadCoilsRequest, ReadDiscreteInputsRequest
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from ferrogate.gateway.ports import bind_error
 from ferrogate.simulators.faults import DeviceFaults
 from ferrogate.simulators.registers import (
     BIT_TABLES,
@@ -158,7 +159,13 @@ class SimulatedModbusDevice:
         try:
             await self.server.serve_forever(background=True)
         except (RuntimeError, OSError) as exc:
-            raise RuntimeError(f"Modbus simulator cannot listen on {self.host}:{self.port}: {exc}") from exc
+            # pymodbus keeps the OSError to its log: ask the address why, so a taken port shows as EADDRINUSE
+            reason = exc if isinstance(exc, OSError) else bind_error(self.host, self.port) or exc
+            raise RuntimeError(f"Modbus simulator cannot listen on {self.host}:{self.port}: {reason}") from reason
+
+    def move(self, port: int) -> None:
+        """Listen on `port` instead, from the next `start` (after one that found the port taken)."""
+        self.port = port
 
     async def refuse(self) -> None:
         """Drop every connection and stop listening (connection attempts are refused)."""

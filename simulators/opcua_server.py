@@ -121,12 +121,9 @@ class SimulatedOpcUaDevice:
         self.endpoint = endpoint
         self.folders = [Folder(space, folder, signals, equipment)]
         self.faults = faults if faults is not None else DeviceFaults()
-        self.server = Server()
         # every service request received in a session, by name (the gateway must never Write or Call)
         self.service_log = ServiceLog()
-        # loopback simulators: no security and anonymous users, unless a test configures `server` before start()
-        self.server.set_security_policy([ua.SecurityPolicyType.NoSecurity], permission_ruleset=self.service_log)
-        self.server.set_identity_tokens([ua.AnonymousIdentityToken])
+        self.server = self._new_server()
         self.refusing = False
         self._nodes: list[tuple[Folder, Variable, ua.NodeId]] = []
         # every value written: (signal, value, source time ns) and (node id, value, source time ns, status)
@@ -134,6 +131,22 @@ class SimulatedOpcUaDevice:
         self.served_nodes: deque[tuple[str, float | int | bool, int, int]] = deque(maxlen=served_log)
         for noisy in ("asyncua.server", "asyncua.common"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    def _new_server(self) -> Server:
+        server = Server()
+        # loopback simulators: no security and anonymous users, unless a test configures `server` before start()
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity], permission_ruleset=self.service_log)
+        server.set_identity_tokens([ua.AnonymousIdentityToken])
+        return server
+
+    def move(self, port: int) -> None:
+        """Listen on `port` instead (after a start that found the port taken): a new server, built
+        again by the next `start`; a configuration a test gave `server` before the start is not kept."""
+        head, _, rest = self.endpoint.partition("://")
+        address, slash, path = rest.partition("/")
+        self.endpoint = f"{head}://{address.rsplit(':', 1)[0]}:{port}{slash}{path}"
+        self.server = self._new_server()
+        self._nodes.clear()
 
     @property
     def space(self) -> AddressSpace:

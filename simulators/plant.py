@@ -9,12 +9,13 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from ferrogate.drivers.hj212.config import Hj212Device
 from ferrogate.drivers.modbus.config import ModbusDevice
 from ferrogate.gateway.config import PlantConfig
+from ferrogate.gateway.ports import PORT_ATTEMPTS, address_in_use, free_port
 from ferrogate.simulators.address_spaces import ADDRESS_SPACES
 from ferrogate.simulators.cems_logger import CemsLogger
 from ferrogate.simulators.clock import SimClock
@@ -29,6 +30,9 @@ from ferrogate.simulators.stack import StackModel
 
 log = logging.getLogger(__name__)
 SERVED_LOG = 10_000  # Modbus reads each device remembers serving (for tests; a read logs every signal)
+
+
+PlantT = TypeVar("PlantT", bound=PlantConfig)
 
 
 class SimulationConfigError(ValueError):
@@ -49,10 +53,17 @@ class SimulatedPlant:
         tick_s: float = 0.1,
         truth: Path | None = None,
         clock: Clock | None = None,
+        move_taken_ports: bool = False,
     ) -> None:
         """`simulation`: the plant file's `simulation:` section, serving `plant`'s devices.
         `truth`: the ground-truth ledger file (JSON lines), rewritten from the start.
-        `clock`: simulated time source (default: SimClock(speed, history_s))."""
+        `clock`: simulated time source (default: SimClock(speed, history_s)).
+        `move_taken_ports`: for ports a harness chose with `free_port()` (tests, the demo on free
+        ports): a Modbus or OPC UA port another process took before the simulator bound it is replaced
+        by a new free one, listed in `moved`; give the gateway `bound(plant)`. Off: a configured port
+        that is taken fails the start, as it must."""
+        self.move_taken_ports = move_taken_ports
+        self.moved: dict[str, int] = {}  # device id -> the port it listens on instead of the plant file's
         sim = simulation
         if sim is None:
             raise SimulationConfigError("the plant file has no 'simulation' section")
@@ -183,14 +194,38 @@ class SimulatedPlant:
         if self.truth_path is not None:
             self.truth_path.parent.mkdir(parents=True, exist_ok=True)
             self._truth_file = self.truth_path.open("w", encoding="utf-8")
-        for dev in self.modbus.values():
-            await dev.start()
-        for odev in self.opcua.values():
-            await odev.start()
+        for device_id, dev in {**self.modbus, **self.opcua}.items():
+            await self._listen(device_id, dev)
         await self.step()
         for logger in self.loggers.values():
             await logger.start()
         self._task = asyncio.create_task(self._run(), name="simulated-plant")
+
+    async def _listen(self, device_id: str, dev: SimulatedModbusDevice | SimulatedOpcUaDevice) -> None:
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                await dev.start()
+                return
+            except RuntimeError as exc:
+                if not self.move_taken_ports or not address_in_use(exc) or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                port = free_port()
+                log.warning("simulator %s: its port was taken (%s); listening on %d instead", device_id, exc, port)
+                dev.move(port)
+                self.moved[device_id] = port
+
+    def bound(self, plant: PlantT) -> PlantT:
+        """`plant` with the devices the simulator moved (`moved`) at the ports it listens on."""
+        if not self.moved:
+            return plant
+        devices = []
+        for device in plant.devices:
+            if device.id in self.moved and isinstance(device, ModbusDevice):
+                device = device.model_copy(update={"port": self.moved[device.id]})
+            elif device.id in self.opcua and device.id in self.moved:
+                device = device.model_copy(update={"endpoint": self.opcua[device.id].endpoint})
+            devices.append(device)
+        return plant.model_copy(update={"devices": devices})
 
     async def step(self) -> None:
         """Advance, apply connection faults and publish the OPC UA values (the periodic tick)."""

@@ -13,7 +13,7 @@ import yaml
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.conftest import DEMO_PLANT, plant_on_free_ports
 from tests.waiting import eventually
 
@@ -56,7 +56,9 @@ async def count(influx: InfluxV1Client, measurement: str) -> int:
 
 async def start_accounted_run(mosquitto: Mosquitto, influxdb: InfluxDB, directory: Path, database: str) -> Demo:
     plant = plant_on_free_ports(fast_plant(directory), mosquitto, influxdb, database)
-    demo = Demo(plant, DemoOptions(directory / "demo", api_port=free_port(), speed=SPEED, history_s=HISTORY_S))
+    demo = Demo(
+        plant, DemoOptions(directory / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
+    )
     try:
         await _run_until_accounted(demo)
     except BaseException:
@@ -83,13 +85,13 @@ async def _run_until_accounted(demo: Demo) -> None:
         # a product's month needs a tap after the first one seen (that one has no known start)
         return all([await month_tonnes(p) > 0 for p in ("crude_steel_eaf", "SiMn", "FeSi75", "HC_FeCr")])
 
-    await eventually(every_product_has_tonnes, "month tonnes of every furnace product in InfluxDB", within_s=240)
+    await eventually(every_product_has_tonnes, "month tonnes of every furnace product in InfluxDB", within_s=400)
 
     async def two_hours_from_each_logger() -> bool:
         hourly = [r["device"] for r in sim.truth if r["kind"] == "hj212_upload" and r["cn"] == "2061"]
         return all(hourly.count(device) >= 2 for device in sim.loggers)
 
-    await eventually(two_hours_from_each_logger, "two hourly uploads of each CEMS logger acknowledged", within_s=240)
+    await eventually(two_hours_from_each_logger, "two hourly uploads of each CEMS logger acknowledged", within_s=400)
     await freeze(demo)
 
 

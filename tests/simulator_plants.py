@@ -28,7 +28,8 @@ def demo_doc() -> dict[str, Any]:
 
 def manual_plant(plant: PlantFile, t0: int = T0, truth: Path | None = None) -> tuple[SimulatedPlant, ManualClock]:
     clock = ManualClock(t0)
-    return SimulatedPlant(plant, plant.simulation, clock=clock, truth=truth), clock
+    # the ports are on_free_ports' choice: one taken meanwhile is moved (tests read the sim's devices)
+    return SimulatedPlant(plant, plant.simulation, clock=clock, truth=truth, move_taken_ports=True), clock
 
 
 def small_doc(eaf_start_kwh: float = 0.0) -> dict[str, Any]:

@@ -21,8 +21,7 @@ from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator, Kind, LimitRule,
 from ferrogate.gateway.config_loader import load_plant
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch
-from ferrogate.gateway.runtime import EmbeddedServer
-from ferrogate.gateway.services import free_port
+from ferrogate.gateway.runtime import EmbeddedServer, listening_socket
 from tests.waiting import eventually
 
 PLANT = Path(__file__).parent / "testcases" / "config" / "valid_minimal" / "plant.yaml"
@@ -44,7 +43,9 @@ class Stack:
             {"mqtt": mqtt_check},
             lambda: "ferrogate_test_metric 1\n",
         )
-        self.port = free_port()
+        # bound here, port read back: no free port chosen first that another process could take
+        self.listener = listening_socket("127.0.0.1")
+        self.port = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
 
     def feed(self, value: float | None, quality: Quality = Quality.GOOD, seq: int = 1) -> None:
@@ -67,7 +68,7 @@ async def stack() -> AsyncIterator[Stack]:
     server = EmbeddedServer(
         uvicorn.Config(create_app(s.context), host="127.0.0.1", port=s.port, log_level="warning", lifespan="off")
     )
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[s.listener]))
     await eventually(lambda: asyncio.sleep(0, server.started), "the API server to start", within_s=10)
     yield s
     server.should_exit = True

@@ -24,7 +24,7 @@ from ferrogate.gateway.energy import reference as ref
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP
 from ferrogate.gateway.timeutil import ns_to_datetime
 from tests.offline_browser import assert_renders_offline
-from tests.test_api_energy import client, window
+from tests.test_api_energy import client, influx_rows, window
 from tests.waiting import eventually
 
 C_TO_CO2 = 44 / 12
@@ -163,6 +163,23 @@ async def test_manual_inputs_are_audited_and_move_the_grade_and_the_alarm(
             return not await exceeded()
 
         await eventually(cleared, "the alarm to clear once the input is withdrawn")
+
+        # the alarm journal in InfluxDB keeps both events, and the monthly report lists the alarm from it
+        async def journaled() -> list[dict]:
+            return await influx_rows(
+                accounted_demo,
+                "SELECT * FROM \"long\".alarm_event WHERE kind='energy_limit_exceeded' AND source='SiMn/electricity'",
+            )
+
+        async def raised_and_cleared() -> bool:
+            return {"raised", "cleared"} <= {r["event"] for r in await journaled()}
+
+        await eventually(raised_and_cleared, "the alarm's raise and clear in the alarm journal")
+        last = (await journaled())[-1]
+        assert (last["severity"], last["unit"]) == ("critical", "kWh/t") and last["cleared_ns"] >= last["raised_ns"]
+        report = (await http.get("/api/v1/reports/monthly", params={"month": month})).json()
+        listed = [a for a in report["alarms"] if a["source"] == "SiMn/electricity"]
+        assert listed and listed[-1]["kind"] == "energy_limit_exceeded" and listed[-1]["cleared"] is not None
         bad = [
             await put(http, keys["operator"], month, subject="SiMn", name="ore_grade_percent", value=130, source="lab"),
             await put(
@@ -290,6 +307,48 @@ def line_of(lines: list[str], *starts: str) -> str:
     return found[0]
 
 
+def check_cost_section(
+    report: dict[str, Any],
+    lines: list[str],
+    cost_month: dict[str, Any],
+    surcharges: list[dict[str, Any]],
+    demand: dict[str, Any],
+) -> None:
+    """The report's cost section is the cost API's (one service), adds up, and the PDF prints it."""
+    section = report["cost"]
+    assert section == cost_month
+    products = {p["product"]: p for p in report["products"]}
+    for p in section["products"]:
+        assert p["tonnes_t"] == pytest.approx(products[p["product"]]["tonnes_t"], rel=1e-12), p["product"]
+        assert p["electricity_kwh"] > 0 and set(p["cost_by_period_yuan"]) == set(p["kwh_by_period"]), p
+        assert sum(p["cost_by_period_yuan"].values()) == pytest.approx(p["energy_cost_yuan"], rel=1e-9)
+        if p["tonnes_t"]:
+            per_t = (p["energy_cost_yuan"] + p["surcharge_yuan"]) / p["tonnes_t"]
+            assert p["yuan_per_t"] == pytest.approx(per_t, rel=1e-12)
+        row = line_of(lines, p["product"], fmt(p["electricity_kwh"], "kWh"))
+        printed = [fmt(p["energy_cost_yuan"], "yuan"), fmt(p["surcharge_yuan"], "yuan"), fmt(p["yuan_per_t"], "yuan/t")]
+        assert all(figure in row for figure in printed), (row, printed)
+        for period, kwh in p["kwh_by_period"].items():
+            by_period = [x for x in lines if x.startswith(f"{p['product']} ") and f" {period} " in f" {x} "]
+            assert len(by_period) == 1, (p["product"], period, by_period)
+            assert fmt(kwh, "kWh") in by_period[0] and fmt(p["cost_by_period_yuan"][period], "yuan") in by_period[0]
+    plant = section["plant"]
+    assert plant["demand"]["max_kw"] == demand["max_kw"] and plant["demand"]["charge_yuan"] == demand["charge_yuan"]
+    charged = sum(s["surcharge_yuan"] or 0.0 for s in surcharges)
+    assert plant["total_yuan"] == pytest.approx(plant["energy_cost_yuan"] + demand["charge_yuan"] + charged, rel=1e-12)
+    text = " ".join(lines)
+    assert fmt(demand["max_kw"], "kW") in text and fmt(demand["charge_yuan"], "yuan") in text
+    assert any(fmt(plant["total_yuan"], "yuan") in x for x in lines if "month total" in x)
+    # each surcharge: the position the cost API says (the compliance grade for HC_FeCr), and the saving
+    api = {(s["surcharge"], s["product"]): s for s in surcharges}
+    assert {(s["surcharge"], s["product"]) for s in section["surcharges"]} == set(api)
+    assert api[("example_ferroalloy_limit_grade", "HC_FeCr")]["position_origin"] in ("compliance", "plant_file")
+    for s in section["surcharges"]:
+        row = line_of(lines, s["surcharge"], s["product"])
+        assert (s["position"] or "—") in row and fmt(s["surcharge_yuan"], "yuan") in row, row
+        assert fmt(s["saving_one_grade_yuan"], "yuan") in row and (s["better_position"] or "—") in row, row
+
+
 async def test_the_monthly_report_agrees_with_the_api_and_the_books(accounted_demo: Demo) -> None:
     month = plant_month(accounted_demo)
     params = {"month": month}
@@ -301,6 +360,9 @@ async def test_the_monthly_report_agrees_with_the_api_and_the_books(accounted_de
         limits = (await http.get("/api/v1/compliance/limits", params=params)).json()
         ets = (await http.get("/api/v1/compliance/ets", params=params)).json()
         cbam = (await http.get("/api/v1/compliance/cbam", params=params)).json()
+        cost_month = (await http.get("/api/v1/cost/month", params=params)).json()
+        surcharges = (await http.get("/api/v1/cost/surcharges", params=params)).json()
+        demand = (await http.get("/api/v1/cost/demand", params=params)).json()
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.content[:5] == b"%PDF-"
     assert html.headers["content-type"].startswith("text/html")
     assert "data:image/png;base64," in html.text and "http://" not in html.text and "https://" not in html.text
@@ -349,9 +411,13 @@ async def test_the_monthly_report_agrees_with_the_api_and_the_books(accounted_de
     assert products["HC_FeCr"]["cbam"]["see_direct"] == pytest.approx(fecr["see_direct"], rel=1e-12)
     cbam_line = line_of(lines, "HC_FeCr", "720241")
     assert fmt(fecr["see_direct"], "tCO2e/t") in cbam_line and fmt(fecr["activity_level_t"], "t") in cbam_line
+    check_cost_section(report, lines, cost_month, surcharges["items"], demand)
     assert {r["subject"] for r in csv.DictReader(io.StringIO(report_csv.text))} == {
         r["subject"] for r in report["rows"]
     }
+    cost_rows = {r["subject"]: r for r in csv.DictReader(io.StringIO(report_csv.text)) if r["scope"] == "cost_product"}
+    for p in report["cost"]["products"]:
+        assert float(cost_rows[p["product"]]["energy_cost_yuan"]) == pytest.approx(p["energy_cost_yuan"], rel=1e-12)
     # the HTML report renders in a browser with every off-box request blocked
     url = f"http://127.0.0.1:{accounted_demo.options.api_port}/api/v1/reports/monthly?month={month}&format=html"
     await assert_renders_offline(url, "Monthly energy and carbon report", headers={"X-API-Key": accounted_demo.api_key})

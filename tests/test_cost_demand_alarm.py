@@ -25,7 +25,7 @@ from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.mqtt import MqttPublisher
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 from ferrogate.gateway.runtime import Gateway
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.test_cost_logic import at
 from tests.waiting import eventually
 
@@ -136,7 +136,8 @@ async def test_the_api_role_raises_it_from_the_live_stream(
     doc["influxdb"] = {"url": influxdb.url, "database": fresh_database}
     plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), PLANT)
     key, stored = new_key("alarm-test", Role.viewer)
-    gateway = Gateway(plant, roles=("api",), api_port=free_port(), gateway_id=fresh_database, api_keys=[stored])
+    # api_port 0: bound at start and read back (no port chosen beforehand that another process could take)
+    gateway = Gateway(plant, roles=("api",), api_port=0, gateway_id=fresh_database, api_keys=[stored])
     database = InfluxV1Client(plant.influxdb)  # type: ignore[arg-type]
     await database.ensure_database()  # the api role reads, it does not create it
     await database.aclose()
@@ -144,6 +145,7 @@ async def test_the_api_role_raises_it_from_the_live_stream(
     sending = asyncio.create_task(publisher.run())
     await gateway.start()
     try:
+        assert gateway.api_port != 0
         await asyncio.wait_for(gateway.live_subscribed.wait(), timeout=20)
         # 90 MW, then 120 MW from 10:05 against the contracted 90,000 kW: critical
         for _, batch in load([(-30, 90_000.0), (300, 120_000.0)], 400, device="meters", points=("incomer", "power")):

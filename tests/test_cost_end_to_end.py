@@ -91,6 +91,7 @@ async def test_month_demand_surcharges_and_report(accounted_demo: Demo) -> None:
         surcharges = (await http.get("/api/v1/cost/surcharges", params={"month": month.label})).json()
         report = (await http.get("/api/v1/reports/monthly", params={"month": month.label})).json()
         tariffs = (await http.get("/api/v1/cost/tariffs")).json()
+        limits = (await http.get("/api/v1/compliance/limits", params={"month": month.label})).json()
     buckets = [
         r
         for r in await influx_rows(
@@ -122,7 +123,22 @@ async def test_month_demand_surcharges_and_report(accounted_demo: Demo) -> None:
     for product in ("SiMn", "FeSi75"):
         item = items[("example_ferroalloy_differential", product)]
         assert item["position"] == kpis[product]["benchmark_status"], product
-        assert item["position_source"].startswith("energy books")
+        assert item["position_source"].startswith("energy books") and item["position_origin"] == "energy_books"
+    # HC_FeCr: the month's limit grade as the compliance API gives it, or the rule's fallback
+    fecr = items[("example_ferroalloy_limit_grade", "HC_FeCr")]
+    graded = next(p for p in limits["products"] if p["product"] == "HC_FeCr")["month"]
+    rates = {"grade_1": 0.0, "grade_2": 0.01, "grade_3": 0.03, "not_compliant": 0.30}
+    if graded["status"] in rates:
+        assert (fecr["position"], fecr["position_origin"]) == (graded["status"], "compliance")
+        assert fecr["position_source"].startswith(f"compliance {month.label}: HC_FeCr {graded['status']}")
+    else:
+        assert (fecr["position"], fecr["position_origin"]) == ("grade_3", "plant_file")
+        assert f"compliance: {graded['status']} for HC_FeCr" in fecr["position_source"]
+    assert fecr["kwh"] > 0 and fecr["surcharge_yuan"] == pytest.approx(fecr["kwh"] * rates[fecr["position"]], rel=1e-12)
+    if fecr["better_position"] is not None:
+        step = rates[fecr["position"]] - rates[fecr["better_position"]]
+        assert list(rates).index(fecr["better_position"]) < list(rates).index(fecr["position"])
+        assert fecr["saving_one_grade_yuan"] == pytest.approx(fecr["kwh"] * step, rel=1e-12)
 
     section = report["cost"]
     assert section["month"] == month.label and section["verified"] is False

@@ -1,6 +1,9 @@
 """Golden cost cases: tests/testcases/cost/<case>/ holds a plant file with its tariff, the readings a
 gateway would have stored (readings.csv) and the hand-calculated heat costs, period costs, month
-demand and surcharges (expected.json; HAND_CALCULATION.md beside it shows the arithmetic)."""
+demand and surcharges (expected.json; HAND_CALCULATION.md beside it shows the arithmetic).
+
+A `limit_grade` surcharge takes the grade the compliance layer computes from the same books
+(`assess_all`, what GET /api/v1/compliance/limits answers), through `compliance_grades` as the API does."""
 
 from __future__ import annotations
 
@@ -10,10 +13,19 @@ from typing import Any
 
 import pytest
 
+from ferrogate.gateway.compliance.figures import Figures, MonthBooks
+from ferrogate.gateway.compliance.inputs import MonthInputs
+from ferrogate.gateway.compliance.model import build
+from ferrogate.gateway.compliance_service import assess_all
 from ferrogate.gateway.config_loader import load_plant
 from ferrogate.gateway.cost.books import CostBooks, CostResult
-from ferrogate.gateway.cost.model import resolve_cost
-from ferrogate.gateway.energy.books import Books
+from ferrogate.gateway.cost.config import PositionScale
+from ferrogate.gateway.cost.model import CostModel, resolve_cost
+from ferrogate.gateway.cost.positions import compliance_grades
+from ferrogate.gateway.cost.surcharge import PositionInput
+from ferrogate.gateway.energy.aggregate import PeriodKind
+from ferrogate.gateway.energy.books import Books, BooksResult
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.timeutil import iso_utc
 from tests.test_energy_golden import load_readings, ns, same
 
@@ -29,7 +41,22 @@ def run_case(case: Path) -> tuple[CostResult, dict[str, Any]]:
     window = expected["window"]
     readings = load_readings(case / "readings.csv")
     books = Books(model.accounting).compute(readings, ns(window["start"]), ns(window["end"]))
-    return CostBooks(model).compute(books), expected
+    graded = any(r.position_from is PositionScale.limit_grade for r in model.config.surcharges)
+    return CostBooks(model).compute(books, month_grades(plant, model, books) if graded else None), expected
+
+
+def month_grades(plant: PlantFile, model: CostModel, books: BooksResult) -> PositionInput:
+    """The compliance layer's grades of the books' (one) month, as the API hands them to the cost books."""
+    compliance, problems = build(plant, plant.compliance, model.accounting)
+    assert compliance is not None, problems
+    kpis = [k for k in books.kpis if k.period.kind is PeriodKind.month and k.scope in ("unit", "product")]
+    (label,) = {k.period.label for k in kpis}
+    month = MonthBooks(label)
+    for k in kpis:
+        (month.units if k.scope == "unit" else month.products)[k.subject] = Figures.from_row(
+            k.subject, k.fields, compliance.materials
+        )
+    return compliance_grades(assess_all(compliance, [label], {label: month}, {label: MonthInputs(label)}))
 
 
 def same_fields(actual: dict[str, Any], wanted: dict[str, Any], what: str) -> None:
@@ -82,6 +109,10 @@ def test_golden_cost_case(case: Path) -> None:
         got = surcharges[(want["label"], want["surcharge"], want["product"])]
         assert (got.position.name if got.position else None) == want["position"], want
         assert sorted(got.flags) == want["flags"], want
+        if "position_origin" in want:  # where the position came from, and what its source names
+            assert got.position is not None and got.position.origin.value == want["position_origin"], want
+            for text in want["position_source_contains"]:
+                assert text in got.position.source, (text, got.position.source)
         for name in ("kwh", "yuan_per_kwh", "surcharge_yuan", "better_position", "saving_one_grade_yuan"):
             if want[name] is None:
                 assert getattr(got, name) is None, (want, name)

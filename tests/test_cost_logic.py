@@ -5,14 +5,16 @@ capacity basis, and a limit-grade position supplied from outside (the compliance
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from ferrogate.gateway.cost.config import DemandCharge, PositionScale, Surcharge, Tariff, TouPeriod
 from ferrogate.gateway.cost.demand import demand_charge, window_demands, window_start
-from ferrogate.gateway.cost.positions import positions
-from ferrogate.gateway.cost.surcharge import Position, assess
+from ferrogate.gateway.cost.positions import compliance_grades, positions
+from ferrogate.gateway.cost.surcharge import Origin, Position, assess
 from ferrogate.gateway.cost.tariff import TouSchedule
 from ferrogate.gateway.cost.tou import NO_TARIFF, split_window
 from ferrogate.gateway.energy.aggregate import ShiftCalendar
@@ -150,9 +152,8 @@ def test_capacity_basis_and_minimum_demand() -> None:
     assert (low.billed_kw, low.excess_kw, low.charge_yuan) == (50_000.0, 0.0, 1_500_000.0)
 
 
-def test_a_limit_grade_input_decides_the_position() -> None:
-    """The compliance layer supplies limit grades as a PositionInput; the surcharge takes its name."""
-    rule = Surcharge.model_validate(
+def grade_rule(**extra: Any) -> Surcharge:
+    return Surcharge.model_validate(
         {
             "id": "grades",
             "name": "by limit grade",
@@ -162,13 +163,19 @@ def test_a_limit_grade_input_decides_the_position() -> None:
                 {"position": "grade_1", "yuan_per_kwh": 0.0},
                 {"position": "grade_2", "yuan_per_kwh": 0.01},
                 {"position": "grade_3", "yuan_per_kwh": 0.04},
-                {"position": "above_limit", "yuan_per_kwh": 0.3},
+                {"position": "not_compliant", "yuan_per_kwh": 0.3},
             ],
             "source": SOURCE,
+            **extra,
         }
     )
+
+
+def test_a_limit_grade_input_decides_the_position() -> None:
+    """The compliance layer supplies limit grades as a PositionInput; the surcharge takes its name."""
+    rule = grade_rule()
     month = ShiftCalendar(TZ, [("A", "00:00")]).month(date(2026, 3, 1))
-    graded = Position("grade_3", PositionScale.limit_grade, "GB 21341-2022, 2026-03: 4,100 kWh/t")
+    graded = Position("grade_3", PositionScale.limit_grade, "GB 21341-2022, 2026-03: 4,100 kWh/t", Origin.compliance)
     given = positions({}, limit_grades=lambda r, product, m: graded if product == "SiMn" else None)
     result = assess(rule, "SiMn", 200_000.0, given(rule, "SiMn", month))
     assert (result.yuan_per_kwh, result.surcharge_yuan) == (0.04, pytest.approx(8_000.0))
@@ -176,5 +183,64 @@ def test_a_limit_grade_input_decides_the_position() -> None:
     assert result.position is graded and not result.flags
     unknown = assess(rule, "SiMn", 200_000.0, positions({})(rule, "SiMn", month))
     assert unknown.surcharge_yuan is None and unknown.flags == {"no_position"}
-    best = assess(rule, "SiMn", 200_000.0, Position("grade_1", PositionScale.limit_grade, "test"))
+    best = assess(rule, "SiMn", 200_000.0, Position("grade_1", PositionScale.limit_grade, "test", Origin.compliance))
     assert (best.surcharge_yuan, best.better_position, best.saving_one_grade_yuan) == (0.0, None, None)
+
+
+def assessed(status: str, *indicators: tuple[str, str, int | None], label: str = "2026-03") -> dict[str, Any]:
+    """A product's assessment as gateway/compliance/limits.assess gives it (the fields read here)."""
+    month = {
+        "label": label,
+        "status": status,
+        "indicators": [
+            {
+                "indicator": name,
+                "value": 100.0,
+                "unit": "kWh/t",
+                "status": s,
+                "next_grade": n,
+                "margin_to_next_grade": 5.0,
+            }
+            for name, s, n in indicators
+        ],
+    }
+    return {"product": "SiMn", "status": status, "standard": "GB 21341", "edition": "2022", "month": month}
+
+
+def test_compliance_grades_give_the_grade_and_the_real_next_grade() -> None:
+    """The worse indicator decides; the next better grade is the one every indicator at that grade can
+    reach, as the standard's levels allow (a standard without a grade-1 level stops at grade 2)."""
+    rule = grade_rule()
+    month = ShiftCalendar(TZ, [("A", "00:00")]).month(date(2026, 3, 1))
+    both = compliance_grades([assessed("grade_3", ("electricity", "grade_3", 2), ("comprehensive", "grade_2", 1))])
+    found = assess(rule, "SiMn", 100_000.0, positions({}, both)(rule, "SiMn", month))
+    assert found.position is not None and found.position.origin is Origin.compliance
+    assert "compliance 2026-03: SiMn grade_3 under GB 21341" in found.position.source
+    assert (found.yuan_per_kwh, found.better_position) == (0.04, "grade_2")
+    assert found.saving_one_grade_yuan == pytest.approx(100_000.0 * (0.04 - 0.01))
+    no_grade_1 = compliance_grades([assessed("grade_2", ("electricity", "grade_2", None))])
+    top = assess(rule, "SiMn", 100_000.0, positions({}, no_grade_1)(rule, "SiMn", month))
+    assert (top.yuan_per_kwh, top.better_position, top.saving_one_grade_yuan) == (0.01, None, None)
+    over = compliance_grades([assessed("not_compliant", ("electricity", "not_compliant", 3))])
+    worst = assess(rule, "SiMn", 100_000.0, positions({}, over)(rule, "SiMn", month))
+    assert (worst.better_position, worst.saving_one_grade_yuan) == ("grade_3", pytest.approx(100_000.0 * 0.26))
+    # another month's assessment is not this month's grade
+    other = compliance_grades([assessed("grade_1", ("electricity", "grade_1", None), label="2026-02")])
+    assert positions({}, other)(rule, "SiMn", month) is None
+
+
+def test_without_a_grade_the_fallback_applies_and_says_why() -> None:
+    rule = grade_rule(fallback={"position": "grade_3", "source": "supervision result 2025"})
+    month = ShiftCalendar(TZ, [("A", "00:00")]).month(date(2026, 3, 1))
+    missing = compliance_grades([assessed("missing_input", ("electricity", "missing_input", None))])
+    found = assess(rule, "SiMn", 100_000.0, positions({}, missing)(rule, "SiMn", month))
+    assert found.position is not None and found.position.origin is Origin.plant_file
+    assert found.position.source.startswith("plant file fallback (compliance: missing_input for SiMn 2026-03)")
+    assert (found.yuan_per_kwh, found.better_position) == (0.04, "grade_2")
+    nothing = positions({}, compliance_grades([]))(rule, "SiMn", month)
+    assert nothing is not None and "no compliance assessment" in nothing.source
+    # without a fallback the compliance status stays, and prices nothing
+    bare = assess(grade_rule(), "SiMn", 100_000.0, positions({}, missing)(grade_rule(), "SiMn", month))
+    assert bare.surcharge_yuan is None and bare.flags == {"no_position", "position:missing_input"}
+    with pytest.raises(ValidationError, match="fallback position 'grade_9'"):
+        grade_rule(fallback={"position": "grade_9", "source": "a typo"})

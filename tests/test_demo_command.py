@@ -6,14 +6,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from ferrogate.gateway.services import free_port
 from tests.conftest import DEMO_PLANT, ROOT, on_free_ports
+
+pytestmark = pytest.mark.timeout(600)
 
 
 def demo_plant_on_free_ports(tmp_path: Path) -> Path:
@@ -49,11 +53,14 @@ def test_demo_serves_live_values_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "FERROGATE_DEMO_API_KEY": "demo-key-for-tests"},
     )
+    lines: list[str] = []  # what the demo prints, read as it comes (the banner comes after start-up)
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
     try:
         good = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and good is None:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        deadline = time.monotonic() + 300  # seconds on a quiet box, a minute or more on a loaded one
+        while time.monotonic() < deadline and (good is None or not any("ferrogate demo running" in x for x in lines)):
+            assert proc.poll() is None, "".join(lines)
             try:
                 live = httpx.get(
                     f"http://127.0.0.1:{api_port}/api/v1/assets/eaf1/live",
@@ -68,12 +75,14 @@ def test_demo_serves_live_values_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert good is not None, "the demo's API never showed good readings for eaf1"
         assert {"kWh", "kW"} <= {p["unit"] for p in good["points"]}
-        proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=30)
+        proc.send_signal(signal.SIGINT)  # once it says it runs: Ctrl-C of a user who read the banner
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+        reader.join(timeout=10)
+    output = "".join(lines)
     assert proc.returncode == 0, output
     assert "ferrogate demo running" in output and "stopped" in output
     assert "API key (admin, send as X-API-Key): demo-key-for-tests" in output

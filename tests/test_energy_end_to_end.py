@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import pytest
 
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.energy import reference as ref
@@ -19,11 +20,13 @@ from ferrogate.gateway.energy.aggregate import PeriodKind
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from ferrogate.gateway.timeutil import iso_utc
 from tests.accounted_run import fast_plant
 from tests.conftest import plant_on_free_ports
 from tests.waiting import eventually
+
+pytestmark = pytest.mark.timeout(1200)  # generous waits for a loaded box; a quiet one takes about 70 s
 
 SPEED = 240  # simulated seconds per wall second (the issue asks for >= 60)
 HISTORY_S = 4 * 3600  # simulated time starts this far back, so the run covers about 4 h of plant time
@@ -41,7 +44,9 @@ async def test_books_match_the_simulator_ground_truth(
     mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path
 ) -> None:
     plant = plant_on_free_ports(make_plant(tmp_path), mosquitto, influxdb, fresh_database)
-    demo = Demo(plant, DemoOptions(tmp_path / "demo", api_port=free_port(), speed=SPEED, history_s=HISTORY_S))
+    demo = Demo(
+        plant, DemoOptions(tmp_path / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
+    )
     derived_messages: list[aiomqtt.Message] = []
     listening = asyncio.Event()
 
@@ -55,7 +60,7 @@ async def test_books_match_the_simulator_ground_truth(
     listener = asyncio.create_task(listen())
 
     await asyncio.wait_for(listening.wait(), timeout=10)
-    await asyncio.wait_for(demo.start(), timeout=60)
+    await asyncio.wait_for(demo.start(), timeout=300)  # a loaded 2-core box takes a minute or more
     gateway, sim = demo.gateway, demo.simulation
     assert gateway is not None and sim is not None and gateway.publisher is not None
     energy, ingest = gateway.energy, gateway.ingest
@@ -74,7 +79,9 @@ async def test_books_match_the_simulator_ground_truth(
             safs = min(recorded(a) for a in ("saf1", "saf2", "saf3"))
             return eafs >= 3 and safs >= 4
 
-        await eventually(enough, "three heats per EAF and four taps per SAF in the books", within_s=150)
+        # the history runs from the gateway's first scans (the demo holds the clock till then): 4 h of
+        # plant time hold these; the budget is for a loaded box, a quiet one needs about a minute
+        await eventually(enough, "three heats per EAF and four taps per SAF in the books", within_s=400)
 
         # stop scanning, let everything in flight arrive, and let the books run over it
         published = await asyncio.wait_for(gateway.stop_collecting(), timeout=60)

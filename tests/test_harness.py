@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiomqtt
 import pytest
 
+from ferrogate.gateway import services
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.services import InfluxDB, Mosquitto, ServiceError, start_influxdb, start_mosquitto
@@ -49,3 +52,43 @@ def test_port_in_use_is_refused(tmp_path: Path, mosquitto: Mosquitto, influxdb: 
         start_mosquitto(tmp_path / "second", port=mosquitto.port)
     with pytest.raises(ServiceError, match="already in use"):
         start_influxdb(tmp_path / "second-db", port=influxdb.port)
+
+
+def taken_first(taken: list[int]) -> Iterator[int]:
+    """`free_port` as on a busy box: the ports it hands out first are taken before the caller binds them."""
+    yield from taken
+    while True:
+        yield socket_port()
+
+
+def socket_port() -> int:
+    with socket.socket() as s:
+        s.bind((services.LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def test_a_free_port_taken_before_the_start_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race of free_port(): another process binds the port between choosing and starting. A
+    listener that answers (the readiness check would take it for ours) and one that does not (the
+    child fails with EADDRINUSE) both make the start try a new port; a fixed port is never moved."""
+    with socket.socket() as other:
+        other.bind((services.LOOPBACK, 0))
+        other.listen()
+        busy = other.getsockname()[1]
+        ports = taken_first([busy, busy])
+        monkeypatch.setattr(services, "free_port", lambda: next(ports))
+        broker = start_mosquitto(tmp_path / "broker")
+        try:
+            assert broker.port != busy and services.port_accepts(broker.port)
+        finally:
+            broker.process.stop()
+        ports = taken_first([busy])
+        database = start_influxdb(tmp_path / "db")
+        try:
+            assert database.port != busy
+            assert services._influx_ready(database.port)
+        finally:
+            database.process.stop()
+        monkeypatch.undo()
+        with pytest.raises(services.PortTaken):
+            start_mosquitto(tmp_path / "fixed", port=busy)

@@ -8,18 +8,23 @@ bad one, and the reply to the good frame is the only one that arrives (replies c
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
 
+from ferrogate.drivers.hj212.config import Hj212Device
+from ferrogate.drivers.hj212.driver import Hj212Listener
 from ferrogate.drivers.hj212.protocol.client import Hj212Client
 from ferrogate.drivers.hj212.protocol.frame import FrameSplitter, encode_frame
 from ferrogate.drivers.hj212.protocol.message import Message
 from ferrogate.drivers.hj212.protocol.segment import DataSegment, build_segment, parse_segment
 from ferrogate.drivers.hj212.receiver import LoggerAccount
 from ferrogate.drivers.hj212.server import Hj212Server, ServerLimits
+from ferrogate.gateway.reading import ScanBatch
 from tests.waiting import eventually
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -240,3 +245,42 @@ def test_listener_counters_in_prometheus_format() -> None:
     assert 'ferrogate_hj212_connections_open{listener="127.0.0.1:9212"} 2' in text
     assert 'ferrogate_hj212_errors_total{listener="127.0.0.1:9212",reason="bad_crc"} 3' in text
     assert render_prometheus({}) == ""
+
+
+async def test_a_taken_listen_port_moves_only_where_the_harness_chose_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listen port was chosen free, then another process bound it: with on_moved the listener
+    takes a port the kernel picks, says which, and a logger sending there is heard; without it (a
+    configured port) the start fails with EADDRINUSE."""
+    monkeypatch.setenv("TEST_HJ212_PW", "123456")
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        taken = other.getsockname()[1]
+        device = Hj212Device.model_validate(
+            {
+                "id": "stack1_cems",
+                "protocol": "hj212",
+                "mn": mn_of(1),
+                "password_env": "TEST_HJ212_PW",
+                "listen_host": "127.0.0.1",
+                "listen_port": taken,
+                "points": [{"id": "so2", "code": "a21026-Rtd", "unit": "mg/m3"}],
+            }
+        )
+        batches: list[ScanBatch] = []
+        fixed = Hj212Listener([device], "site", "Asia/Shanghai", batches.append)
+        with pytest.raises(OSError) as failed:
+            await fixed.start()
+        assert failed.value.errno == errno.EADDRINUSE
+        moves: list[tuple[list[str], int]] = []
+        listener = Hj212Listener(
+            [device], "site", "Asia/Shanghai", batches.append, on_moved=lambda ids, port: moves.append((ids, port))
+        )
+        await listener.start()
+        try:
+            assert moves == [(["stack1_cems"], listener.port)] and listener.port not in (taken, 0)
+            client = Hj212Client("127.0.0.1", listener.port, timeout_s=30, retries=0)
+            await client.connect()
+            assert await client.send(upload(1, 7))
+            await client.close()
+            assert [r.value for b in batches for r in b.readings] == [7.5]
+        finally:
+            await listener.server.stop()

@@ -24,6 +24,8 @@ LEAVES = (
     "ferrogate.gateway.timeutil",
     "ferrogate.gateway.metrics",
     "ferrogate.gateway.redact",
+    "ferrogate.gateway.positions",
+    "ferrogate.gateway.ports",
 )
 MODEL_BASE = "ferrogate.gateway.model_base"
 DRIVER_MODELS = ("ferrogate.drivers.config", "ferrogate.drivers.*.config")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ferrogate.gateway.demo import Demo, DemoOptions
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.conftest import DEMO_PLANT, plant_on_free_ports
 from tests.waiting import eventually
 
@@ -18,7 +18,7 @@ async def test_demo_writes_the_ledger_to_its_data_dir(
     mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path
 ) -> None:
     plant = plant_on_free_ports(DEMO_PLANT, mosquitto, influxdb, fresh_database)
-    demo = Demo(plant, DemoOptions(tmp_path, api_port=free_port(), speed=3600, history_s=3 * 3600))
+    demo = Demo(plant, DemoOptions(tmp_path, api_port=0, speed=3600, history_s=3 * 3600, move_taken_ports=True))
     ledger = tmp_path / "truth.jsonl"
     await demo.start()
     try:

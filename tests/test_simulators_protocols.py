@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -374,3 +375,38 @@ def test_endpoints_name_every_device() -> None:
     for device_id in [*sim.modbus, *sim.opcua]:
         assert sum(line.startswith(f"{device_id}: ") for line in listed) == 1
     assert any("(folder SAF1: submerged_arc_furnace, folder TR_SAF1: transformer" in line for line in listed)
+
+
+async def test_a_port_taken_before_the_start_is_moved_only_where_the_harness_chose_it() -> None:
+    """free_port() chose the ports, another process bound two of them before the simulator: with
+    move_taken_ports the Modbus and the OPC UA device listen elsewhere, the plant for the gateway says
+    where, and plain clients read them there; without it (configured ports) the start fails."""
+    plant = load(on_free_ports(small_doc()))
+    meter, dcs = plant.device("eaf_meter"), plant.device("saf_dcs")
+    dcs_port = int(dcs.endpoint.rsplit(":", 1)[1].split("/")[0])  # type: ignore[union-attr]
+    with socket.create_server(("127.0.0.1", meter.port)), socket.create_server(("127.0.0.1", dcs_port)):  # type: ignore[union-attr]
+        fixed = SimulatedPlant(plant, plant.simulation, clock=ManualClock(T0))
+        with pytest.raises(RuntimeError, match="cannot listen"):
+            await fixed.start()
+        assert not fixed.moved
+        sim, _ = manual_plant(plant)
+        await sim.start()
+        try:
+            assert set(sim.moved) == {"eaf_meter", "saf_dcs"}
+            bound = sim.bound(plant)
+            assert bound.device("eaf_meter").port == sim.moved["eaf_meter"] != meter.port  # type: ignore[union-attr]
+            endpoint = bound.device("saf_dcs").endpoint  # type: ignore[union-attr]
+            assert endpoint == dcs.endpoint.replace(f":{dcs_port}/", f":{sim.moved['saf_dcs']}/")  # type: ignore[union-attr]
+            client = AsyncModbusTcpClient("127.0.0.1", port=sim.moved["eaf_meter"], timeout=5)
+            assert await client.connect()
+            try:
+                assert not (await read(client, "holding", 0, 2)).isError()
+            finally:
+                client.close()
+            async with Client(endpoint, timeout=10) as opc:
+                idx = await opc.get_namespace_index("urn:ferrogate:simulator")
+                assert sim.opcua["saf_dcs"].node_ids() and isinstance(
+                    await opc.get_node(ua.NodeId(sim.opcua["saf_dcs"].node_ids()[0], idx)).read_value(), float
+                )
+        finally:
+            await sim.stop()

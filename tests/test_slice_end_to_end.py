@@ -10,7 +10,7 @@ import httpx
 
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.influx import InfluxV1Client
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from ferrogate.gateway.timeutil import iso_utc
 from tests.conftest import DEMO_PLANT, plant_on_free_ports
 from tests.waiting import eventually
@@ -29,8 +29,7 @@ async def test_slice_delivers_what_the_simulators_served(
     mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path
 ) -> None:
     plant = plant_on_free_ports(DEMO_PLANT, mosquitto, influxdb, fresh_database)
-    api_port = free_port()
-    demo = Demo(plant, DemoOptions(tmp_path, api_port=api_port, speed=60, history_s=3600))
+    demo = Demo(plant, DemoOptions(tmp_path, api_port=0, speed=60, history_s=3600, move_taken_ports=True))
     await demo.start()
     gateway, sim = demo.gateway, demo.simulation
     assert gateway is not None and sim is not None and gateway.publisher is not None
@@ -84,7 +83,9 @@ async def test_slice_delivers_what_the_simulators_served(
 
         # the HTTP API shows the plant model and the last value of each point
         headers = {"X-API-Key": demo.api_key}
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=10, headers=headers) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{demo.options.api_port}", timeout=10, headers=headers
+        ) as http:
             assert (await http.get("/healthz")).json() == {"status": "ok"}
             assets = {a["id"]: a for a in (await http.get("/api/v1/assets")).json()}
             assert set(assets) == {

@@ -126,8 +126,12 @@ async def test_every_record_arrives_exactly_once_across_a_platform_outage(
         await eventually(lambda: true(sum(m.cn == "2061" for m in bureau.messages) >= 2), "two hourly records")
         for logger in sim.loggers.values():
             await logger.pause()
-        made = sender.spool.appended
+        # every batch published reaches the uplink before the count is taken: records it makes from
+        # batches still in flight would otherwise arrive after it
+        published = await gateway.stop_collecting()
+        await eventually(lambda: true(gateway.uplink.batches >= published), "the uplink to take every batch")
         await eventually(lambda: true(sender.backlog == 0), "the last records sent")
+        made = sender.spool.appended
     finally:
         await sim.stop()
         await gateway.stop()

@@ -20,6 +20,7 @@ from ferrogate.drivers.hj212.readings import PointBinding, PointMap
 from ferrogate.drivers.hj212.receiver import LoggerAccount
 from ferrogate.drivers.hj212.server import Hj212Server, ServerLimits
 from ferrogate.gateway.metrics import DeviceMetrics
+from ferrogate.gateway.ports import address_in_use
 from ferrogate.gateway.reading import Quality, ScanBatch
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,15 @@ class Hj212Listener:
         assets: Mapping[tuple[str, str], str] | None = None,
         metrics: Mapping[str, DeviceMetrics] | None = None,
         on_status: Callable[[str, bool], None] | None = None,
+        on_moved: Callable[[list[str], int], None] | None = None,
     ) -> None:
         self.site = site
         self.sink = sink
         self.on_status = on_status
+        # given where the listen port was chosen free beforehand (tests, the demo on free ports): a port
+        # another process took before the bind is replaced by one the kernel picks, and on_moved(device
+        # ids, port) tells whoever connects; None (a configured port): a taken port fails the start
+        self.on_moved = on_moved
         self.host, self.port = devices[0].listen_host, devices[0].listen_port
         self.points = {d.id: point_map(d) for d in devices}
         owners = assets or {}
@@ -104,7 +110,15 @@ class Hj212Listener:
             self.on_status(device, online)
 
     async def start(self) -> None:
-        await self.server.start(self.host, self.port)
+        try:
+            await self.server.start(self.host, self.port)
+        except OSError as exc:
+            if self.on_moved is None or not address_in_use(exc):
+                raise
+            log.warning("HJ 212 listen port %s:%d was taken (%s); listening on a free one", self.host, self.port, exc)
+            await self.server.start(self.host, 0)  # the kernel's pick, read back: nothing can take it first
+            self.port = self.server.port
+            self.on_moved(list(self.points), self.port)
 
     async def run(self) -> None:
         """Listen until cancelled."""

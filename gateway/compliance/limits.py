@@ -26,10 +26,9 @@ from ferrogate.gateway.compliance.figures import Figures
 from ferrogate.gateway.compliance.inputs import CORRECTIONS, Sourced
 from ferrogate.gateway.compliance.model import ProductLimits
 from ferrogate.gateway.energy.reference import Factor
+from ferrogate.gateway.positions import GRADE_1, GRADE_2, GRADE_3, NOT_COMPLIANT, grade_position
 
 Levels = tuple[float | None, float | None, float]
-STATUS_OF_GRADE = {1: "grade_1", 2: "grade_2", 3: "grade_3"}
-NOT_COMPLIANT = "not_compliant"
 NO_PRODUCTION = "no_production"
 MISSING_INPUT = "missing_input"
 
@@ -129,7 +128,7 @@ def grade_of(value: float | None, levels: Levels) -> Graded:
     level = levels[grade - 1]
     assert level is not None
     margin = None if next_level is None else value - next_level
-    return Graded(grade, STATUS_OF_GRADE[grade], next_grade, margin, level - value)
+    return Graded(grade, grade_position(grade), next_grade, margin, level - value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +279,7 @@ def _indicator_out(entry: cref.LimitEntry, r: IndicatorResult) -> dict[str, Any]
     }
 
 
-_STATUS_RANK = {NO_PRODUCTION: 0, "grade_1": 1, "grade_2": 2, "grade_3": 3, NOT_COMPLIANT: 4, MISSING_INPUT: 5}
+_STATUS_RANK = {NO_PRODUCTION: 0, GRADE_1: 1, GRADE_2: 2, GRADE_3: 3, NOT_COMPLIANT: 4, MISSING_INPUT: 5}
 
 
 def _worst(statuses: list[str]) -> str:

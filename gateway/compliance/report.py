@@ -29,6 +29,10 @@ DECIMALS = {
     "tCO2e/t": 3,
     "kgCO2e/t": 1,
     "%": 1,
+    "yuan": 0,
+    "yuan/t": 1,
+    "yuan/kWh": 4,
+    "kW": 0,
 }
 
 

@@ -39,6 +39,7 @@ def split_fields(split: TouSplit, tonnes: float | None) -> dict[str, Any]:
     for period in TouPeriod:
         if period in split.kwh:
             fields[f"kwh_{period.value}"] = split.kwh[period]
+            fields[f"yuan_{period.value}"] = split.yuan.get(period)  # none in rows stored before it existed
     fields |= {
         "cost_yuan": split.cost_yuan,
         "yuan_per_kwh": split.yuan_per_kwh,

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ferrogate.gateway.energy.config import ID, PRODUCT_ID
+from ferrogate.gateway.positions import SCALE_POSITIONS, PositionScale
 
 HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
@@ -149,20 +150,6 @@ class Tariff(_Section):
     demand_charge: DemandCharge | None = None
 
 
-class PositionScale(StrEnum):
-    """Where a product's efficiency position comes from."""
-
-    benchmark = "benchmark"  # the books' benchmark status of the product's month (标杆/基准)
-    limit_grade = "limit_grade"  # a limit-grade assessment (GB 21341 / GB 21256 / GB 21347 grades)
-    declared = "declared"  # the position an authority assessed, given in the plant file
-
-
-SCALE_POSITIONS: dict[PositionScale, tuple[str, ...]] = {
-    PositionScale.benchmark: ("at_or_better_than_benchmark", "between", "worse_than_baseline"),
-    PositionScale.limit_grade: ("grade_1", "grade_2", "grade_3", "above_limit"),
-}
-
-
 class SurchargeRate(_Section):
     position: ID
     yuan_per_kwh: float = Field(ge=0)
@@ -172,6 +159,14 @@ class DeclaredPosition(_Section):
     position: ID
     as_of: date
     source: str = Field(min_length=3, description="the assessment, e.g. the energy-conservation supervision result")
+
+
+class FallbackPosition(_Section):
+    """The position a `limit_grade` rule takes when the compliance layer has no grade for the product's
+    month (nothing produced, a correction input missing, no limit entry)."""
+
+    position: ID
+    source: str = Field(min_length=3, description="why this position, e.g. the last supervision result")
 
 
 class Surcharge(_Section):
@@ -184,6 +179,7 @@ class Surcharge(_Section):
     position_from: PositionScale
     rates: list[SurchargeRate] = Field(min_length=1, description="best position first")
     declared: DeclaredPosition | None = None
+    fallback: FallbackPosition | None = Field(None, description="position_from limit_grade: when there is no grade")
     source: SourceDocument
 
     @model_validator(mode="after")
@@ -201,6 +197,10 @@ class Surcharge(_Section):
             raise ValueError("'declared' goes with position_from declared (and only there)")
         if self.declared is not None and self.declared.position not in names:
             raise ValueError(f"declared position {self.declared.position!r} is not one of the rates' {names}")
+        if self.fallback is not None and self.position_from is not PositionScale.limit_grade:
+            raise ValueError("'fallback' goes with position_from limit_grade (and only there)")
+        if self.fallback is not None and self.fallback.position not in names:
+            raise ValueError(f"fallback position {self.fallback.position!r} is not one of the rates' {names}")
         return self
 
 

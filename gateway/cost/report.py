@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ferrogate.gateway.cost.config import Surcharge, Tariff, TouPeriod
+from ferrogate.gateway.cost.config import PositionScale, Surcharge, Tariff, TouPeriod
+from ferrogate.gateway.cost.positions import positions
+from ferrogate.gateway.cost.surcharge import PositionInput, assess
+from ferrogate.gateway.cost.wire import result_fields
+from ferrogate.gateway.energy.aggregate import Period
+from ferrogate.gateway.energy.wire import flags_text
 
 Row = Mapping[str, Any]
 UNITS = {
     "electricity_kwh": "kWh",
     "kwh_by_period": "kWh",
+    "cost_by_period_yuan": "yuan",
     "energy_cost_yuan": "yuan",
     "yuan_per_kwh": "yuan/kWh",
     "valley_share_percent": "%",
@@ -33,16 +39,34 @@ UNITS = {
 SURCHARGE_INCOMPLETE = "surcharge_incomplete"  # a rule's position is unknown: its surcharge is not in the sum
 
 
-def by_period(row: Row) -> dict[str, float]:
-    return {p.value: float(row[f"kwh_{p.value}"]) for p in TouPeriod if row.get(f"kwh_{p.value}") is not None}
+def by_period(row: Row, what: str = "kwh") -> dict[str, float]:
+    """A stored row's figures per time-of-use period: `kwh` (kWh) or `yuan` (energy cost)."""
+    return {p.value: float(row[f"{what}_{p.value}"]) for p in TouPeriod if row.get(f"{what}_{p.value}") is not None}
 
 
 def _surcharge(row: Row) -> dict[str, Any]:
-    keep = ("position", "position_scale", "position_source", "kwh", "yuan_per_kwh", "surcharge_yuan")
+    keep = ("position", "position_scale", "position_origin", "position_source", "kwh", "yuan_per_kwh", "surcharge_yuan")
     better = ("better_position", "better_yuan_per_kwh", "saving_one_grade_yuan")
     flags = [f for f in str(row.get("flags") or "").split(",") if f]
     head = {"surcharge": row["surcharge"], "product": row["product"]}
     return {**head, **{k: row.get(k) for k in keep + better}, "flags": flags}
+
+
+def regrade(rows: Sequence[Row], rules: Sequence[Surcharge], month: Period, grades: PositionInput) -> list[Row]:
+    """The month's stored surcharge rows with every `limit_grade` rule assessed at the compliance
+    layer's grade (or the rule's fallback): the energy role does not grade, so it stores those rows
+    with their kWh and no position."""
+    by_id = {r.id: r for r in rules}
+    position = positions({}, grades)
+    out: list[Row] = []
+    for row in rows:
+        rule = by_id.get(row["surcharge"])
+        if rule is None or rule.position_from is not PositionScale.limit_grade or row.get("kwh") is None:
+            out.append(row)
+            continue
+        found = assess(rule, row["product"], float(row["kwh"]), position(rule, row["product"], month))
+        out.append({**row, **result_fields(found), "flags": flags_text(found.flags)})
+    return out
 
 
 def month_cost_section(
@@ -72,6 +96,7 @@ def month_cost_section(
                 "tonnes_t": tonnes,
                 "electricity_kwh": row.get("electricity_kwh"),
                 "kwh_by_period": by_period(row),
+                "cost_by_period_yuan": by_period(row, "yuan"),
                 "energy_cost_yuan": energy,
                 "yuan_per_kwh": row.get("yuan_per_kwh"),
                 "valley_share_percent": row.get("valley_share_percent"),
@@ -89,6 +114,7 @@ def month_cost_section(
         "complete": plant_row.get("complete") if plant_row else None,
         "electricity_kwh": plant_row.get("electricity_kwh") if plant_row else None,
         "kwh_by_period": by_period(plant_row) if plant_row else {},
+        "cost_by_period_yuan": by_period(plant_row, "yuan") if plant_row else {},
         "energy_cost_yuan": energy,
         "yuan_per_kwh": plant_row.get("yuan_per_kwh") if plant_row else None,
         "valley_share_percent": plant_row.get("valley_share_percent") if plant_row else None,
@@ -129,6 +155,8 @@ def _flat(entry: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in entry.items():
         if key == "kwh_by_period":
             out |= {f"kwh_{p}": v for p, v in value.items()}
+        elif key == "cost_by_period_yuan":
+            out |= {f"yuan_{p}": v for p, v in value.items()}
         elif key == "demand":
             out |= {f"demand_{k}": v for k, v in (value or {}).items()}
         elif key == "flags":

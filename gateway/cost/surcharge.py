@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from ferrogate.gateway.cost.config import PositionScale, Surcharge
 from ferrogate.gateway.energy.aggregate import Period
@@ -18,11 +19,24 @@ from ferrogate.gateway.energy.aggregate import Period
 NO_POSITION = "no_position"  # the position is not known (no assessment, no production, no benchmark)
 
 
+class Origin(StrEnum):
+    """Who decided a position: the reader of a surcharge asks this first."""
+
+    energy_books = "energy_books"  # the books' benchmark status of the month
+    compliance = "compliance"  # the compliance layer's limit grade of the month
+    plant_file = "plant_file"  # a declared position, or a rule's fallback when there is no grade
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     name: str  # at_or_better_than_benchmark, between, ..., grade_2, or a declared position
     scale: PositionScale
     source: str  # what decided it, for the reader of the figure
+    origin: Origin
+    # the next better position where the assessment knows it (a standard without a grade-1 level has
+    # no better grade than 2); next_known False: the rule's previous rate
+    next_position: str | None = None
+    next_known: bool = False
 
 
 # (surcharge rule, product id, month) -> the product's position on the rule's scale, or None
@@ -52,8 +66,12 @@ def assess(rule: Surcharge, product: str, kwh: float, position: Position | None)
     i = names.index(position.name)
     rate = rule.rates[i].yuan_per_kwh
     result = SurchargeResult(rule.id, product, kwh, position, rate, kwh * rate, None, None, None)
-    if i > 0:
-        better = rule.rates[i - 1]
+    if position.next_known:
+        j = names.index(position.next_position) if position.next_position in names else None
+    else:
+        j = i - 1 if i > 0 else None
+    if j is not None and j < i:
+        better = rule.rates[j]
         result.better_position, result.better_yuan_per_kwh = better.position, better.yuan_per_kwh
         result.saving_one_grade_yuan = kwh * (rate - better.yuan_per_kwh)
     return result

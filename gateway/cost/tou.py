@@ -23,9 +23,10 @@ NO_TARIFF = "no_tariff"  # some kWh fell where no tariff edition was in force: n
 
 @dataclass(slots=True)
 class TouSplit:
-    """kWh per time-of-use period and their energy cost."""
+    """kWh per time-of-use period and their energy cost (in total and per period)."""
 
     kwh: dict[TouPeriod, float] = field(default_factory=dict)
+    yuan: dict[TouPeriod, float] = field(default_factory=dict)
     cost_yuan: float = 0.0
     untariffed_kwh: float = 0.0
     tariffs: set[str] = field(default_factory=set)
@@ -35,6 +36,7 @@ class TouSplit:
             self.untariffed_kwh += kwh
             return
         self.kwh[period] = self.kwh.get(period, 0.0) + kwh
+        self.yuan[period] = self.yuan.get(period, 0.0) + kwh * price
         self.cost_yuan += kwh * price
         if tariff is not None:
             self.tariffs.add(tariff)
@@ -42,6 +44,8 @@ class TouSplit:
     def merge(self, other: TouSplit) -> None:
         for period, kwh in other.kwh.items():
             self.kwh[period] = self.kwh.get(period, 0.0) + kwh
+        for period, yuan in other.yuan.items():
+            self.yuan[period] = self.yuan.get(period, 0.0) + yuan
         self.cost_yuan += other.cost_yuan
         self.untariffed_kwh += other.untariffed_kwh
         self.tariffs |= other.tariffs

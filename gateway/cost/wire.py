@@ -11,6 +11,7 @@ from typing import Any
 
 from ferrogate.gateway.cost.books import CostPeriod, MonthDemand, MonthSurcharge, RecordCost
 from ferrogate.gateway.cost.config import TouPeriod
+from ferrogate.gateway.cost.surcharge import SurchargeResult
 from ferrogate.gateway.cost.tou import TouSplit
 from ferrogate.gateway.energy.wire import clean, dumps, flags_text, line, period_doc
 from ferrogate.gateway.reading import Quality
@@ -51,11 +52,15 @@ def demand_line(site: str, d: MonthDemand) -> str:
 
 
 def surcharge_fields(s: MonthSurcharge) -> dict[str, Any]:
-    r = s.result
+    return {"complete": s.complete, **result_fields(s.result)}
+
+
+def result_fields(r: SurchargeResult) -> dict[str, Any]:
+    """A surcharge's figures under the names of `cost_surcharge` (the API shows the same)."""
     return {
-        "complete": s.complete,
         "position": r.position.name if r.position else None,
         "position_scale": r.position.scale.value if r.position else None,
+        "position_origin": r.position.origin.value if r.position else None,
         "position_source": r.position.source if r.position else None,
         "kwh": r.kwh,
         "yuan_per_kwh": r.yuan_per_kwh,
@@ -158,6 +163,9 @@ def record_from_row(tags: Mapping[str, str], row: Mapping[str, Any]) -> RecordCo
         kwh = row.get(f"kwh_{period.value}")
         if kwh is not None:
             split.kwh[period] = float(kwh)
+        yuan = row.get(f"yuan_{period.value}")
+        if yuan is not None:
+            split.yuan[period] = float(yuan)
     split.cost_yuan = float(row.get("cost_yuan") or 0.0)
     split.untariffed_kwh = float(row.get("untariffed_kwh") or 0.0)
     split.tariffs = set(filter(None, str(row.get("tariffs") or "").split(",")))

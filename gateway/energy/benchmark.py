@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ferrogate.gateway import positions
 from ferrogate.gateway.energy.reference import BenchmarkLevels
 
 
 class Status(StrEnum):
-    at_or_better_than_benchmark = "at_or_better_than_benchmark"
-    between = "between"
-    worse_than_baseline = "worse_than_baseline"
+    at_or_better_than_benchmark = positions.AT_OR_BETTER_THAN_BENCHMARK
+    between = positions.BETWEEN
+    worse_than_baseline = positions.WORSE_THAN_BASELINE
     no_benchmark = "no_benchmark"  # the product has no national level (e.g. EMM)
     no_production = "no_production"
 

@@ -13,6 +13,8 @@ and which points go there as which factor, in minute (2051), hourly (2061) and d
             - {code: a21026, point: eaf1_cems.so2, data: [minute, hour]}            # Min/Avg/Max
             - {code: a21026, point: eaf1_cems.so2_hour_kg, data: [hour], method: forward, suffix: Cou}
             - {code: e01001, point: incomer_meter.power, data: [hour, day]}        # any source
+          figures:                                   # the energy books' computed figures, daily (2031)
+            - {code: a05001, scope: unit, subject: eaf1, field: tco2_direct, unit: kg}
 """
 
 from __future__ import annotations
@@ -20,16 +22,27 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from ferrogate.gateway.energy.wire import KPI_CARBON_FIELDS
 from ferrogate.gateway.model_base import Credentials, Identifier, SpoolConfig, Strict
 
+
+def _factor_code(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9]{1,12}", value):
+        raise ValueError("a factor code: letters and digits, e.g. a21026")
+    return value
+
+
+FactorCode = Annotated[
+    str, AfterValidator(_factor_code), Field(description="the factor code the platform knows it by, e.g. a21026")
+]
 PointRef = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$", description="device_id.point_id")]
 Location = tuple[str | int, ...]
 
 
 class UplinkPoint(Strict):
-    code: str = Field(description="the factor code the platform knows it by, e.g. a21026")
+    code: FactorCode
     point: PointRef
     data: list[Literal["minute", "hour", "day"]] = Field(min_length=1)
     method: Literal["avg", "sum", "forward"] = Field(
@@ -43,12 +56,20 @@ class UplinkPoint(Strict):
             raise ValueError("'suffix' goes with method: forward (avg sends Min/Avg/Max, sum sends Cou)")
         return self
 
-    @field_validator("code")
-    @classmethod
-    def _code(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9]{1,12}", value):
-            raise ValueError("a factor code: letters and digits, e.g. a21026")
-        return value
+
+# the books' KPI figures in tonnes of CO2 (docs/accounting.md §6) that can go up, and the units they can go in
+TONNE_FIELDS = tuple(f for f in KPI_CARBON_FIELDS if f.startswith("tco2_") and "_per_t" not in f)
+PER_TONNE = {"t": 1.0, "kg": 1000.0}
+
+
+class UplinkFigure(Strict):
+    """A figure the energy books compute (a complete local day's KPI), sent as `code-Cou` in daily data."""
+
+    code: FactorCode
+    scope: Literal["unit", "product", "plant"]
+    subject: Identifier = Field(description="the asset, product or site id the KPI is for")
+    field: Literal[TONNE_FIELDS] = Field(description="the KPI field, in tonnes of CO2")  # type: ignore[valid-type]
+    unit: Literal["t", "kg"] = Field("kg", description="the unit the platform takes it in (HJ 212 Cou of a05001: kg)")
 
 
 class PlatformConfig(Credentials):
@@ -62,19 +83,26 @@ class PlatformConfig(Credentials):
     retry_max_s: float = Field(60.0, gt=0, le=3600, description="cap of the backoff while the platform is away")
     close_after_s: float = Field(120.0, ge=0, le=86_400, description="a period closes this long after its end")
     spool: SpoolConfig = SpoolConfig()
-    points: list[UplinkPoint] = Field(min_length=1)
+    points: list[UplinkPoint] = Field(default_factory=list)
+    figures: list[UplinkFigure] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _password(self) -> PlatformConfig:
         if self.password_env is None and self.password_file is None:
             raise ValueError("the platform's PW: give password_env or password_file")
+        if not self.points and not self.figures:
+            raise ValueError("nothing to send: give points, figures or both")
         return self
 
 
 class UplinkConfig(Strict):
     platforms: list[PlatformConfig] = Field(min_length=1)
 
-    def reference_errors(self, point_ids: dict[str, set[str]]) -> list[tuple[Location, str]]:
+    def reference_errors(
+        self, point_ids: dict[str, set[str]], subjects: dict[str, set[str]]
+    ) -> list[tuple[Location, str]]:
+        """Duplicate platforms, points that do not exist, figures of subjects the books do not have
+        (`subjects`: scope -> the asset, product or site ids the books make KPIs for)."""
         errors: list[tuple[Location, str]] = []
         seen: set[str] = set()
         for i, platform in enumerate(self.platforms):
@@ -85,4 +113,8 @@ class UplinkConfig(Strict):
                 device, _, point = item.point.partition(".")
                 if point not in point_ids.get(device, ()):
                     errors.append((("uplink", "platforms", i, "points", j, "point"), f"no point {item.point!r}"))
+            for j, figure in enumerate(platform.figures):
+                if figure.subject not in subjects.get(figure.scope, ()):
+                    where = ("uplink", "platforms", i, "figures", j, "subject")
+                    errors.append((where, f"the books make no {figure.scope} KPI for {figure.subject!r}"))
         return errors

@@ -30,8 +30,8 @@ from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.reading import Reading, ScanBatch
-from ferrogate.gateway.runtime import EmbeddedServer
-from ferrogate.gateway.services import InfluxDB, free_port
+from ferrogate.gateway.runtime import EmbeddedServer, listening_socket
+from ferrogate.gateway.services import InfluxDB
 from tests.conftest import DEMO_PLANT
 from tests.waiting import eventually
 
@@ -95,10 +95,11 @@ async def api(influxdb: InfluxDB) -> AsyncIterator[Api]:
         accounting=accounting,
         compliance=ComplianceService(compliance, influx, None),
     )
-    port = free_port()
+    listener = listening_socket("127.0.0.1")  # bound here, port read back: nothing can take it first
+    port = listener.getsockname()[1]
     config = uvicorn.Config(create_app(context), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = EmbeddedServer(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     await eventually(lambda: asyncio.sleep(0, server.started), "the API server to start", within_s=20)
     yield Api(f"http://127.0.0.1:{port}", context, influx)
     server.should_exit = True

@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.payload import SCHEMA, status_topic, telemetry_topic
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.conftest import DEMO_PLANT, plant_on_free_ports
 from tests.waiting import eventually
 
@@ -77,7 +77,7 @@ async def demo(
     assert plant.mqtt is not None
     plant = plant.model_copy(update={"mqtt": plant.mqtt.model_copy(update={"max_message_bytes": MAX_BYTES})})
     directory = tmp_path_factory.mktemp("hostile-mqtt")
-    running = Demo(plant, DemoOptions(directory, api_port=free_port(), speed=60, history_s=600))
+    running = Demo(plant, DemoOptions(directory, api_port=0, speed=60, history_s=600, move_taken_ports=True))
     await running.start()
     gateway = running.gateway
     assert gateway is not None and gateway.ingest is not None and gateway.energy is not None
