@@ -30,7 +30,7 @@ import pytest
 
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.influx import InfluxV1Client
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.accounted_run import SPEED, fast_plant
 from tests.conftest import plant_on_free_ports
 from tests.reliability.faulted_run import (
@@ -57,7 +57,8 @@ async def plant_run(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: st
     plant = plant_on_free_ports(fast_plant(tmp_path), mosquitto, influxdb, fresh_database)
     telemetry = Telemetry()
     recorder = asyncio.create_task(telemetry.record(mosquitto.port, plant.mqtt.topic_root, plant.site.id))
-    demo = Demo(plant, DemoOptions(tmp_path / "demo", api_port=free_port(), speed=SPEED, history_s=HISTORY_S))
+    options = DemoOptions(tmp_path / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
+    demo = Demo(plant, options)
     influx = InfluxV1Client(plant.influxdb)
     try:
         await asyncio.wait_for(telemetry.subscribed.wait(), timeout=30)

@@ -31,7 +31,7 @@ import yaml
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.model_base import SpoolConfig
-from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
+from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.accounted_run import SPEED, fast_plant
 from tests.conftest import plant_on_free_ports
 from tests.reliability.faulted_run import (
@@ -129,7 +129,8 @@ async def soak(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tm
     )
     telemetry = Telemetry()
     recorder = asyncio.create_task(telemetry.record(mosquitto.port, plant.mqtt.topic_root, plant.site.id))
-    demo = Demo(plant, DemoOptions(tmp_path / "demo", api_port=free_port(), speed=SPEED, history_s=HISTORY_S))
+    options = DemoOptions(tmp_path / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
+    demo = Demo(plant, options)
     influx = InfluxV1Client(plant.influxdb)
     try:
         await asyncio.wait_for(telemetry.subscribed.wait(), timeout=30)
