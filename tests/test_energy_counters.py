@@ -132,3 +132,18 @@ def test_an_edge_inside_a_long_gap_is_an_uncertain_estimate_and_the_sum_stays_ex
     assert whole.value == 8800.0 and whole.quality is G and not whole.flags
     short = curve.between(30 * S, 1290 * S)
     assert short.quality is G and short.value == 8400.0
+
+
+def test_power_bridges_a_reset_only_where_it_was_read_without_an_outage() -> None:
+    """A meter replaced while its device did not answer for 20 minutes: the power readings on both
+    sides of the outage say 30 MW, but the furnace was off in between; a trapezoid across the outage
+    would invent 10 MWh. The new meter's reading (what it counted since it started) stays instead."""
+    times = [0, 60 * S, 1260 * S, 1320 * S]
+    ivs = counter_intervals(times, [50_000.0, 50_500.0, 200.0, 700.0], [G] * 4, CounterSpec(MOD32, RATED, 0.1, 1.0))
+    assert ivs[1].amount == 200.0 and Flag.counter_reset in ivs[1].flags
+    power = Curve(power_intervals(times, [30_000.0] * 4, [G] * 4, 120))
+    across = bridge(ivs, power, max_power_gap_ns=300 * S)
+    assert across[1].amount == 200.0 and Flag.bridged_by_power not in across[1].flags
+    dense_times = [i * 60 * S for i in range(23)]
+    dense = Curve(power_intervals(dense_times, [600.0] * 23, [G] * 23, 120))
+    assert bridge(ivs, dense, max_power_gap_ns=300 * S)[1].amount == 600.0 * 1200 / 3600  # read every minute

@@ -133,7 +133,8 @@ class Books:
 
     def counter_curve(self, store: Store, meter: Meter, power: Curve | None = None) -> Curve:
         ivs = counter_intervals(*_scaled(store.get(meter.key, _EMPTY), meter.to_base), meter.spec)
-        return Curve(bridge(ivs, power), int(self.model.config.interpolation_gap_s * NS_PER_S))
+        gap_ns = int(self.model.config.interpolation_gap_s * NS_PER_S)
+        return Curve(bridge(ivs, power, gap_ns), gap_ns)
 
     def power_curve(self, store: Store, meter: Meter) -> Curve:
         times, values, qualities = _scaled(store.get(meter.key, _EMPTY), meter.to_base)

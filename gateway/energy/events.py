@@ -102,6 +102,15 @@ class Curve:
             out.flags.update(iv.flags)
         return out
 
+    def longest_interval(self, t0_ns: int, t1_ns: int) -> int:
+        """The longest interval overlapping [t0_ns, t1_ns] (0 when none does)."""
+        i = bisect_right(self.ends, t0_ns)
+        longest = 0
+        while i < len(self.intervals) and self.starts[i] < t1_ns:
+            longest = max(longest, self.ends[i] - self.starts[i])
+            i += 1
+        return longest
+
     def _inside_gap(self, t_ns: int) -> bool:
         """Whether `t_ns` lies strictly inside an interval longer than the interpolation gap."""
         i = bisect_right(self.ends, t_ns - 1)
@@ -111,17 +120,20 @@ class Curve:
         return iv.start_ns < t_ns < iv.end_ns and iv.end_ns - iv.start_ns > self.interpolation_gap_ns  # type: ignore[operator]
 
 
-def bridge(counter: Sequence[Interval], power: Curve | None) -> list[Interval]:
+def bridge(counter: Sequence[Interval], power: Curve | None, max_power_gap_ns: int | None = None) -> list[Interval]:
     """Fill intervals a counter could not account (a reset or replacement, an implausible jump)
     with integrated power over the same span, marked Uncertain and flagged. A reset's own estimate
-    (the new meter's reading) misses what was used before it restarted, so power is preferred."""
+    (the new meter's reading) misses what was used before it restarted, so power is preferred, but
+    only where power was read at least every `max_power_gap_ns`: a trapezoid across an outage (a
+    meter replaced while the device was unreachable) can hold energy that was never used."""
     if power is None:
         return list(counter)
     out = []
     for iv in counter:
         if iv.amount is None or Flag.counter_reset in iv.flags:
             estimate = power.between(iv.start_ns, iv.end_ns)
-            if estimate.covered and estimate.quality is not Quality.BAD:
+            dense = max_power_gap_ns is None or power.longest_interval(iv.start_ns, iv.end_ns) <= max_power_gap_ns
+            if estimate.covered and estimate.quality is not Quality.BAD and dense:
                 iv = Interval(
                     iv.start_ns,
                     iv.end_ns,
