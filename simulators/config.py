@@ -324,14 +324,14 @@ class ClockOffsetFault(FaultBase):
 
 Fault = Annotated[
     RefuseConnections
-    | ClockOffsetFault
     | ExceptionFault
     | FreezeFault
     | NanFault
     | OutOfRangeFault
     | CounterResetFault
     | LatencyFault
-    | BadStatusFault,
+    | BadStatusFault
+    | ClockOffsetFault,
     Field(discriminator="fault"),
 ]
 MODBUS_ONLY_FAULTS = ("exception",)
