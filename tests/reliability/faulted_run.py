@@ -8,17 +8,22 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
 
-from ferrogate.gateway.demo import Demo
+from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.energy.production import MISSED_TAPS, NO_PREVIOUS_TAP, ProductionRecord
+from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.payload import telemetry_filter
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.timeutil import iso_utc
+from tests.accounted_run import SPEED
 from tests.waiting import eventually
 
 TOLERANCE = 0.005  # 0.5 %: the books against the ledger
@@ -66,6 +71,29 @@ class Telemetry:
 
         await eventually(holds, f"{device}: {what}", within_s=within_s)
         return self.since(device, mark)
+
+
+@asynccontextmanager
+async def running(
+    plant: PlantFile, directory: Path, history_s: float, broker_port: int
+) -> AsyncIterator[tuple[Demo, Telemetry, InfluxV1Client]]:
+    """The plant's demo at SPEED with `history_s` of accelerated history, a recorder of its telemetry
+    on the broker, and a client of its database; all stopped and closed afterwards."""
+    assert plant.mqtt is not None and plant.influxdb is not None
+    telemetry = Telemetry()
+    recorder = asyncio.create_task(telemetry.record(broker_port, plant.mqtt.topic_root, plant.site.id))
+    options = DemoOptions(directory / "demo", api_port=0, speed=SPEED, history_s=history_s, move_taken_ports=True)
+    demo = Demo(plant, options)
+    influx = InfluxV1Client(plant.influxdb)
+    try:
+        await asyncio.wait_for(telemetry.subscribed.wait(), timeout=30)
+        await asyncio.wait_for(demo.start(), timeout=120)
+        yield demo, telemetry, influx
+    finally:
+        recorder.cancel()
+        await asyncio.gather(recorder, return_exceptions=True)
+        await asyncio.wait_for(demo.stop(), timeout=120)
+        await influx.aclose()
 
 
 def largest_gap_s(batches: list[Seen]) -> float:

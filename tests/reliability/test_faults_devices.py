@@ -28,17 +28,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.services import InfluxDB, Mosquitto
-from tests.accounted_run import SPEED, fast_plant
+from tests.accounted_run import fast_plant
 from tests.conftest import plant_on_free_ports
 from tests.reliability.faulted_run import (
     Seen,
-    Telemetry,
     compare_heats,
     largest_gap_s,
     no_negative_energy,
+    running,
     settle,
 )
 from tests.test_energy_end_to_end import first_good_reading_ns
@@ -55,20 +54,8 @@ STALL_LIMIT_S = 5.0  # scans every 0.5 s: a healthy device silent this long woul
 @pytest.fixture
 async def plant_run(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path) -> AsyncIterator:
     plant = plant_on_free_ports(fast_plant(tmp_path), mosquitto, influxdb, fresh_database)
-    telemetry = Telemetry()
-    recorder = asyncio.create_task(telemetry.record(mosquitto.port, plant.mqtt.topic_root, plant.site.id))
-    options = DemoOptions(tmp_path / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
-    demo = Demo(plant, options)
-    influx = InfluxV1Client(plant.influxdb)
-    try:
-        await asyncio.wait_for(telemetry.subscribed.wait(), timeout=30)
-        await asyncio.wait_for(demo.start(), timeout=120)
-        yield demo, telemetry, influx
-    finally:
-        recorder.cancel()
-        await asyncio.gather(recorder, return_exceptions=True)
-        await asyncio.wait_for(demo.stop(), timeout=120)
-        await influx.aclose()
+    async with running(plant, tmp_path, HISTORY_S, mosquitto.port) as run:
+        yield run
 
 
 def all_bad(batches: list[Seen], reason_start: str, points: tuple[str, ...] = (), count: int = 6) -> bool:

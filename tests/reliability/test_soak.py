@@ -28,18 +28,16 @@ from typing import Any
 import pytest
 import yaml
 
-from ferrogate.gateway.demo import Demo, DemoOptions
-from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.accounted_run import SPEED, fast_plant
 from tests.conftest import plant_on_free_ports
 from tests.reliability.faulted_run import (
     LONG,
-    Telemetry,
     compare_heats,
     no_negative_energy,
     rss_kib,
+    running,
     settle,
 )
 from tests.test_energy_end_to_end import first_good_reading_ns
@@ -127,20 +125,8 @@ async def soak(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tm
             "influxdb": plant.influxdb.model_copy(update={"spool": SpoolConfig(path=tmp_path / "influx-spool.sqlite")}),
         }
     )
-    telemetry = Telemetry()
-    recorder = asyncio.create_task(telemetry.record(mosquitto.port, plant.mqtt.topic_root, plant.site.id))
-    options = DemoOptions(tmp_path / "demo", api_port=0, speed=SPEED, history_s=HISTORY_S, move_taken_ports=True)
-    demo = Demo(plant, options)
-    influx = InfluxV1Client(plant.influxdb)
-    try:
-        await asyncio.wait_for(telemetry.subscribed.wait(), timeout=30)
-        await asyncio.wait_for(demo.start(), timeout=120)
+    async with running(plant, tmp_path, HISTORY_S, mosquitto.port) as (demo, telemetry, influx):
         yield demo, telemetry, influx, faults
-    finally:
-        recorder.cancel()
-        await asyncio.gather(recorder, return_exceptions=True)
-        await asyncio.wait_for(demo.stop(), timeout=120)
-        await influx.aclose()
 
 
 @pytest.mark.timeout(int(SOAK_S) + 600)
