@@ -53,7 +53,7 @@ STALL_LIMIT_S = 5.0  # scans every 0.5 s: a healthy device silent this long woul
 
 @pytest.fixture
 async def plant_run(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path) -> AsyncIterator:
-    plant = plant_on_free_ports(fast_plant(tmp_path), mosquitto, influxdb, fresh_database)
+    plant = plant_on_free_ports(fast_plant(tmp_path, interpolation_gap_s=300), mosquitto, influxdb, fresh_database)
     async with running(plant, tmp_path, HISTORY_S, mosquitto.port) as run:
         yield run
 
