@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ferrogate import apikey_cmd, cert_cmd, dbinit_cmd, probe_cmd, simulate_cmd
-from ferrogate.gateway.config_loader import ConfigError, load_plant
+from ferrogate.gateway.config_loader import ConfigError, load_config
 from ferrogate.gateway.redact import redact_handlers
 from ferrogate.gateway.timeutil import parse_seconds
-from ferrogate.plant_file import load_or_exit
+from ferrogate.plant_file import load_config_or_exit, load_or_exit
 
 
 def duration(text: str) -> float:
@@ -57,9 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--plant", type=Path, required=True)
     run.add_argument(
         "--role",
-        default="collect,ingest,api",
+        default=None,
         help="roles separated by ',' or '-' (systemd instance names allow no commas): "
-        "collect, ingest, energy, api, uplink",
+        "collect, ingest, energy, api, uplink (default collect,ingest,api); "
+        "a group center file: ingest, api (default both)",
+    )
+    run.add_argument(
+        "--worker-id",
+        default=None,
+        help="names this process's MQTT clients (default: the host name); several ingest workers on one box "
+        "each need their own",
     )
     run.add_argument("--api-host", default="127.0.0.1")
     run.add_argument("--api-port", type=int, default=8080)
@@ -112,7 +119,7 @@ async def _until_signalled(work: Coroutine[Any, Any, int]) -> int:
 
 def check_config(file: Path) -> int:
     try:
-        load_plant(file)
+        load_config(file)
     except ConfigError as exc:
         print(f"{len(exc.problems)} error(s) in {file}:", file=sys.stderr)
         for problem in exc.problems:
@@ -146,12 +153,21 @@ def parse_roles(text: str) -> tuple[str, ...]:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from ferrogate.gateway.runtime import Gateway, RoleConfigError
+    from ferrogate.gateway.center_config import CenterFile
+    from ferrogate.gateway.center_runtime import CENTER_ROLES, Center
+    from ferrogate.gateway.runtime import Gateway, RoleConfigError, RoleTasks
 
-    plant = load_or_exit(args.plant)
-    roles = parse_roles(args.role)
+    config = load_config_or_exit(args.plant)
     try:
-        gateway = Gateway(plant, roles, api_host=args.api_host, api_port=args.api_port, plant_file=args.plant)
+        gateway: RoleTasks
+        if isinstance(config, CenterFile):  # a group center: ingest and the group API (docs/group.md)
+            roles = parse_roles(args.role) if args.role else CENTER_ROLES
+            gateway = Center(config, roles, args.api_host, args.api_port, gateway_id=args.worker_id)
+        else:
+            roles = parse_roles(args.role or "collect,ingest,api")
+            gateway = Gateway(
+                config, roles, args.api_host, args.api_port, gateway_id=args.worker_id, plant_file=args.plant
+            )
     except RoleConfigError as exc:
         print(f"cannot run: {exc}", file=sys.stderr)
         return 1

@@ -490,28 +490,43 @@ class AccountingService:
         """Records and buckets written before (e.g. by a previous run), so period sums are whole."""
         where = f"site='{_q(self.site)}' AND time >= {start_ns} AND time < {end_ns}"
         try:
-            records = await self.influx.query(
-                f'SELECT * FROM "{DERIVED_POLICY}".{wire.RECORD} WHERE {where} GROUP BY asset, product, kind'
-            )
-            rows = await self.influx.query(
-                f'SELECT * FROM "{DERIVED_POLICY}".{wire.INTERVAL} WHERE {where} GROUP BY asset, role, source, unit'
+            records, rows = await read_derived(
+                self.influx, self.site, start_ns, end_ns, self.material_units, self.books.interval_ns
             )
         except InfluxError as exc:
             log.warning("energy: could not load derived rows (%s); period sums start from live data", exc)
             return
-        for s in records:
-            for row in s.rows():
-                rec = wire.record_from_row(s.tags, row, self.material_units)
-                self.records.setdefault(rec.id, rec)
-        for s in rows:
-            for row in s.rows():
-                iv = wire.interval_from_row(s.tags, row, self.books.interval_ns)
-                self.intervals.setdefault(iv.key, iv)
+        for rec in records:
+            self.records.setdefault(rec.id, rec)
+        for iv in rows:
+            self.intervals.setdefault(iv.key, iv)
         for ext in self.extensions:
             try:
                 await ext.load(self.influx, where)
             except InfluxError as exc:
                 log.warning("energy: an extension could not load its rows (%s); its sums start from live data", exc)
+
+
+async def read_derived(
+    influx: InfluxV1Client,
+    site: str,
+    start_ns: int,
+    end_ns: int,
+    material_units: Mapping[str, str],
+    interval_ns: int,
+) -> tuple[list[ProductionRecord], list[IntervalRow]]:
+    """The books' records (by end) and buckets (by start) stored in [start_ns, end_ns); InfluxError if unreadable."""
+    where = f"site='{_q(site)}' AND time >= {start_ns} AND time < {end_ns}"
+    records = await influx.query(
+        f'SELECT * FROM "{DERIVED_POLICY}".{wire.RECORD} WHERE {where} GROUP BY asset, product, kind'
+    )
+    rows = await influx.query(
+        f'SELECT * FROM "{DERIVED_POLICY}".{wire.INTERVAL} WHERE {where} GROUP BY asset, role, source, unit'
+    )
+    return (
+        [wire.record_from_row(s.tags, row, material_units) for s in records for row in s.rows()],
+        [wire.interval_from_row(s.tags, row, interval_ns) for s in rows for row in s.rows()],
+    )
 
 
 def _partial(flags: Iterable[str]) -> bool:

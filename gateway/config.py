@@ -68,10 +68,19 @@ class MqttConfig(Credentials):
     # the collector forwards its spool only while an ingest worker is subscribed (a restarted broker
     # may have lost the shared subscriptions until the workers reconnect); false for a site without ingest
     wait_for_ingest: bool = True
+    # the collector keeps each batch in its spool until ingest says it is durable in the database
+    # (the retained mark on {root}/{site}/ingest/ack/{gateway}), not just until the broker's PUBACK, so
+    # a broker crash loses nothing; default: as wait_for_ingest (a site without ingest gets no marks)
+    ack_from_ingest: bool | None = None
     # consumers refuse (count and log) a message larger than this before parsing it; a scan batch
     # takes about 120 bytes per reading
     max_message_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     spool: SpoolConfig = SpoolConfig()
+
+    @property
+    def durable_ack(self) -> bool:
+        """Whether collectors wait for ingest's durable mark before forgetting a batch."""
+        return self.wait_for_ingest if self.ack_from_ingest is None else self.ack_from_ingest
 
 
 class InfluxConfig(Credentials):

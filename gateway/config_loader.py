@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from ferrogate.gateway.center_config import CenterFile
 from ferrogate.gateway.config import DEVICE_PROTOCOLS
 from ferrogate.gateway.model_base import ID_PATTERN
 from ferrogate.gateway.plant_file import PlantFile
@@ -150,6 +151,16 @@ def _yaml_location(path: Location, data: object) -> Location:
 
 def parse_plant(text: str, file: Path) -> PlantFile:
     """Validate YAML text as a plant configuration, raising ConfigError with every problem."""
+    plant = parse_config(text, file)
+    if not isinstance(plant, PlantFile):
+        problem = ConfigProblem(file, ("group",), None, "this is a group center file, not a plant file")
+        raise ConfigError(file, [problem])
+    return plant
+
+
+def parse_config(text: str, file: Path) -> PlantFile | CenterFile:
+    """A plant file, or a group center file (told by its `group:` section), validated; raises
+    ConfigError with every problem."""
     try:
         root = yaml.compose(text, Loader=PlantLoader)
         expansion = _expansion_problem(root) if root is not None else None
@@ -172,8 +183,9 @@ def parse_plant(text: str, file: Path) -> PlantFile:
         data = _extend(data, file, (file.resolve(),), lines)
         # line numbers only for what this file itself says; inherited parts have none here
         lines = {loc: n for loc, n in lines.items() if loc and loc[0] in own}
+    model: type[PlantFile] | type[CenterFile] = CenterFile if "group" in data else PlantFile
     try:
-        plant = PlantFile.model_validate(data)
+        plant = model.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
@@ -264,10 +276,19 @@ def _reason(err: dict, written: str | None = None) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def load_plant(file: str | Path) -> PlantFile:
-    path = Path(file)
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [ConfigProblem(path, (), None, f"cannot read file: {exc.strerror}")]) from exc
-    return parse_plant(text, path)
+
+
+def load_plant(file: str | Path) -> PlantFile:
+    path = Path(file)
+    return parse_plant(_read(path), path)
+
+
+def load_config(file: str | Path) -> PlantFile | CenterFile:
+    """A plant file or a group center file (`ferrogate run` and `check-config` take either)."""
+    path = Path(file)
+    return parse_config(_read(path), path)

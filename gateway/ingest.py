@@ -5,6 +5,11 @@ spooled to disk while the database is away, or, if the database rejects them for
 dead-letter file. Until then the broker holds the message for this worker's persistent session, so
 a worker that dies gets it again when it comes back. Several workers share the stream through the
 shared subscription `$share/ferrogate-ingest/...`, each message going to one of them.
+
+Collectors keep their batches until ingest says they are durable: for a message that carries a
+delivery tag, ingest moves its collector's durable mark and publishes it, retained, on
+`{root}/{site}/ingest/ack/{collector}` (gateway/delivery.py), which it also reads: the last mark
+after a restart, and the other workers' marks.
 """
 
 from __future__ import annotations
@@ -14,21 +19,26 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import aiomqtt
 
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import DeadLetters
+from ferrogate.gateway.delivery import HOLE_REPORT_S, DeliveryTag, DurableMarks, read_tag
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
 from ferrogate.gateway.lineprotocol import batch_lines, device_status_line
-from ferrogate.gateway.mqtt import Backoff, ack, make_client
+from ferrogate.gateway.mqtt import Backoff, _first_of, ack, connection_lost, make_client
 from ferrogate.gateway.payload import (
     PayloadError,
     check_size,
     decode_batch,
     decode_device_status,
+    decode_ingest_ack,
     device_status_filter,
+    encode_ingest_ack,
+    ingest_ack_filter,
+    ingest_ack_topic,
     ingest_probe_topic,
     telemetry_filter,
 )
@@ -284,22 +294,40 @@ class InfluxWriter:
 
 
 class IngestWorker:
-    def __init__(self, mqtt: MqttConfig, influx: InfluxConfig, site: str, worker_id: str = "1") -> None:
+    """Telemetry and device status of one site (a plant's own ingest) or of many (the group
+    center's workers, `gateway/center_ingest.py`), all on the shared subscription."""
+
+    client_role = "ingest"  # in the MQTT client id: {prefix}-{client_role}-{worker_id}
+
+    def __init__(
+        self,
+        mqtt: MqttConfig,
+        influx: InfluxConfig,
+        site: str | Sequence[str],
+        worker_id: str = "1",
+        spool_name: str = SPOOL_NAME,
+    ) -> None:
         self.mqtt = mqtt
-        self.site = site
+        self.sites = (site,) if isinstance(site, str) else tuple(site)
+        self.site = self.sites[0]
         self.worker_id = worker_id
         self.sink = open_sink(influx)
         self.influx_client = self.sink  # with dialect v1 also the InfluxQL query client
-        self.writer = InfluxWriter(influx, self.sink, max_pending=mqtt.receive_maximum)
+        self.writer = InfluxWriter(
+            influx, self.sink, open_spool(influx.spool, spool_name), max_pending=mqtt.receive_maximum
+        )
         self.messages = 0  # telemetry batches accepted
         self.status_messages = 0  # device status changes accepted
         self.rejections = Rejections("ingest")
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
-        self._telemetry_prefix = f"{mqtt.topic_root}/{site}/telemetry/"
-        self._status_prefix = f"{mqtt.topic_root}/{site}/status/"
-        self._probe_topic = ingest_probe_topic(mqtt.topic_root, site)
+        self._root_prefix = mqtt.topic_root + "/"
+        self._known_sites = frozenset(self.sites)
         self._client: aiomqtt.Client | None = None
+        # collectors' durable marks (gateway/delivery.py), keyed by their ack topic
+        self.marks = DurableMarks()
+        self.marks_published = 0
+        self._marks_moved = asyncio.Event()
 
     @property
     def rejected(self) -> int:
@@ -315,17 +343,18 @@ class IngestWorker:
         lines: list[str] = []
         try:
             check_size(payload, self.mqtt.max_message_bytes)
-            if topic.startswith(self._telemetry_prefix):
+            site, kind, name = self._origin(topic)
+            if kind == "telemetry":
                 batch = decode_batch(payload)
-                _check_origin(batch.site, batch.device, self.site, topic[len(self._telemetry_prefix) :])
+                _check_origin(batch.site, batch.device, site, name)
                 lines = batch_lines(batch)
                 self.messages += 1
-            elif topic.startswith(self._status_prefix):
-                site, device, online, time_ns = decode_device_status(payload)
-                _check_origin(site, device, self.site, topic[len(self._status_prefix) :])
-                lines = [device_status_line(site, device, online, time_ns)]
+            elif kind == "status":
+                status_site, device, online, time_ns = decode_device_status(payload)
+                _check_origin(status_site, device, site, name)
+                lines = [device_status_line(status_site, device, online, time_ns)]
                 self.status_messages += 1
-            elif topic != self._probe_topic:  # probes only ask whether a worker is subscribed
+            elif (kind, name) != ("ingest", "probe"):  # probes only ask whether a worker is subscribed
                 raise PayloadError("not a telemetry or device status topic of this site")
         except PayloadError as exc:
             self.rejections.add(topic, str(exc))
@@ -334,11 +363,84 @@ class IngestWorker:
             log.debug("message on %s could not be converted", topic, exc_info=True)
         self.writer.add(lines, ack)
 
+    def _durable(self, topic: str, ack: Ack | None, tag: DeliveryTag) -> Ack | None:
+        """`ack`, and then, once the message is durable, its collector's mark moved (a message this
+        worker refuses counts too: it would be refused again)."""
+        site, kind, _ = self._origin(topic)
+        if kind not in ("telemetry", "status"):
+            return ack
+        stream = ingest_ack_topic(self.mqtt.topic_root, site, tag.stream)
+
+        def done() -> None:
+            if ack is not None:
+                ack()
+            if self.marks.durable(DeliveryTag(stream, tag.epoch, tag.id, tag.prev)):
+                self._marks_moved.set()
+
+        return done
+
+    def mark_filters(self) -> list[str]:
+        """Every collector's durable mark of this worker's sites (not shared: each worker reads all)."""
+        return [ingest_ack_filter(self.mqtt.topic_root, site) for site in self.sites]
+
+    def _on_mark(self, topic: str, payload: bytes) -> None:
+        """A durable mark on an ack topic: the retained one after a (re)connect, or another worker's."""
+        try:
+            epoch, mark, _ = decode_ingest_ack(payload)
+        except PayloadError as exc:
+            self.rejections.add(topic, str(exc))
+            return
+        if self.marks.merge(topic, epoch, mark):
+            self._marks_moved.set()
+
+    async def _publish_marks(self) -> None:
+        """Publish every mark that moved, retained, QoS 1, and every HOLE_REPORT_S a mark held by a
+        hole (so its collector sends again); marks that move meanwhile wait for the next round."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HOLE_REPORT_S if self.marks.holes() else None):
+                    await self._marks_moved.wait()
+            self._marks_moved.clear()
+            client = self._client
+            if client is None:
+                continue  # set again once reconnected
+            lost = connection_lost(client)
+            for topic, epoch, mark, waiting in self.marks.unpublished(loop.time()):
+                payload = encode_ingest_ack(epoch, mark, waiting)
+                try:
+                    await _first_of(client.publish(topic, payload, qos=1, retain=True), lost)
+                except aiomqtt.MqttError:
+                    break  # published again after the reconnect
+                self.marks.published(topic, epoch, mark, loop.time())
+                self.marks_published += 1
+
+    def _origin(self, topic: str) -> tuple[str, str, str]:
+        """(site, kind, name) of `{root}/{site}/{kind}/{name}` for one of this worker's sites."""
+        parts = topic[len(self._root_prefix) :].split("/") if topic.startswith(self._root_prefix) else []
+        if len(parts) != 3 or parts[0] not in self._known_sites:
+            return "", "", ""
+        return parts[0], parts[1], parts[2]
+
+    def subscriptions(self) -> list[str]:
+        """Shared: each message goes to one worker of the group."""
+        root = self.mqtt.topic_root
+        return [
+            f"$share/{SHARE_GROUP}/{topic_filter}"
+            for site in self.sites
+            for topic_filter in (
+                telemetry_filter(root, site),
+                device_status_filter(root, site),
+                ingest_probe_topic(root, site),
+            )
+        ]
+
     async def run(self) -> None:
         first_try = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._prepare(first_try), name="influx-prepare")
             tg.create_task(self._consume(), name="mqtt-ingest")
+            tg.create_task(self._publish_marks(), name="mqtt-ingest-marks")
             # writes start once the database (and its retention policies) had a chance to be created,
             # so none lands in a policy about to stop being the default; an unreachable database
             # does not hold them up (they retry and spool)
@@ -367,32 +469,44 @@ class IngestWorker:
             return
 
     async def _consume(self) -> None:
-        root = self.mqtt.topic_root
-        filters = [
-            telemetry_filter(root, self.site),
-            device_status_filter(root, self.site),
-            ingest_probe_topic(root, self.site),
-        ]
+        subscriptions = self.subscriptions()
+        mark_filters = self.mark_filters()
+        mark_prefixes = tuple(f.removesuffix("+") for f in mark_filters)
         backoff = Backoff()
         while True:
             client = make_client(
                 self.mqtt,
-                f"{self.mqtt.client_id_prefix}-ingest-{self.worker_id}",
+                f"{self.mqtt.client_id_prefix}-{self.client_role}-{self.worker_id}",
                 receive_maximum=self.mqtt.receive_maximum,
                 manual_ack=True,
             )
             try:
                 async with client:
                     self._client = client
-                    for topic_filter in filters:
-                        granted = await client.subscribe(f"$share/{SHARE_GROUP}/{topic_filter}", qos=1)
+                    # QoS 0: no manual PUBACK to send; the retained marks arrive now, others' as they move
+                    for mark_filter in mark_filters:
+                        granted = await client.subscribe(mark_filter, qos=0)
+                        if any(getattr(code, "is_failure", False) for code in granted):
+                            log.error("the broker refused the subscription to the durable marks: %s", granted)
+                    for subscription in subscriptions:
+                        granted = await client.subscribe(subscription, qos=1)
                         if any(getattr(code, "is_failure", False) for code in granted):
                             # e.g. the broker's ACL: without the probe topic, collectors hold their spools
-                            log.error("the broker refused the subscription to %s: %s", topic_filter, granted)
+                            log.error("the broker refused the subscription to %s: %s", subscription, granted)
                     self.subscribed.set()
+                    self._marks_moved.set()  # marks that moved while disconnected
                     backoff.reset()
                     async for message in client.messages:
-                        self.handle(message.topic.value, message.payload, self._acker(client, message))
+                        topic = message.topic.value
+                        if mark_prefixes and topic.startswith(mark_prefixes):
+                            if isinstance(message.payload, bytes):
+                                self._on_mark(topic, message.payload)
+                            continue
+                        acker: Ack | None = self._acker(client, message)
+                        tag = read_tag(message.properties)
+                        if tag is not None:
+                            acker = self._durable(topic, acker, tag)
+                        self.handle(topic, message.payload, acker)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
                 delay = backoff.next_delay()

@@ -1,9 +1,10 @@
 """MQTT connections (aiomqtt over paho-mqtt, MQTT v5) and the publisher the collector feeds.
 
 The publisher is store-and-forward: every scan batch is committed to the disk spool first and leaves
-it only after the broker's PUBACK, so a broker outage or a killed gateway loses nothing; after a
-reconnect or a restart the spool is replayed in order. A batch may therefore be delivered twice
-(QoS 1 is at-least-once); InfluxDB's point key (series + timestamp) makes the second write a no-op.
+it only once ingest says it is durable in the database (gateway/delivery.py; or, with
+`ack_from_ingest: false`, on the broker's PUBACK), so a broker outage or crash or a killed gateway
+loses nothing; after a reconnect or a restart the spool is replayed in order. A batch may therefore
+be delivered twice; InfluxDB's point key (series + timestamp) makes the second write an overwrite.
 """
 
 from __future__ import annotations
@@ -23,14 +24,18 @@ from paho.mqtt.properties import Properties
 
 from ferrogate.gateway.cancellation import cancel_pending
 from ferrogate.gateway.config import MqttConfig
+from ferrogate.gateway.delivery import tag_properties
 from ferrogate.gateway.payload import (
     PayloadError,
     check_size,
     decode_batch,
+    decode_ingest_ack,
     encode_batch,
     encode_device_status,
+    ingest_ack_topic,
     ingest_probe_topic,
     status_topic,
+    stream_name,
     telemetry_filter,
     telemetry_topic,
 )
@@ -49,6 +54,9 @@ NO_MATCHING_SUBSCRIBERS = 16  # MQTT v5 PUBACK reason code
 PROBE_INTERVAL_S = 10.0
 # holding the spool this long for want of an ingest worker is worth a warning (s)
 INGEST_WAIT_WARNING_S = 30.0
+# ingest reports its mark held by a hole (a message the broker dropped without closing a connection)
+# and the mark has not moved for this long: send everything past it again (s)
+RESEND_AFTER_HOLE_S = 10.0
 
 
 class Client(aiomqtt.Client):
@@ -249,6 +257,14 @@ class MqttPublisher:
         self.status_published = 0
         self.replayed = 0  # batches that waited in the spool through an outage or a restart
         self.ingest_absent = 0  # probes the broker answered with 'no matching subscribers'
+        # durable acknowledgement: batches stay in the spool until ingest's mark passes them
+        self.durable_ack = config.durable_ack
+        self.stream = stream_name(gateway_id)
+        self.acked = 0  # ingest's durable mark for this spool's epoch
+        self.acks = 0  # marks received that pruned the spool
+        self.hole_resends = 0  # spools sent again from the mark because ingest reported a hole
+        self._resend = False  # set by a hole report: the forward loop starts again at the head
+        self._acked_at = 0.0  # loop time of the last move of the mark (or of the connect)
         self.connected = asyncio.Event()
         self._device_online: dict[str, bool] = {}
         self._wake = asyncio.Event()
@@ -293,6 +309,7 @@ class MqttPublisher:
                 ) as client:
                     client.pending_calls_threshold = self.config.max_inflight + 1
                     await client.publish(gw_status, ONLINE, qos=1, retain=True)
+                    reader = await self._follow_acks(client) if self.durable_ack else None
                     self.connected.set()
                     backoff.reset()
                     replay_through = self.spool.last_id if self.spool.rows else 0
@@ -305,6 +322,10 @@ class MqttPublisher:
                         with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                             await asyncio.wait_for(client.publish(gw_status, OFFLINE, qos=1, retain=True), 2)
                         raise
+                    finally:
+                        if reader is not None:
+                            reader.cancel()
+                            await asyncio.gather(reader, return_exceptions=True)
             except aiomqtt.MqttError as exc:
                 if self.connected.is_set():
                     log.warning("MQTT broker lost (%s): batches wait in the spool", exc)
@@ -314,10 +335,14 @@ class MqttPublisher:
                 await asyncio.sleep(delay)
 
     async def _forward(self, client: aiomqtt.Client, replay_through: int) -> None:
-        """Publish the spool's head, a window of `max_inflight` at a time, until the connection drops."""
+        """Publish the spool, a window of `max_inflight` at a time, until the connection drops: from
+        the head each time when the broker's PUBACK deletes, else everything past what this connection
+        sent (the spool then waits for ingest's mark, `_follow_acks`)."""
         lost = connection_lost(client)
         loop = asyncio.get_running_loop()
         probed_at = -PROBE_INTERVAL_S
+        sent = 0  # durable ack: the last entry sent on this connection (0: start at the head)
+        self._acked_at = loop.time()
         if self._first_wait_for:
             await _first_of(asyncio.gather(*(e.wait() for e in self._first_wait_for)), lost)
             self._first_wait_for.clear()
@@ -325,13 +350,19 @@ class MqttPublisher:
             if self.config.wait_for_ingest and loop.time() - probed_at >= PROBE_INTERVAL_S:
                 await self._until_ingest_subscribed(client, lost)
                 probed_at = loop.time()
-            entries = self.spool.peek(self.config.max_inflight)
+            if self._resend:
+                self._resend, sent = False, 0
+            entries = self.spool.peek(self.config.max_inflight, after=sent)
             if not entries:
                 self._wake.clear()
                 await _first_of(self._wake.wait(), lost)
                 continue
-            await _first_of(self._publish(client, entries), lost)
-            self.spool.remove_through(entries[-1].id)
+            if self.durable_ack:
+                await _first_of(self._publish_tagged(client, entries, sent), lost)
+                sent = entries[-1].id
+            else:
+                await _first_of(self._publish(client, entries), lost)
+                self.spool.remove_through(entries[-1].id)
             for entry in entries:
                 if entry.retain:
                     self.status_published += 1
@@ -374,6 +405,63 @@ class MqttPublisher:
     async def _publish(client: aiomqtt.Client, entries: list[SpoolEntry]) -> None:
         # paho sends them in this order; all must be acknowledged before the spool forgets them
         await asyncio.gather(*(client.publish(e.topic, e.payload, qos=1, retain=e.retain) for e in entries))
+
+    async def _publish_tagged(self, client: aiomqtt.Client, entries: list[SpoolEntry], prev: int) -> None:
+        """Publish with delivery tags (gateway/delivery.py): each entry names the one sent before it."""
+        stream, epoch = self.stream, self.spool.epoch
+        sends = []
+        for e in entries:
+            properties = tag_properties(stream, epoch, e.id, prev)
+            sends.append(client.publish(e.topic, e.payload, qos=1, retain=e.retain, properties=properties))
+            prev = e.id
+        await asyncio.gather(*sends)
+
+    async def _follow_acks(self, client: aiomqtt.Client) -> asyncio.Task[None] | None:
+        """Subscribe to ingest's durable mark for this collector (retained: the last one comes at once)
+        and prune the spool as it moves; a broker whose ACL refuses it makes the PUBACK delete again."""
+        topic = ingest_ack_topic(self.config.topic_root, self.site, self.stream)
+        granted = await client.subscribe(topic, qos=1)
+        if any(getattr(code, "is_failure", False) for code in granted):
+            self.durable_ack = False
+            log.error(
+                "the broker refused the subscription to %s (%s): batches are deleted on the broker's PUBACK, "
+                "and a broker crash can lose readings; install deploy/mosquitto/acl",
+                topic,
+                granted,
+            )
+            return None
+
+        async def read() -> None:
+            with contextlib.suppress(aiomqtt.MqttError):  # the connection dropped: the run loop reconnects
+                async for message in client.messages:
+                    if message.topic.value == topic and isinstance(message.payload, bytes):
+                        await self._on_ack(message.payload)
+
+        return asyncio.create_task(read(), name="mqtt-ingest-acks")
+
+    async def _on_ack(self, payload: bytes) -> None:
+        try:
+            epoch, mark, waiting = decode_ingest_ack(payload)
+        except PayloadError as exc:
+            log.warning("ingest acknowledgement ignored: %s", exc)
+            return
+        if epoch != self.spool.epoch:
+            return  # another spool file's (this collector was reinstalled)
+        now = asyncio.get_running_loop().time()
+        if mark <= self.acked:
+            if waiting and mark == self.acked and now - self._acked_at >= RESEND_AFTER_HOLE_S:
+                # ingest holds later batches but misses one after the mark: the broker dropped it
+                self._acked_at, self._resend = now, True
+                self.hole_resends += 1
+                self._wake.set()
+                log.warning("ingest misses a batch after its durable mark %d: sending the spool again from it", mark)
+            return
+        self.acked = mark
+        self.acks += 1
+        self._acked_at = now
+        self.spool.remove_through(mark)
+        async with self._progress:
+            self._progress.notify_all()
 
     async def drain(self) -> None:
         """Wait until every batch submitted so far has been acknowledged (or dropped by a full spool)."""

@@ -19,6 +19,7 @@ from ferrogate.gateway.reading import Quality, Reading, ScanBatch
 SCHEMA = "ferrogate/1"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _QUALITIES = {q.value: q for q in Quality}
+_TOPIC_LEVEL = str.maketrans({"/": "_", "+": "_", "#": "_"})
 
 
 class PayloadError(ValueError):
@@ -46,6 +47,38 @@ def ingest_probe_topic(root: str, site: str) -> str:
     """Only ingest workers subscribe here (shared): a publisher learns from the PUBACK reason code
     whether any is subscribed before it forwards its spool."""
     return f"{root}/{site}/ingest/probe"
+
+
+def ingest_ack_topic(root: str, site: str, stream: str) -> str:
+    """Retained: how far ingest has made a collector's spool stream durable (`encode_ingest_ack`)."""
+    return f"{root}/{site}/ingest/ack/{stream}"
+
+
+def ingest_ack_filter(root: str, site: str) -> str:
+    return f"{root}/{site}/ingest/ack/+"
+
+
+def stream_name(gateway_id: str) -> str:
+    """A collector's gateway id as one topic level (no '/', '+', '#')."""
+    return gateway_id.translate(_TOPIC_LEVEL) or "_"
+
+
+def encode_ingest_ack(epoch: str, mark: int, waiting: int = 0) -> bytes:
+    """{"schema", "epoch": the collector spool's epoch, "mark": every entry id <= mark is durable,
+    "waiting": durable entries ingest holds beyond a hole after the mark}."""
+    doc = {"schema": SCHEMA, "epoch": epoch, "mark": mark, "waiting": waiting}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def decode_ingest_ack(payload: bytes) -> tuple[str, int, int]:
+    """(epoch, mark, waiting) of an ingest acknowledgement; raises PayloadError with the reason."""
+    doc = _json(payload)
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise PayloadError(f"not a {SCHEMA} ingest acknowledgement")
+    epoch, mark, waiting = doc.get("epoch"), doc.get("mark"), doc.get("waiting", 0)
+    if not isinstance(epoch, str) or not _is_int(mark) or mark < 0 or not _is_int(waiting) or waiting < 0:
+        raise PayloadError("epoch must be a string, mark and waiting non-negative integers")
+    return epoch, mark, waiting
 
 
 def encode_device_status(site: str, device: str, online: bool, time_ns: int) -> bytes:

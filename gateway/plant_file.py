@@ -10,7 +10,7 @@ it own, composed here so that no lower layer imports a higher one.
 | `cost` | `gateway/cost/config.py`, resolved by `gateway/cost/model.py` |
 | `alarms` | `gateway/alarms.py` |
 | `pollution` | `gateway/pollution/config.py` |
-| `uplink` | `gateway/uplink/config.py` |
+| `uplink` | `gateway/uplink/config.py`; energy platforms' mapping files: `gateway/uplink/energy_platform/mapping.py` |
 | `api` | `api/config.py` |
 
 Each owner checks its section against the plant model; `reference_errors` calls those checks in
@@ -32,6 +32,7 @@ from ferrogate.gateway.energy.config import AccountingConfig
 from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.pollution.config import PollutionConfig
 from ferrogate.gateway.uplink.config import UplinkConfig
+from ferrogate.gateway.uplink.energy_platform.mapping import load_mapping
 from ferrogate.simulators.config import Simulation
 
 
@@ -76,4 +77,25 @@ class PlantFile(PlantConfig):
             errors += build_compliance(self, self.compliance, accounting)[1]
         if self.cost is not None and not errors:
             errors += resolve_cost(self, self.cost, self.accounting)[1]
+        if self.uplink is not None and self.uplink.energy_platforms and not errors:
+            errors += self._energy_platform_errors()
+        return errors
+
+    def _energy_platform_errors(self) -> list[tuple[Location, str]]:
+        """The energy platforms report the books from InfluxDB, through their mapping files."""
+        assert self.uplink is not None
+        if self.accounting is None or self.influxdb is None:
+            missing = " and ".join(
+                s for s, v in (("accounting", self.accounting), ("influxdb", self.influxdb)) if v is None
+            )
+            return [
+                (("uplink", "energy_platforms"), f"the energy platforms report the books: add the {missing} section")
+            ]
+        model = resolve(self, self.accounting)[0]
+        assert model is not None
+        errors: list[tuple[Location, str]] = []
+        for i, platform in enumerate(self.uplink.energy_platforms):
+            problems = load_mapping(platform.mapping_file, model)[1]
+            where = ("uplink", "energy_platforms", i, "mapping_file")
+            errors += [(where, f"{platform.mapping_file}: {problem}") for problem in problems]
         return errors

@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from ferrogate.api.app import create_app
+from ferrogate.api.config import ApiConfig
 from ferrogate.api.context import ApiContext, ReadinessCheck
 from ferrogate.api.keys import KeyStore, StoredKey
 from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_metrics
@@ -39,6 +40,8 @@ from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.rejections import render_prometheus as render_rejections
+from ferrogate.gateway.uplink.energy_platform.service import check_credentials, start_energy_platforms
+from ferrogate.gateway.uplink.energy_platform.service import render_prometheus as render_energy_platforms
 from ferrogate.gateway.uplink.service import UplinkService
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,69 @@ def listening_socket(host: str) -> socket.socket:
     return socket.create_server((host, 0), family=family)
 
 
-class Gateway:
+class RoleTasks:
+    """The tasks of a process's roles (a plant gateway's or a group center's), and its API server."""
+
+    def __init__(
+        self, roles: tuple[str, ...], api: ApiConfig, api_host: str, api_port: int, gateway_id: str | None
+    ) -> None:
+        if "api" in roles and api.tls is not None:
+            try:
+                api.tls.check()
+            except ValueError as exc:
+                raise RoleConfigError(str(exc)) from None
+        self.roles = roles
+        self.api_tls = api.tls
+        self.api_host, self.api_port = api_host, api_port
+        self.gateway_id = gateway_id or socket.gethostname()
+        self._tasks: list[asyncio.Task] = []
+        self.api_server: uvicorn.Server | None = None
+
+    def _serve_api(self, app: Any) -> None:
+        """The API (an ASGI app) in this event loop, over HTTPS where `api.tls` says so."""
+        tls = self.api_tls
+        config = uvicorn.Config(
+            app,
+            host=self.api_host,
+            port=self.api_port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=tls.cert_file if tls is not None else None,
+            ssl_keyfile=tls.key_file if tls is not None else None,
+        )
+        self.api_server = EmbeddedServer(config)
+        listener = None
+        if self.api_port == 0:
+            # any free port, bound here and read back: no window in which another process can
+            # take a port chosen beforehand (tests, the demo); a configured port is uvicorn's to bind
+            listener = listening_socket(self.api_host)
+            self.api_port = listener.getsockname()[1]
+        self._spawn(self.api_server.serve(sockets=[listener] if listener else None), "api")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def wait(self) -> None:
+        """Return when a role stops by itself (a crash is re-raised so the service manager restarts us)."""
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = task.exception()
+            if exc is not None:
+                raise RuntimeError(f"role task {task.get_name()} failed") from exc
+            log.error("role task %s ended", task.get_name())
+
+    async def _stop_tasks(self) -> None:
+        """Cancel every role; the API server is asked to finish its requests instead."""
+        if self.api_server is not None:
+            self.api_server.should_exit = True
+        for task in self._tasks:
+            if task.get_name() != "api":
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+
+class Gateway(RoleTasks):
     def __init__(
         self,
         plant: PlantFile,
@@ -85,19 +150,20 @@ class Gateway:
             raise RoleConfigError("the plant file has no 'mqtt' section (every role needs the broker)")
         if "ingest" in roles and plant.influxdb is None:
             raise RoleConfigError("the ingest role needs an 'influxdb' section in the plant file")
-        if "api" in roles and plant.api.tls is not None:
+        if "uplink" in roles and plant.uplink is not None:
             try:
-                plant.api.tls.check()
+                for platform in plant.uplink.energy_platforms:
+                    check_credentials(platform)
             except ValueError as exc:
                 raise RoleConfigError(str(exc)) from None
+        super().__init__(roles, plant.api, api_host, api_port, gateway_id)
         self.plant = plant
-        self.roles = roles
-        self.gateway_id = gateway_id or socket.gethostname()
         self.publisher: MqttPublisher | None = None
         self.collector: Collector | None = None
         self.ingest: IngestWorker | None = None
         self.energy: AccountingService | None = None  # the accounting engine (energy role, plant has `accounting`)
-        self.uplink: UplinkService | None = None  # HJ 212 to environmental platforms (uplink role, plant has `uplink`)
+        # HJ 212 to environmental platforms, the books to energy platforms (uplink role, plant has `uplink`)
+        self.uplink: UplinkService | None = None
         self.live = LiveCache({d.id: frozenset(p.id for p in d.points) for d in plant.devices})
         self.live_rejections = Rejections("live")
         self.alarms = AlarmBook(plant.alarms.history)
@@ -111,19 +177,13 @@ class Gateway:
         self.cost = resolve_cost(plant, plant.cost, plant.accounting)[0] if plant.cost is not None else None
         self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
         self.live_subscribed = asyncio.Event()
-        self.api_server: uvicorn.Server | None = None
         self.api_context: ApiContext | None = None
-        self.api_host, self.api_port = api_host, api_port
         self.on_listen_moved = on_listen_moved
-        self._tasks: list[asyncio.Task] = []
         self._influx_probe: InfluxV1Client | None = None
         self.api_keys = api_keys or []
         self.plant_file = plant_file
         self.compliance: ComplianceService | None = None  # with the api role on a plant with accounting
         self.compliance_watch: ComplianceWatch | None = None
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def start(self) -> None:
         plant, mqtt = self.plant, self.plant.mqtt
@@ -133,7 +193,8 @@ class Gateway:
             self.ingest = IngestWorker(mqtt, plant.influxdb, plant.site.id, self.gateway_id)
             self._spawn(self.ingest.run(), "ingest")
         if "uplink" in self.roles and plant.uplink is not None:
-            self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id)
+            energy = start_energy_platforms(plant)
+            self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id, energy)
             self._spawn(self.uplink.run(), "uplink")
         if "energy" in self.roles and plant.accounting is not None:
             self.energy = start_accounting(plant, self.gateway_id)
@@ -163,25 +224,7 @@ class Gateway:
                 self.compliance_watch = ComplianceWatch(self.compliance, self.alarms, time.time_ns)
                 self.compliance.listeners.append(self.compliance_watch.poke)
                 self._spawn(self.compliance_watch.run(), "compliance-watch")
-            app = create_app(self.api_context)
-            tls = plant.api.tls
-            config = uvicorn.Config(
-                app,
-                host=self.api_host,
-                port=self.api_port,
-                log_level="warning",
-                lifespan="off",
-                ssl_certfile=tls.cert_file if tls is not None else None,
-                ssl_keyfile=tls.key_file if tls is not None else None,
-            )
-            self.api_server = EmbeddedServer(config)
-            listener = None
-            if self.api_port == 0:
-                # any free port, bound here and read back: no window in which another process can
-                # take a port chosen beforehand (tests, the demo); a configured port is uvicorn's to bind
-                listener = listening_socket(self.api_host)
-                self.api_port = listener.getsockname()[1]
-            self._spawn(self.api_server.serve(sockets=[listener] if listener else None), "api")
+            self._serve_api(create_app(self.api_context))
         if "collect" in self.roles:
             followers = [self.energy.subscribed] if self.energy is not None else []
             self.publisher = MqttPublisher(mqtt, plant.site.id, self.gateway_id, first_wait_for=followers)
@@ -252,16 +295,9 @@ class Gateway:
         consumers = [self.live_rejections] if "api" in self.roles else []
         consumers += [worker.rejections for worker in (self.ingest, self.energy, self.uplink) if worker is not None]
         parts.append(render_rejections(consumers))
+        if self.uplink is not None and self.uplink.energy_platforms:
+            parts.append(render_energy_platforms(self.uplink.energy_platforms))
         return "".join(parts)
-
-    async def wait(self) -> None:
-        """Return when a role stops by itself (a crash is re-raised so the service manager restarts us)."""
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            exc = task.exception()
-            if exc is not None:
-                raise RuntimeError(f"role task {task.get_name()} failed") from exc
-            log.error("role task %s ended", task.get_name())
 
     async def stop_collecting(self) -> int:
         """Stop scanning (the other roles go on) and wait until the broker acknowledged every batch
@@ -276,13 +312,7 @@ class Gateway:
         return self.publisher.published
 
     async def stop(self) -> None:
-        if self.api_server is not None:
-            self.api_server.should_exit = True
-        for task in self._tasks:
-            if task.get_name() != "api":
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._stop_tasks()
         if self.publisher is not None:
             self.publisher.close()
         if self.ingest is not None:
@@ -290,7 +320,7 @@ class Gateway:
         if self.energy is not None:
             await self.energy.aclose()
         if self.uplink is not None:
-            self.uplink.close()
+            await self.uplink.aclose()
         if self._influx_probe is not None:
             await self._influx_probe.aclose()
         if self.compliance is not None and self.compliance.store is not None:

@@ -3,16 +3,20 @@
 Each entry is committed before `append` returns, so it survives a killed process (SIGKILL) with
 `sync: normal` and also a power cut with `sync: full`. Entries come back in the order they went in
 (`peek`) and leave only when the caller confirms delivery (`remove_through`), so a crash between
-sending and confirming sends an entry twice, never zero times. The outbox is bounded by the payload
+sending and confirming sends an entry twice, never zero times. Entry ids only grow (AUTOINCREMENT:
+never reused, even after deletes) for the life of the file, whose random `epoch` tells a new file
+(same path, ids from 1 again) from the old one. The outbox is bounded by the payload
 bytes it holds; when full, the configured policy drops the oldest (or the newest) entries, and every
 drop is counted and logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -68,6 +72,13 @@ class Spool:
             f"CREATE TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY AUTOINCREMENT, created_ns INTEGER NOT NULL,"
             " topic TEXT NOT NULL, retain INTEGER NOT NULL, items INTEGER NOT NULL, payload BLOB NOT NULL)"
         )
+        # the file's epoch: made once with the file, so ids of a new file are never taken for the old one's
+        self._db.execute("CREATE TABLE IF NOT EXISTS spool_epoch (epoch TEXT NOT NULL)")
+        self._db.execute(
+            "INSERT INTO spool_epoch (epoch) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM spool_epoch)",
+            (secrets.token_hex(8),),
+        )
+        self.epoch: str = self._db.execute("SELECT epoch FROM spool_epoch").fetchone()[0]
         self._insert = f"INSERT INTO {name} (created_ns, topic, retain, items, payload) VALUES (?, ?, ?, ?, ?)"
         rows, size, items, last = self._db.execute(
             f"SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(sum(items), 0), max(id) FROM {name}"
@@ -107,11 +118,12 @@ class Spool:
         self.appended += 1
         return True
 
-    def peek(self, limit: int, max_items: int | None = None) -> list[SpoolEntry]:
-        """The oldest entries, in order: at most `limit`, and stopping once `max_items` are reached."""
+    def peek(self, limit: int, max_items: int | None = None, after: int = 0) -> list[SpoolEntry]:
+        """The oldest entries with an id above `after`, in order: at most `limit`, and stopping once
+        `max_items` are reached."""
         cursor = self._db.execute(
-            f"SELECT id, topic, payload, items, retain FROM {self.name} ORDER BY id LIMIT ?",
-            (limit,),
+            f"SELECT id, topic, payload, items, retain FROM {self.name} WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit),
         )
         out: list[SpoolEntry] = []
         total = 0
@@ -181,6 +193,16 @@ class Spool:
                 self.dropped,
                 self.dropped_items,
             )
+
+
+async def wait_head(spool: Spool, wake: asyncio.Event) -> SpoolEntry:
+    """The oldest entry, waiting for `wake` (set by whoever appends) while the spool is empty."""
+    while True:
+        head = spool.peek(1)
+        if head:
+            return head[0]
+        wake.clear()
+        await wake.wait()
 
 
 def open_spool(config: SpoolConfig, name: str) -> Spool:

@@ -48,6 +48,7 @@ class CountingMeter:
     offset_ms: int
     reads: int = 0
     paused: bool = False
+    step_ms: int = STEP_MS  # meter-clock time per read
     server: SimulatedModbusDevice | None = field(default=None, repr=False)
 
     def sample(self) -> None:
@@ -59,7 +60,7 @@ class CountingMeter:
     def signal(self, name: str) -> float:
         n = self.reads
         if name == "clock_ms":
-            return START_MS + self.offset_ms + n * STEP_MS
+            return START_MS + self.offset_ms + n * self.step_ms
         if name == "energy_kwh":
             return 1000 + 7 * n  # kWh counter
         return 500.0 + 0.25 * (n % 1000)  # kW, exact in float32
@@ -68,10 +69,10 @@ class CountingMeter:
         self.paused = True
 
 
-async def start_meters(count: int) -> list[CountingMeter]:
+async def start_meters(count: int, step_ms: int = STEP_MS) -> list[CountingMeter]:
     meters = []
     for i in range(count):
-        meter = CountingMeter(f"meter{i + 1}", offset_ms=i * 7)
+        meter = CountingMeter(f"meter{i + 1}", offset_ms=i * 7, step_ms=step_ms)
         meter.server = SimulatedModbusDevice(METER_MAP, LOOPBACK, free_port(), 1, meter.sample, meter.signal)
         await meter.server.start()
         meters.append(meter)

@@ -55,6 +55,18 @@ async def test_heat_costs_add_up_to_the_period_and_match_a_recompute(accounted_d
             for name in ("valley", "flat", "peak", "sharp"):
                 by_heats = sum(h["kwh_by_period"].get(name, 0.0) for h in inside)
                 assert by_heats == pytest.approx(period["kwh_by_period"].get(name, 0.0), rel=REL, abs=1e-6), name
+            missing = [h["id"] for h in inside if h["id"] not in stored]
+            if missing:  # say what the books and InfluxDB hold for the asset (seen once under load, not understood)
+                held = sorted((r.id, r.end_ns, sorted(r.flags)) for r in energy.records.values() if r.unit == asset)
+                rows = await influx_rows(
+                    accounted_demo, f"""SELECT id, flags FROM "long".production_record WHERE asset='{asset}'"""
+                )
+                pytest.fail(
+                    f"cost heats {missing} have no production_record row in InfluxDB; books hold {held}; "
+                    f"InfluxDB holds {[(r['id'], r['time'], r['flags']) for r in rows]}; energy rejected "
+                    f"{energy.rejected_lines} lines, {len(energy.pending_lines)} pending, "
+                    f"{energy.cycle_errors} cycle errors"
+                )
             for h in inside:  # each heat's periods add up to the energy books' record of it
                 assert sum(h["kwh_by_period"].values()) == pytest.approx(stored[h["id"]]["electricity_kwh"], rel=REL)
             counted += inside

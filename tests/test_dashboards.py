@@ -54,7 +54,7 @@ def test_dashboards_read_back_through_grafanas_typed_model(builder: ModuleType) 
 
 
 def test_dashboard_structure() -> None:
-    assert len(DASHBOARDS) == 6
+    assert len(DASHBOARDS) == 7
     uids = [load(p)["uid"] for p in DASHBOARDS]
     assert len(set(uids)) == len(uids)
     for path in DASHBOARDS:

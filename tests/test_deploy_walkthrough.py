@@ -267,7 +267,7 @@ async def check_grafana_view(walk: Walkthrough) -> None:
     plant = load_plant(ROOT / "deploy" / "plants" / "commissioning.yaml")
     try:
         boards = sorted((root / dashboards.relative_to("/")).glob("*.json"))
-        assert len(boards) == 6
+        assert len(boards) == 7
         # panels of the plant's current day ("today" runs from local midnight)
         day_panels = {
             f"{path.name} #{p['id']} {p['title']}"

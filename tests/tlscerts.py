@@ -1,4 +1,4 @@
-"""A throw-away certificate authority and server certificate for TLS tests."""
+"""A throw-away certificate authority, server and client certificates for TLS tests."""
 
 from __future__ import annotations
 
@@ -58,4 +58,31 @@ def make_ca_and_server(directory: Path, host: str = "127.0.0.1") -> tuple[Path, 
     paths[2].write_bytes(_pem_key(key))
     for p in paths:
         p.chmod(0o644)  # mosquitto may run as its own user
+    (directory / "ca.key").write_bytes(_pem_key(ca_key))  # for make_client_cert; stays owner-only
+    (directory / "ca.key").chmod(0o600)
+    return paths
+
+
+def make_client_cert(directory: Path, common_name: str) -> tuple[Path, Path]:
+    """A client certificate (mutual TLS) signed by the CA make_ca_and_server wrote into `directory`;
+    returns the paths of <name>.crt and <name>.key."""
+    ca_cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = (directory / f"{common_name}.crt", directory / f"{common_name}.key")
+    paths[0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(_pem_key(key))
     return paths

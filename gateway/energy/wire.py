@@ -193,6 +193,7 @@ def record_payload(site: str, rec: ProductionRecord, material_units: Mapping[str
         "kind": rec.kind,
         "start": iso_utc(rec.start_ns),
         "end": iso_utc(rec.end_ns),
+        "end_ns": rec.end_ns,  # exact: the record's row time (a group center rewrites the row from this)
         **clean(record_fields(rec, material_units)),
     }
     doc["flags"] = sorted(str(f) for f in rec.flags)

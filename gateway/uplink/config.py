@@ -1,5 +1,6 @@
 """The plant file's `uplink:` section: the environmental platforms the plant reports to over HJ 212,
-and which points go there as which factor, in minute (2051), hourly (2061) and daily (2031) data.
+and which points go there as which factor, in minute (2051), hourly (2061) and daily (2031) data;
+and the energy online-monitoring platforms (`energy_platforms`, energy_platform/config.py).
 
     uplink:
       platforms:
@@ -26,6 +27,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from ferrogate.gateway.energy.wire import KPI_CARBON_FIELDS
 from ferrogate.gateway.model_base import Credentials, Identifier, SpoolConfig, Strict
+from ferrogate.gateway.uplink.energy_platform.config import EnergyPlatformConfig
 
 
 def _factor_code(value: str) -> str:
@@ -96,7 +98,16 @@ class PlatformConfig(Credentials):
 
 
 class UplinkConfig(Strict):
-    platforms: list[PlatformConfig] = Field(min_length=1)
+    platforms: list[PlatformConfig] = Field(default_factory=list, description="HJ 212 platforms")
+    energy_platforms: list[EnergyPlatformConfig] = Field(
+        default_factory=list, description="energy online-monitoring platforms (docs/energy-platform.md)"
+    )
+
+    @model_validator(mode="after")
+    def _some_platform(self) -> UplinkConfig:
+        if not self.platforms and not self.energy_platforms:
+            raise ValueError("name at least one platform: 'platforms' (HJ 212) or 'energy_platforms'")
+        return self
 
     def reference_errors(
         self, point_ids: dict[str, set[str]], subjects: dict[str, set[str]]
@@ -117,4 +128,8 @@ class UplinkConfig(Strict):
                 if figure.subject not in subjects.get(figure.scope, ()):
                     where = ("uplink", "platforms", i, "figures", j, "subject")
                     errors.append((where, f"the books make no {figure.scope} KPI for {figure.subject!r}"))
+        for i, energy in enumerate(self.energy_platforms):
+            if energy.id in seen:
+                errors.append((("uplink", "energy_platforms", i, "id"), f"duplicate platform id {energy.id!r}"))
+            seen.add(energy.id)
         return errors

@@ -24,7 +24,7 @@ from ferrogate.drivers.hj212.protocol.client import Hj212Client
 from ferrogate.drivers.hj212.protocol.cp import build_cp
 from ferrogate.drivers.hj212.protocol.message import format_hj212_time
 from ferrogate.drivers.hj212.protocol.segment import VERSION_2017, DataSegment, build_segment, make_flag, parse_segment
-from ferrogate.gateway.spool import Spool
+from ferrogate.gateway.spool import Spool, wait_head
 from ferrogate.gateway.uplink.aggregate import Record
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,7 @@ class PlatformSender:
 
     async def _send_all(self, client: Hj212Client) -> None:
         while True:
-            head = self.spool.peek(1)
-            if not head:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            entry = head[0]
+            entry = await wait_head(self.spool, self._wake)
             segment = parse_segment(entry.payload.decode("utf-8"))
             if not await client.send(segment):
                 self.unanswered += 1

@@ -1,6 +1,7 @@
 """The `uplink` role: follows the telemetry stream (and the energy books' daily KPIs where a platform
-takes computed figures), makes each platform's records, spools and sends them (aggregate.py,
-figures.py, sender.py). A platform whose spool has no path keeps its backlog in memory only
+takes computed figures), makes each HJ 212 platform's records, spools and sends them (aggregate.py,
+figures.py, sender.py); and reports the energy books to the energy online-monitoring platforms
+(energy_platform/). A platform whose spool has no path keeps its backlog in memory only
 (lost with the process), like the other outboxes."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.spool import open_spool
 from ferrogate.gateway.uplink.aggregate import PeriodAggregator, Record, UplinkItem
 from ferrogate.gateway.uplink.config import PER_TONNE, PlatformConfig, UplinkConfig
+from ferrogate.gateway.uplink.energy_platform.service import EnergyPlatform
 from ferrogate.gateway.uplink.figures import DayFigures, FigureItem
 from ferrogate.gateway.uplink.sender import PlatformSender, PlatformTarget
 
@@ -70,10 +72,19 @@ class Platform:
 
 
 class UplinkService:
-    def __init__(self, config: UplinkConfig, mqtt: MqttConfig, site: str, zone: str, gateway_id: str) -> None:
+    def __init__(
+        self,
+        config: UplinkConfig,
+        mqtt: MqttConfig,
+        site: str,
+        zone: str,
+        gateway_id: str,
+        energy_platforms: list[EnergyPlatform] | None = None,
+    ) -> None:
         self.mqtt, self.site = mqtt, site
         self.identifier = f"{mqtt.client_id_prefix}-uplink-{gateway_id}"
         self.platforms = [Platform(p, zone) for p in config.platforms]
+        self.energy_platforms = energy_platforms or []
         self.subscribed = asyncio.Event()
         self.books_subscribed = asyncio.Event()  # following the books' daily KPIs (platforms with figures)
         self.rejections = Rejections("uplink")  # messages of the stream it could not take
@@ -98,12 +109,15 @@ class UplinkService:
         async with asyncio.TaskGroup() as tg:
             for platform in self.platforms:
                 tg.create_task(platform.sender.run(), name=f"uplink:{platform.config.id}")
-            tg.create_task(
-                follow_telemetry(
-                    self.mqtt, self.site, self.identifier, self.on_batch, self.subscribed, 1, self.rejections
-                ),
-                name="uplink:follow",
-            )
+            for energy in self.energy_platforms:
+                tg.create_task(energy.run(), name=f"uplink:energy:{energy.config.id}")
+            if self.platforms:  # the energy platforms read the books from InfluxDB, not the stream
+                tg.create_task(
+                    follow_telemetry(
+                        self.mqtt, self.site, self.identifier, self.on_batch, self.subscribed, 1, self.rejections
+                    ),
+                    name="uplink:follow",
+                )
             if any(p.config.figures for p in self.platforms):
                 tg.create_task(
                     follow(
@@ -118,9 +132,11 @@ class UplinkService:
                     name="uplink:books",
                 )
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         for platform in self.platforms:
             platform.sender.spool.close()
+        for energy in self.energy_platforms:
+            await energy.aclose()
 
 
 def state_file(spool_path: Path, platform: str) -> Path:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from . import carbon, compliance, cost, furnace, overview, pollution
+from . import carbon, compliance, cost, furnace, group, overview, pollution
 
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "overview.json": overview.dashboard,
@@ -25,6 +25,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "cost.json": cost.dashboard,
     "compliance.json": compliance.dashboard,
     "pollution.json": pollution.dashboard,
+    "group.json": group.dashboard,
 }
 
 

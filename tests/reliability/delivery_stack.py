@@ -1,0 +1,301 @@
+"""A small plant whose gateway roles run as separate processes, for the delivery fault tests: two
+counting Modbus meters (tests/meters.py), a real Mosquitto and InfluxDB, and `python -m ferrogate run`
+with `--role collect`, `--role ingest` and `--role energy,api`, each killable and restartable. Optional
+in the way: a TCP proxy between the collector and the broker (tests/tcp_proxy.py: the WAN, cut and
+restored) and an HTTP relay in front of InfluxDB that answers 503 while told to.
+
+`verify()` pauses the meters, waits for InfluxDB to hold every reading they served and counts, per
+(device, point, meter-clock time), what is missing, doubled, changed or never served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ferrogate.gateway.config import InfluxConfig
+from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.services import LOOPBACK, InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
+from tests.conftest import ROOT
+from tests.meters import CountingMeter, Key, plant_config, plant_doc, served, start_meters, stop_meters
+from tests.tcp_proxy import TcpProxy
+from tests.waiting import eventually
+
+SCAN_INTERVAL_S = 1.0  # the plant's scan: one read of each meter a second
+# ingest notices a database outage, and its end, within about a second
+FAST_RETRY = {"flush_interval_s": 0.2, "max_retries": 1, "retry_initial_s": 0.2, "retry_max_s": 1.0}
+
+
+class RoleProcess:
+    """One `ferrogate run --role ...` process; its output goes to `<name>.log`."""
+
+    def __init__(self, name: str, plant_file: Path, roles: str, directory: Path, *extra: str) -> None:
+        self.name, self.log = name, directory / f"{name}.log"
+        self.argv = [sys.executable, "-m", "ferrogate", "run", "--plant", str(plant_file), "--role", roles, *extra]
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self.starts += 1
+
+    async def kill(self) -> None:
+        """SIGKILL: no cleanup, as a power loss or the OOM killer would."""
+        assert self.proc is not None and self.proc.poll() is None, f"{self.name} is not running"
+        self.proc.send_signal(signal.SIGKILL)
+        assert await asyncio.to_thread(self.proc.wait, 30) == -signal.SIGKILL
+
+    async def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(self.proc.wait, 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            await asyncio.to_thread(self.proc.wait)
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else "(no log)"
+        return f"--- {self.name} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+class FlakyHttp:
+    """An HTTP relay in front of InfluxDB that answers every request with 503 while `failing`."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port, self.target_port = free_port(), target_port
+        self.failing = False
+        self.refused = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, LOOPBACK, self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, OSError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                length = next((int(h.split(":", 1)[1]) for h in lines if h.lower().startswith("content-length:")), 0)
+                body = await reader.readexactly(length)
+                if self.failing:
+                    self.refused += 1
+                    writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 11\r\n\r\nunavailable")
+                else:
+                    kept = [h for h in lines if h and not h.lower().startswith("connection:")]
+                    request = ("\r\n".join([*kept, "Connection: close"]) + "\r\n\r\n").encode("latin-1") + body
+                    up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.target_port)
+                    up_writer.write(request)
+                    answer = await up_reader.read()  # until the database closes: one whole response
+                    up_writer.close()
+                    writer.write(answer)
+                await writer.drain()
+        writer.close()
+
+
+class DeliveryStack:
+    """The plant, the services and the three role processes, in `directory`."""
+
+    def __init__(self, directory: Path, site: str, *, wan_relay: bool = False, flaky_database: bool = False) -> None:
+        self.directory, self.site = directory, site
+        self.wan_relay, self.flaky_database = wan_relay, flaky_database
+        self.broker: Mosquitto | None = None
+        self.database: InfluxDB | None = None
+        self.meters: list[CountingMeter] = []
+        self.relay: TcpProxy | None = None
+        self.flaky: FlakyHttp | None = None
+        self.roles: dict[str, RoleProcess] = {}
+        self.client: InfluxV1Client | None = None
+        self.collector_spool = directory / "collector.sqlite"
+
+    async def start(self, collector_mqtt: dict[str, Any] | None = None) -> None:
+        d = self.directory
+        self.broker = await asyncio.to_thread(start_mosquitto, d / "broker")
+        self.database = await asyncio.to_thread(start_influxdb, d / "influxdb")
+        self.meters = await start_meters(2)
+        self.client = InfluxV1Client(InfluxConfig(url=self.database.url, database="faults"))
+        await self.client.ensure_database()
+        broker_port = self.broker.port
+        if self.wan_relay:
+            self.relay = TcpProxy(broker_port)
+            await self.relay.restore()
+        database_url = self.database.url
+        if self.flaky_database:
+            self.flaky = FlakyHttp(self.database.port)
+            await self.flaky.start()
+            database_url = self.flaky.url
+        influx = {"url": database_url, "database": "faults", **FAST_RETRY}
+        mqtt = {"port": broker_port, "keepalive_s": 5}
+        collect_mqtt = {
+            **mqtt,
+            "port": self.relay.port if self.relay else broker_port,
+            "spool": {"path": str(self.collector_spool)},
+            **(collector_mqtt or {}),
+        }
+        ingest_influx = {**influx, "spool": {"path": str(d / "ingest.sqlite")}}
+        files = {}
+        for name, m, i in (("collect", collect_mqtt, influx), ("ingest", mqtt, ingest_influx), ("api", mqtt, influx)):
+            files[name] = d / f"{name}.yaml"
+            plant_config(plant_doc(self.site, self.meters, m, i, SCAN_INTERVAL_S), files[name])
+        self.roles = {
+            "collect": RoleProcess("collect", files["collect"], "collect", d),
+            "ingest": RoleProcess("ingest", files["ingest"], "ingest", d),
+            "energy,api": RoleProcess("energy,api", files["api"], "energy,api", d, "--api-port", str(free_port())),
+        }
+        for role in self.roles.values():
+            role.start()
+
+    @property
+    def collect(self) -> RoleProcess:
+        return self.roles["collect"]
+
+    @property
+    def ingest(self) -> RoleProcess:
+        return self.roles["ingest"]
+
+    async def close(self) -> None:
+        for role in self.roles.values():
+            await role.stop()
+        if self.client is not None:
+            await self.client.aclose()
+        await stop_meters(self.meters)
+        if self.relay is not None:
+            await self.relay.cut()
+        if self.flaky is not None:
+            await self.flaky.close()
+        for service in (self.broker, self.database):
+            if service is not None:
+                await asyncio.to_thread(service.process.stop)
+
+    def logs(self) -> str:
+        return "\n".join(role.tail() for role in self.roles.values())
+
+    def scans(self) -> int:
+        """Scans the collector made that the meters answered (one Modbus read per scan)."""
+        return sum(len(m.server.served) for m in self.meters if m.server is not None)
+
+    async def stored_counts(self) -> Counter[Key]:
+        """How often InfluxDB holds each good reading, by (device, point, time) across every series."""
+        assert self.client is not None
+        series = await self.client.query(f"SELECT quality, device, point FROM reading WHERE site='{self.site}'")
+        counts: Counter[Key] = Counter()
+        for s in series:
+            for row in s.rows():
+                if row["quality"] == "good":
+                    counts[(row["device"], row["point"], row["time"])] += 1
+        return counts
+
+    async def stored_values(self) -> dict[Key, float]:
+        assert self.client is not None
+        series = await self.client.query(f"SELECT value, quality, device, point FROM reading WHERE site='{self.site}'")
+        return {
+            (row["device"], row["point"], row["time"]): row["value"]
+            for s in series
+            for row in s.rows()
+            if row["quality"] == "good"
+        }
+
+    async def until_flowing(self, readings: int = 12) -> None:
+        """Wait until InfluxDB holds at least this many more good readings than now."""
+        start = sum((await self.stored_counts()).values())
+
+        async def flowing() -> bool:
+            return sum((await self.stored_counts()).values()) >= start + readings
+
+        await eventually(flowing, f"{readings} more readings in InfluxDB", 120)
+
+    async def until_scanned(self, scans: int) -> None:
+        """Wait until every meter answered this many more scans (plant time passes: 1 s a scan)."""
+        targets = [(m, len(m.server.served) + scans) for m in self.meters if m.server is not None]
+
+        async def scanned() -> bool:
+            return all(m.server is not None and len(m.server.served) >= n for m, n in targets)
+
+        await eventually(scanned, f"{scans} more scans", 120)
+
+    async def verify(self, case: str, within_s: float = 180) -> dict[str, int]:
+        """Pause the meters, wait (up to `within_s`) for every served reading in InfluxDB, count and print."""
+        for meter in self.meters:
+            meter.pause()
+        expected = served(self.meters)
+
+        async def complete() -> bool:
+            return len(set(await self.stored_counts()) & set(expected)) >= len(expected)
+
+        with contextlib.suppress(pytest.fail.Exception):  # the counts below say what is missing
+            await eventually(complete, f"all {len(expected)} served readings in InfluxDB", within_s)
+        counts = await self.stored_counts()
+        values = await self.stored_values()
+        figures = {
+            "scans": self.scans(),
+            "readings_served": len(expected),
+            "readings_stored": sum(counts.values()),
+            "lost": len(set(expected) - set(counts)),
+            "duplicates": sum(n - 1 for n in counts.values() if n > 1),
+            "changed": sum(1 for k in expected if k in values and values[k] != expected[k]),
+            "never_served": len(set(counts) - set(expected)),
+            "batches_replayed": self.replayed_batches(),
+        }
+        print(f"\n[{case}] " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in figures.items()))
+        return figures
+
+    async def verify_exactly_once(self, case: str) -> dict[str, int]:
+        figures = await self.verify(case)
+        assert (figures["lost"], figures["duplicates"], figures["changed"], figures["never_served"]) == (0, 0, 0, 0), (
+            f"{case}: {figures}\n{self.logs()}"
+        )
+        return figures
+
+    def replayed_batches(self) -> int:
+        """Batches the collector process(es) sent again after a reconnect or restart (from their log)."""
+        text = self.collect.log.read_text(errors="replace") if self.collect.log.exists() else ""
+        return sum(int(n) for n in re.findall(r"MQTT connected: replaying (\d+) spooled batches", text))
+
+    def spool_rows(self) -> int:
+        """Entries in the collector's spool (batches not yet confirmed durable), read from outside."""
+        db = sqlite3.connect(f"file:{self.collector_spool}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM mqtt_outbox").fetchone()[0]
+        finally:
+            db.close()
+
+    def resume_meters(self) -> None:
+        for meter in self.meters:
+            meter.paused = False
+
+
+async def kill_service(service: Mosquitto | InfluxDB) -> None:
+    """SIGKILL a broker or database: nothing flushed, as a power loss or the OOM killer would."""
+    proc = service.process.proc
+    assert proc is not None and proc.poll() is None
+    proc.send_signal(signal.SIGKILL)
+    await asyncio.to_thread(proc.wait, 30)
