@@ -119,6 +119,9 @@ class AccountingService:
         self.batches = 0
         self.rejections = Rejections("energy")  # messages of the stream the books could not take
         self.early_dropped = 0  # batches beyond EARLY_BATCHES_MAX while loading state
+        self.max_ahead_ns = int(model.config.max_clock_ahead_s * 1e9)
+        self.ahead_of_clock = 0  # readings left out: their source time was ahead of the gateway clock
+        self._ahead_devices: set[str] = set()
         self._early: deque[ScanBatch] | None = None
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
@@ -140,9 +143,13 @@ class AccountingService:
         device = batch.device
         earliest = self._dirty_from
         kept = 0
+        ahead_limit = time.time_ns() + self.max_ahead_ns
         for r in batch.readings:
             series = store.get((device, r.point))
             if series is None:
+                continue
+            if r.source_time_ns > ahead_limit:
+                self._ahead_of_clock(device, r.source_time_ns - ahead_limit + self.max_ahead_ns)
                 continue
             changed_from = series.add(r.source_time_ns, r.value, r.quality)
             kept += 1
@@ -151,6 +158,20 @@ class AccountingService:
         self.readings += kept
         self.batches += 1
         self._dirty_from = earliest
+
+    def _ahead_of_clock(self, device: str, ahead_ns: int) -> None:
+        """A reading from a device clock ahead of ours (a PLC clock set wrong): the books cannot place
+        it, and as their newest reading it would make every other meter look silent and push the
+        live window past their readings. Counted; logged once per device."""
+        self.ahead_of_clock += 1
+        if device not in self._ahead_devices:
+            self._ahead_devices.add(device)
+            log.warning(
+                "energy: %s sends readings %.0f s ahead of the gateway clock; the books leave them out "
+                "(check the device clock)",
+                device,
+                ahead_ns / 1e9,
+            )
 
     # --- running -----------------------------------------------------------------------------------
 
@@ -258,7 +279,8 @@ class AccountingService:
         dirty = self._dirty_from
         if dirty is not None:
             self._dirty_from = None
-            newest = max((s.times[-1] for s in self.store.values() if s.times), default=dirty)
+            newest = max((t for s in self.store.values() if (t := s.last_usable_ns) is not None), default=dirty)
+            dirty = min(dirty, newest)  # bad readings past every usable one change nothing to re-derive
             keep_from = newest - self.window_ns
             lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
             if dirty < keep_from + lookback:

@@ -10,6 +10,9 @@
   costs its own task nothing but sleeps and never delays the others.
 - Report by exception: a point with `report_deadband` is published when its value moved more
   than the deadband or its quality changed, and every `refresh_s` anyway.
+- Clock steps: slots follow the wall clock. When it steps back (NTP, an operator) a class scans at
+  the next slot of the new time instead of waiting out the step; when it steps ahead the slots in
+  between are skipped but not counted as overruns (only a scan that ran long overruns).
 - Status: `on_status(device_id, online)` is called on every online/offline transition (and once
   at the first scan), e.g. to publish a retained MQTT status per device.
 - Listening drivers: devices that push their data (HJ 212 loggers) are not scanned; a listener per
@@ -94,8 +97,11 @@ class DeviceScanner:
         metrics: DeviceMetrics | None = None,
         on_status: StatusCallback | None = None,
         links: ModbusLinks | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """`wall`: the wall clock the scan slots follow (Unix seconds; tests step it)."""
         self.site = plant.site.id
+        self._wall = wall
         self.device = device = plant.device(device_id)
         self.metrics = metrics if metrics is not None else DeviceMetrics(device_id, device.protocol)
         self.stats = self.metrics
@@ -224,16 +230,26 @@ class DeviceScanner:
         return out
 
     async def run_class(self, cls: ScanClass) -> None:
-        interval = cls.interval_s
-        slot = first_slot(time.time(), interval)
+        interval, wall = cls.interval_s, self._wall
+        slot = first_slot(wall(), interval)
         while True:
-            await asyncio.sleep(max(0.0, slot * interval - time.time()))
+            wait = slot * interval - wall()
+            if wait > interval:  # the wall clock stepped back: do not wait out the step
+                log.warning("%s: the wall clock stepped back %.1f s; scans follow it", self.device.id, wait - interval)
+                slot = first_slot(wall(), interval)
+                wait = slot * interval - wall()
+            slept_from = time.monotonic()
+            await asyncio.sleep(max(0.0, wait))
+            started = time.monotonic()
+            late = started - slept_from - max(0.0, wait) + min(max(0.0, -wait), interval)  # behind the slot
             batch = await self.scan_once(cls)
             raise_if_cancelled()  # a driver's wait_for may have swallowed the cancellation (3.11)
             if batch.readings:  # an all-suppressed scan (report by exception) has nothing to say
                 self.sink(batch)
-            slot, skipped = next_slot(slot, time.time(), interval)
-            self.metrics.overruns += skipped
+            slot, skipped = next_slot(slot, wall(), interval)
+            # slots the scan itself ran into (measured on the monotonic clock), not those a forward
+            # step of the wall clock jumped over
+            self.metrics.overruns += min(skipped, math.floor((late + time.monotonic() - started) / interval))
 
     async def run(self) -> None:
         try:

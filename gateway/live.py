@@ -70,8 +70,11 @@ class LiveCache:
                 continue
             key = (batch.device, r.point)
             old = latest.get(key)
-            # replayed or re-delivered older data must not overwrite a newer value
-            if old is None or r.source_time_ns >= old[0].source_time_ns:
+            # replayed or re-delivered older data must not overwrite a newer value. Newer is a later
+            # scan (gateway clock) or a later source time (device clock): a reading the gateway made up
+            # for a silent device carries the gateway's clock, the device's own readings its clock,
+            # and a device clock ahead of (or behind) the gateway's must not hide one from the other.
+            if old is None or batch.gateway_time_ns >= old[1] or r.source_time_ns >= old[0].source_time_ns:
                 latest[key] = (r, batch.gateway_time_ns)
             good = good or r.quality is Quality.GOOD
         seen = self.devices.get(batch.device)

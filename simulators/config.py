@@ -314,6 +314,14 @@ class BadStatusFault(SignalFault):
         return value
 
 
+class ClockOffsetFault(FaultBase):
+    """The device's clock is off by `offset_s` (ahead; negative: behind): its clock register and its
+    OPC UA source timestamps (a PLC whose real-time clock was set wrong or lost its battery)."""
+
+    fault: Literal["clock_offset"]
+    offset_s: float = Field(ge=-1e9, le=1e9, description="seconds the device clock is ahead of true time")
+
+
 Fault = Annotated[
     RefuseConnections
     | ExceptionFault
@@ -322,7 +330,8 @@ Fault = Annotated[
     | OutOfRangeFault
     | CounterResetFault
     | LatencyFault
-    | BadStatusFault,
+    | BadStatusFault
+    | ClockOffsetFault,
     Field(discriminator="fault"),
 ]
 MODBUS_ONLY_FAULTS = ("exception",)

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from ferrogate.simulators.config import (
     BadStatusFault,
+    ClockOffsetFault,
     CounterResetFault,
     ExceptionFault,
     Fault,
@@ -44,12 +45,15 @@ class DeviceFaults:
         self.frozen: dict[Key, float | None] = {}  # None until the first value is held
         self.replaced: dict[Key, float] = {}
         self.offsets: dict[Key, float] = {}  # counter resets (meter replaced): permanent
+        self.clock_offset_ms = 0.0  # the device clock's error (clock register, OPC UA source times)
         self.altered = False
 
     def value(self, key: Key, value: float) -> float:
         """What the device serves for `key` whose true value is `value`."""
         if not self.altered:
             return value
+        if key[1] == CLOCK_SIGNAL:
+            return value + self.clock_offset_ms
         offset = self.offsets.get(key)
         if offset is not None:
             value -= offset
@@ -76,9 +80,10 @@ class DeviceFaults:
         self.bad_status = {}
         self.replaced = {}
         self.frozen = {}
+        self.clock_offset_ms = 0.0
 
     def _finish(self) -> None:
-        self.altered = bool(self.frozen or self.replaced or self.offsets)
+        self.altered = bool(self.frozen or self.replaced or self.offsets or self.clock_offset_ms)
 
 
 class FaultController:
@@ -177,6 +182,8 @@ class FaultController:
                     state.refusing = True
                 elif isinstance(fault, ExceptionFault):
                     state.exception_code = fault.code
+                elif isinstance(fault, ClockOffsetFault):
+                    state.clock_offset_ms = fault.offset_s * 1000
                 elif isinstance(fault, LatencyFault):
                     state.latency_s = max(state.latency_s, fault.delay_s)
                 elif isinstance(fault, FreezeFault):

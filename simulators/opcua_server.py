@@ -202,10 +202,10 @@ class SimulatedOpcUaDevice:
         await node.add_property(idx, "EngineeringUnits", ua.Variant(info, ua.VariantType.ExtensionObject))
 
     async def publish(self, sim_time_ns: int) -> None:
-        sim_time_ns -= sim_time_ns % 1000  # OPC UA clients see microseconds (Python datetime)
-        stamp = ns_to_datetime(sim_time_ns)
-        server_time = datetime.now(UTC)
         faults = self.faults
+        sim_time_ns -= sim_time_ns % 1000  # OPC UA clients see microseconds (Python datetime)
+        stamp = ns_to_datetime(sim_time_ns + int(faults.clock_offset_ms * 1_000_000))
+        server_time = datetime.now(UTC)
         for folder, var, node_id in self._nodes:
             key = (folder.equipment, var.signal)
             value = coerce(faults.value(key, folder.signals(var.signal)), var.data_type)

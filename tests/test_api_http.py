@@ -140,6 +140,27 @@ async def test_live_stream_filters_by_asset(stack: Stack) -> None:
     assert event["readings"][0]["v"] == 99.0 and event["readings"][0]["asset"] == "saf1"
 
 
+def test_live_value_follows_the_scans_whatever_the_device_clock_says() -> None:
+    """A device clock an hour behind the gateway's: the gateway's comm_error (stamped by the gateway)
+    must not hide the device's next good value, nor a clock an hour ahead hide the comm_error; a
+    replayed older scan still does not overwrite a newer one."""
+    hour = 3600 * 10**9
+    for device_offset in (-hour, hour):
+        live = LiveCache()
+        t_gw = 10 * hour
+
+        def scan(seq: int, reading: Reading, live: LiveCache = live, t_gw: int = t_gw) -> None:
+            live.update(ScanBatch("s", "d", seq, t_gw + seq * 10**9, [reading]))
+
+        scan(1, Reading("p", 1.0, "kW", t_gw + 1 * 10**9 + device_offset))
+        scan(2, Reading("p", None, "kW", t_gw + 2 * 10**9, Quality.BAD, "comm_error: refused"))
+        assert live.get("d", "p")[0].quality is Quality.BAD, device_offset  # type: ignore[index]
+        scan(3, Reading("p", 3.0, "kW", t_gw + 3 * 10**9 + device_offset))
+        assert live.get("d", "p")[0].value == 3.0, device_offset  # type: ignore[index]
+        scan(1, Reading("p", 1.0, "kW", t_gw + 1 * 10**9 + device_offset))  # replayed from a spool
+        assert live.get("d", "p")[0].value == 3.0, device_offset  # type: ignore[index]
+
+
 def test_slow_live_client_loses_oldest_not_the_gateway() -> None:
     live = LiveCache()
     sub = live.subscribe(maxsize=2)

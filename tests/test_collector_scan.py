@@ -4,6 +4,7 @@ with full refresh, device status and metrics; against the Modbus simulator over 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -212,3 +213,35 @@ async def test_a_dead_device_never_stalls_the_others() -> None:
     assert hung_readings and all(r.quality is Quality.BAD for r in hung_readings)
     assert {r.reason.split(":")[0] for r in hung_readings if r.reason} == {"timeout"}
     assert not m["hung"].online
+
+
+async def test_scans_go_on_when_the_wall_clock_steps_back_and_forth() -> None:
+    """The gateway's wall clock steps back an hour (NTP correcting a bad clock, an operator) and then
+    an hour ahead again: scans keep coming every slot, and the hour jumped over is no overrun."""
+    sim = await start_modbus(METER, {"power": 100.0, "energy": 5000, "voltage": 35.0, "oil_temp": 60.0})
+    offset = [0.0]
+    batches: list[ScanBatch] = []
+    p = plant(modbus_device("meter", sim.port, POINTS[1:2], scan_interval_s=0.2))
+    scanner = DeviceScanner(p, "meter", batches.append, wall=lambda: time.time() + offset[0])
+    task = asyncio.create_task(scanner.run())
+
+    async def scans(count: int, what: str) -> None:
+        wanted = len(batches) + count
+
+        async def enough() -> bool:
+            return len(batches) >= wanted
+
+        await eventually(enough, f"{count} more scans {what}", within_s=30)
+
+    try:
+        await scans(5, "at the start")
+        offset[0] = -3600.0
+        await scans(10, "after the wall clock stepped back an hour")
+        offset[0] = 0.0
+        await scans(10, "after it stepped an hour ahead again")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await sim.stop()
+    assert scanner.metrics.overruns < 5, scanner.metrics.overruns
+    assert all(r.quality is Quality.GOOD for b in batches for r in b.readings)

@@ -115,3 +115,35 @@ def test_power_gap_beyond_the_limit_is_uncertain() -> None:
     assert [iv.quality for iv in ivs] == [G, U]
     assert ivs[1].flags == (Flag.gap,) and ivs[1].amount == 300.0  # kWh still estimated
     assert NS_PER_HOUR == 3600 * S
+
+
+def test_an_edge_inside_a_long_gap_is_an_uncertain_estimate_and_the_sum_stays_exact() -> None:
+    """A meter silent for 20 minutes (refused connections): a tap inside the gap splits the counted
+    energy by interpolation, which is only an estimate of where the energy went; across the gap the
+    counter is exact. Short intervals interpolate as good as ever."""
+    times = [0, 60 * S, 1260 * S, 1320 * S]  # readings a minute apart, then 20 minutes without one
+    ivs = counter_intervals(times, [0.0, 400.0, 8400.0, 8800.0], [G] * 4, CounterSpec(MOD32, RATED, 0.1, 1.0))
+    curve = Curve(ivs, interpolation_gap_ns=300 * S)
+    inside = curve.between(0, 660 * S)
+    assert inside.value == 4400.0 and inside.quality is U and inside.flags == {Flag.interpolated_gap}
+    after = curve.between(660 * S, 1320 * S)
+    assert after.value == 4400.0 and after.quality is U
+    whole = curve.between(0, 1320 * S)
+    assert whole.value == 8800.0 and whole.quality is G and not whole.flags
+    short = curve.between(30 * S, 1290 * S)
+    assert short.quality is G and short.value == 8400.0
+
+
+def test_power_bridges_a_reset_only_where_it_was_read_without_an_outage() -> None:
+    """A meter replaced while its device did not answer for 20 minutes: the power readings on both
+    sides of the outage say 30 MW, but the furnace was off in between; a trapezoid across the outage
+    would invent 10 MWh. The new meter's reading (what it counted since it started) stays instead."""
+    times = [0, 60 * S, 1260 * S, 1320 * S]
+    ivs = counter_intervals(times, [50_000.0, 50_500.0, 200.0, 700.0], [G] * 4, CounterSpec(MOD32, RATED, 0.1, 1.0))
+    assert ivs[1].amount == 200.0 and Flag.counter_reset in ivs[1].flags
+    power = Curve(power_intervals(times, [30_000.0] * 4, [G] * 4, 120))
+    across = bridge(ivs, power, max_power_gap_ns=300 * S)
+    assert across[1].amount == 200.0 and Flag.bridged_by_power not in across[1].flags
+    dense_times = [i * 60 * S for i in range(23)]
+    dense = Curve(power_intervals(dense_times, [600.0] * 23, [G] * 23, 120))
+    assert bridge(ivs, dense, max_power_gap_ns=300 * S)[1].amount == 600.0 * 1200 / 3600  # read every minute

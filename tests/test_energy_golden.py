@@ -127,3 +127,24 @@ def test_golden_records_do_not_depend_on_the_order_readings_arrive() -> None:
     replayed = Books(model).compute(shuffled, ns(window["start"]), ns(window["end"]))
     assert replayed.records == in_order.records
     assert replayed.intervals == in_order.intervals
+
+
+def test_a_bad_reading_on_another_clock_neither_moves_the_horizon_nor_changes_the_books() -> None:
+    """The gateway stamps the bad readings it makes up for a silent device with its own clock; a device
+    whose clock is 20 h behind then has a bad reading 20 h past its usable ones. The horizon (how far
+    every meter has reported) and the books stay what the usable readings say."""
+    case = Path(__file__).parent / "testcases" / "accounting" / "saf_rollover_reset"
+    in_order, expected = run_case(case)
+    plant = load_plant(case / "plant.yaml")
+    model, _ = resolve(plant, plant.accounting)
+    assert model is not None
+    store = load_readings(case / "readings.csv")
+    books = Books(model)
+    open_end = 2**62
+    horizon = books.horizon(store, open_end)
+    series = next(s for key, s in store.items() if key in {m.key for m in model.meters()})
+    series.add(series.times[-1] + 20 * 3600 * 10**9, None, Quality.BAD)
+    assert books.horizon(store, open_end) == horizon
+    window = expected["window"]
+    again = books.compute(store, ns(window["start"]), ns(window["end"]))
+    assert again.records == in_order.records and again.intervals == in_order.intervals

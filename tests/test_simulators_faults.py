@@ -239,3 +239,24 @@ def test_fault_windows_on_simulated_and_wall_clocks() -> None:
     assert seen == [(False, None), (False, None), (True, 6), (True, 6), (False, None)]
     assert state.value(("eq", "p"), 5.0) == 5.0 and state.value(("eq", "p"), 7.0) == 5.0, "frozen at first value"
     assert state.value(("eq", "e"), 7.0) == 7.0
+
+
+async def test_clock_offset_moves_the_clock_register_and_the_source_timestamps(plant, meter) -> None:
+    sim, clock = plant
+
+    async def clocks() -> tuple[float, int]:
+        rr = await meter.read_holding_registers(4, count=4, device_id=1)
+        assert not rr.isError(), rr
+        register_ms = meter.convert_from_registers(rr.registers, meter.DATATYPE.UINT64)
+        (saf,) = await opc_values(sim, "SAF1.P_kW")
+        return register_ms, datetime_to_ns(saf.SourceTimestamp)
+
+    await move(sim, clock, 60)
+    true_ms, true_ns = await clocks()
+    assert true_ms == clock.t * 1000 and true_ns == clock.now_ns()
+    await sim.inject({"device": "eaf_meter", "fault": "clock_offset", "offset_s": 86_400})
+    await sim.inject({"device": "saf_dcs", "fault": "clock_offset", "offset_s": -3600})
+    ahead_ms, behind_ns = await clocks()
+    assert ahead_ms == true_ms + 86_400_000 and behind_ns == true_ns - 3600 * 10**9
+    await sim.clear_faults()
+    assert await clocks() == (true_ms, true_ns)

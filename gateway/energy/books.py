@@ -133,7 +133,8 @@ class Books:
 
     def counter_curve(self, store: Store, meter: Meter, power: Curve | None = None) -> Curve:
         ivs = counter_intervals(*_scaled(store.get(meter.key, _EMPTY), meter.to_base), meter.spec)
-        return Curve(bridge(ivs, power))
+        gap_ns = int(self.model.config.interpolation_gap_s * NS_PER_S)
+        return Curve(bridge(ivs, power, gap_ns), gap_ns)
 
     def power_curve(self, store: Store, meter: Meter) -> Curve:
         times, values, qualities = _scaled(store.get(meter.key, _EMPTY), meter.to_base)
@@ -150,7 +151,8 @@ class Books:
         """The time up to which every reporting meter has readings. A meter silent for longer than
         `max_wait_s` behind the newest one does not hold the books back: its gap shows as
         partial coverage (Uncertain) in the buckets and records it touches."""
-        lasts = [s.times[-1] for m in self.model.meters() if (s := store.get(m.key)) is not None and s.times]
+        series = (store.get(m.key) for m in self.model.meters())
+        lasts = [t for s in series if s is not None and (t := s.last_usable_ns) is not None]
         if not lasts:
             return end_ns
         wait = int(self.model.config.max_wait_s * NS_PER_S)

@@ -209,8 +209,14 @@ class AccountingConfig(_Section):
     interval_s: int = Field(900, description="bucket of the derived interval-energy series")
     jump_tolerance: float = Field(0.10, ge=0, le=10, description="counter delta allowed above rated x elapsed")
     power_gap_s: float = Field(120.0, gt=0, description="power integration: a longer gap is Uncertain")
+    interpolation_gap_s: float = Field(
+        300.0, gt=0, description="a heat or bucket edge interpolated inside a longer counter gap is Uncertain"
+    )
     tap_lookback_h: float = Field(12.0, gt=0, description="how far before a period to look for the previous tap")
     max_wait_s: float = Field(300.0, gt=0, description="how long the books wait for a late meter")
+    max_clock_ahead_s: float = Field(
+        300.0, gt=0, description="readings whose device clock is further ahead of the gateway's are left out"
+    )
     incomer: ID | None = Field(None, description="asset of the plant's grid connection (purchased electricity)")
     grid: Grid = Field(default_factory=Grid)
     calendar: Calendar = Field(default_factory=Calendar)

@@ -28,6 +28,7 @@ class Flag(StrEnum):
     bridged_by_power = "bridged_by_power"
     negative_remainder = "negative_remainder"
     idle_equal_split = "idle_equal_split"
+    interpolated_gap = "interpolated_gap"
 
 
 @dataclass(frozen=True, slots=True)

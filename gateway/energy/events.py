@@ -3,7 +3,10 @@
 The quantity at an event's time (a tap) is interpolated linearly inside the interval that brackets
 it, so per-heat figures do not depend on the scan interval: a heat's energy is curve(tap) -
 curve(previous tap), whatever the readings' spacing. Windows report the worst quality and every
-flag of the intervals they touch, and whether readings cover the whole window.
+flag of the intervals they touch, and whether readings cover the whole window. A window edge
+interpolated inside an interval longer than `interpolation_gap_ns` (readings missing for a while: a
+device that did not answer) is an estimate: the window is Uncertain with `interpolated_gap`, for the
+load between two readings that far apart need not have been even (a tap inside a 20-minute gap).
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ class Curve:
     touching it BAD with its flags: the gap is visible, never a silent zero.
     """
 
-    __slots__ = ("_flagged", "_flagged_ends", "cum", "ends", "intervals", "starts")
+    __slots__ = ("_flagged", "_flagged_ends", "cum", "ends", "interpolation_gap_ns", "intervals", "starts")
 
-    def __init__(self, intervals: Sequence[Interval]) -> None:
+    def __init__(self, intervals: Sequence[Interval], interpolation_gap_ns: int | None = None) -> None:
         self.intervals = list(intervals)
+        self.interpolation_gap_ns = interpolation_gap_ns
         self.starts = [iv.start_ns for iv in self.intervals]
         self.ends = [iv.end_ns for iv in self.intervals]
         cum = [0.0]
@@ -85,6 +89,9 @@ class Curve:
         out = Amount(self.at(t1_ns) - self.at(t0_ns))
         if t0_ns < self.starts[0] or t1_ns > self.ends[-1]:
             out.covered = False
+        if self.interpolation_gap_ns is not None and (self._inside_gap(t0_ns) or self._inside_gap(t1_ns)):
+            out.quality = Quality.UNCERTAIN
+            out.flags.add(Flag.interpolated_gap)
         lo = bisect_right(self._flagged_ends, t0_ns)
         for k in range(lo, len(self._flagged)):
             iv = self.intervals[self._flagged[k]]
@@ -95,18 +102,38 @@ class Curve:
             out.flags.update(iv.flags)
         return out
 
+    def longest_interval(self, t0_ns: int, t1_ns: int) -> int:
+        """The longest interval overlapping [t0_ns, t1_ns] (0 when none does)."""
+        i = bisect_right(self.ends, t0_ns)
+        longest = 0
+        while i < len(self.intervals) and self.starts[i] < t1_ns:
+            longest = max(longest, self.ends[i] - self.starts[i])
+            i += 1
+        return longest
 
-def bridge(counter: Sequence[Interval], power: Curve | None) -> list[Interval]:
+    def _inside_gap(self, t_ns: int) -> bool:
+        """Whether `t_ns` lies strictly inside an interval longer than the interpolation gap."""
+        i = bisect_right(self.ends, t_ns - 1)
+        if i >= len(self.intervals):
+            return False
+        iv = self.intervals[i]
+        return iv.start_ns < t_ns < iv.end_ns and iv.end_ns - iv.start_ns > self.interpolation_gap_ns  # type: ignore[operator]
+
+
+def bridge(counter: Sequence[Interval], power: Curve | None, max_power_gap_ns: int | None = None) -> list[Interval]:
     """Fill intervals a counter could not account (a reset or replacement, an implausible jump)
     with integrated power over the same span, marked Uncertain and flagged. A reset's own estimate
-    (the new meter's reading) misses what was used before it restarted, so power is preferred."""
+    (the new meter's reading) misses what was used before it restarted, so power is preferred, but
+    only where power was read at least every `max_power_gap_ns`: a trapezoid across an outage (a
+    meter replaced while the device was unreachable) can hold energy that was never used."""
     if power is None:
         return list(counter)
     out = []
     for iv in counter:
         if iv.amount is None or Flag.counter_reset in iv.flags:
             estimate = power.between(iv.start_ns, iv.end_ns)
-            if estimate.covered and estimate.quality is not Quality.BAD:
+            dense = max_power_gap_ns is None or power.longest_interval(iv.start_ns, iv.end_ns) <= max_power_gap_ns
+            if estimate.covered and estimate.quality is not Quality.BAD and dense:
                 iv = Interval(
                     iv.start_ns,
                     iv.end_ns,

@@ -2,6 +2,11 @@
 
 Readings may arrive late or twice (store-and-forward replay, QoS 1 redelivery): `add` keeps the
 series sorted and lets a redelivered timestamp overwrite, so recomputing gives the same books.
+
+`last_usable_ns` is the time of the newest reading with a value: how far the meter has told the books
+anything. A bad reading does not count: the gateway stamps the ones it makes up for a silent device
+with its own clock, which may be far from the device's (a device clock hours behind would otherwise
+make every other meter look silent, and its readings pruned as too old).
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from ferrogate.gateway.reading import Quality
 
 
 class Series:
-    __slots__ = ("qualities", "times", "values")
+    __slots__ = ("last_usable_ns", "qualities", "times", "values")
 
     def __init__(self) -> None:
         self.times: list[int] = []
         self.values: list[float | None] = []
         self.qualities: list[Quality] = []
+        self.last_usable_ns: int | None = None
 
     def __len__(self) -> int:
         return len(self.times)
@@ -26,6 +32,11 @@ class Series:
         """Insert or overwrite a reading; returns where the series changed from (the reading
         before it, whose interval the new one closes or splits), for re-deriving what it touches."""
         times = self.times
+        usable = value is not None and quality is not Quality.BAD
+        if usable and (self.last_usable_ns is None or t_ns > self.last_usable_ns):
+            self.last_usable_ns = t_ns
+        elif not usable and t_ns == self.last_usable_ns:  # a redelivery turned the newest usable one bad
+            self.last_usable_ns = self._newest_usable_before(t_ns)
         if not times or t_ns > times[-1]:  # the usual case: in order
             changed_from = times[-1] if times else t_ns
             times.append(t_ns)
@@ -42,6 +53,10 @@ class Series:
             self.qualities.insert(i, quality)
         return times[i - 1] if i > 0 else t_ns
 
+    def _newest_usable_before(self, t_ns: int) -> int | None:
+        found = self.latest_at(t_ns - 1)
+        return found[0] if found is not None else None
+
     def prune_before(self, t_ns: int) -> None:
         """Forget readings older than `t_ns` (keeps one before it as the counter baseline)."""
         i = max(0, bisect_left(self.times, t_ns) - 1)
@@ -55,6 +70,7 @@ class Series:
         i = max(0, bisect_left(self.times, t_ns) - 1)
         out = Series()
         out.times, out.values, out.qualities = self.times[i:], self.values[i:], self.qualities[i:]
+        out.last_usable_ns = self.last_usable_ns
         return out
 
     def latest_at(self, t_ns: int) -> tuple[int, float, Quality] | None:

@@ -1,0 +1,284 @@
+"""Device faults against the whole gateway: the demo plant at 240x (tests/accounted_run.py) with the
+collector, ingest, the books and the API in this process, the simulators on their sockets, the
+session's Mosquitto and InfluxDB. One Modbus meter (eaf1_meter) and one OPC UA DCS (saf1_dcs) are
+made to refuse connections, drop a connection mid-request, answer slowly near and beyond the
+timeout, answer with exceptions (Modbus exception responses, OPC UA Bad status with a value),
+freeze, serve NaN, run their clocks 6 h ahead of the gateway's and have their counters reset (meter
+replaced), one fault after the other.
+
+Checked: the quality and reason of each fault in the MQTT payload, in InfluxDB and in the API's live
+view; the other devices' scans keep coming while one device is slow or dead; and at the end the
+books hold no negative energy, each unit's heats together match the simulator's ledger within 0.5 %
+(no energy invented or lost), and every heat no fault touched matches it within 0.5 % on its own.
+
+What the simulator-level faults look like on the wire is tests/test_simulators_faults.py; a Bad
+OPC UA value without its number end to end is tests/test_bad_readings_end_to_end.py; reconnect
+backoff and a dead device among many are tests/test_collector_reconnect.py; the counter rules are
+unit-tested in tests/test_energy_counters.py; the gateway clock stepping back and forth is
+tests/test_collector_scan.py (the scans go on), and the readings here all carry the devices' clocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.services import InfluxDB, Mosquitto
+from tests.accounted_run import fast_plant
+from tests.conftest import plant_on_free_ports
+from tests.reliability.faulted_run import (
+    Seen,
+    compare_heats,
+    largest_gap_s,
+    no_negative_energy,
+    running,
+    settle,
+)
+from tests.test_energy_end_to_end import first_good_reading_ns
+from tests.waiting import eventually
+
+MODBUS, OPCUA = "eaf1_meter", "saf1_dcs"
+HEALTHY = ("eaf2_meter", "whg1_plc")  # their scans must go on meanwhile
+# simulated time starts this far back, so that at SPEED it is still in the past when the run ends
+# (a few wall minutes): heats and taps keep coming all along
+HISTORY_S = 30 * 3600
+STALL_LIMIT_S = 5.0  # scans every 0.5 s: a healthy device silent this long would be held up by the faulty one
+
+
+@pytest.fixture
+async def plant_run(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path) -> AsyncIterator:
+    plant = plant_on_free_ports(fast_plant(tmp_path, interpolation_gap_s=300), mosquitto, influxdb, fresh_database)
+    async with running(plant, tmp_path, HISTORY_S, mosquitto.port) as run:
+        yield run
+
+
+def all_bad(batches: list[Seen], reason_start: str, points: tuple[str, ...] = (), count: int = 6) -> bool:
+    """`count` batches whose readings (or those of `points`) are all bad, without a value, with the
+    reason: the fault lasts a few seconds (several scans), while the other devices are watched."""
+    found = 0
+    for b in batches:
+        readings = [b.readings[p] for p in points if p in b.readings] if points else list(b.readings.values())
+        if readings and all(
+            r["q"] == "bad" and r["v"] is None and r.get("r", "").startswith(reason_start) for r in readings
+        ):
+            found += 1
+    return found >= count
+
+
+def good_again(batches: list[Seen], count: int = 3) -> bool:
+    return sum(all(r["q"] == "good" for r in b.readings.values()) for b in batches) >= count
+
+
+async def stored_reasons(influx: InfluxV1Client, device: str, point: str, since_ns: int) -> dict[str, int]:
+    """Reason -> count of the bad rows of a point in InfluxDB since a time; a bad row with a value
+    counts under 'VALUE BESIDE BAD'."""
+    series = await influx.query(
+        f"SELECT value, reason FROM reading WHERE device='{device}' AND point='{point}' "
+        f"AND quality='bad' AND time >= {since_ns}"
+    )
+    out: dict[str, int] = {}
+    for row in (row for s in series for row in s.rows()):
+        key = "VALUE BESIDE BAD" if row["value"] is not None else row["reason"]
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plant_run) -> None:
+    demo, telemetry, influx = plant_run
+    sim, gateway = demo.simulation, demo.gateway
+    assert sim is not None and gateway is not None and gateway.energy is not None
+    loop = asyncio.get_running_loop()
+    api = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{demo.options.api_port}", headers={"X-API-Key": demo.api_key}, timeout=30
+    )
+    start = loop.time()
+    await telemetry.wait_for(MODBUS, "good scans", good_again, start)
+    await telemetry.wait_for(OPCUA, "good scans", good_again, start)
+    figures: dict[str, object] = {}
+
+    async def fault(device: str, spec: dict, what: str, check, *, clear: bool = True) -> list[Seen]:
+        """Inject, wait until the payload shows it, clear, wait until the device is good again."""
+        mark = loop.time()
+        await sim.inject({"device": device, **spec})
+        seen = await telemetry.wait_for(device, what, check, mark)
+        if clear:
+            await sim.clear_faults(device)
+            await telemetry.wait_for(device, f"good again after {what}", good_again, loop.time())
+        for healthy in HEALTHY:
+            gap = largest_gap_s(telemetry.since(healthy, mark))
+            figures.setdefault(f"largest gap of {healthy}", 0.0)
+            figures[f"largest gap of {healthy}"] = max(gap, figures[f"largest gap of {healthy}"])  # type: ignore[call-overload]
+            assert gap < STALL_LIMIT_S, f"{healthy} went {gap:.1f} s without a scan while {device}: {what}"
+        return seen
+
+    fault_start_ns = int(sim.clock.now() * 1e9)  # readings carry the devices' (simulated) clocks
+
+    # --- refused: every reading bad with comm_error, the device offline, its status retained ---
+    await fault(MODBUS, {"fault": "refuse_connections"}, "refused", lambda b: all_bad(b, "comm_error"))
+    await fault(OPCUA, {"fault": "refuse_connections"}, "refused", lambda b: all_bad(b, "comm_error"))
+
+    # --- slow near the timeout (2 s): good readings, the scan overruns its slot ---
+    overruns = gateway.collector.metrics.device(MODBUS).overruns if gateway.collector else 0
+    seen = await fault(
+        MODBUS,
+        {"fault": "latency", "delay_s": 1.5},
+        "slow answers read good",
+        lambda b: sum(all(r["q"] == "good" for r in x.readings.values()) for x in b) >= 4,
+    )
+    assert gateway.collector is not None and gateway.collector.metrics.device(MODBUS).overruns > overruns
+
+    # --- slow beyond the timeout: bad with timeout, other devices unaffected ---
+    await fault(MODBUS, {"fault": "latency", "delay_s": 5}, "timeouts", lambda b: all_bad(b, "timeout", count=3))
+
+    # --- dropped mid-request: a slow answer in flight when the device closes the connection ---
+    mark = loop.time()
+    await sim.inject({"device": MODBUS, "fault": "latency", "delay_s": 1.5})
+    await asyncio.sleep(0.7)  # a request is on its way (scans every 0.5 s, answers take 1.5 s)
+    await sim.inject({"device": MODBUS, "fault": "refuse_connections"})
+    await telemetry.wait_for(MODBUS, "dropped mid-request", lambda b: all_bad(b, "comm_error", count=1), mark)
+    await sim.clear_faults(MODBUS)
+    await telemetry.wait_for(MODBUS, "good after the drop", good_again, loop.time())
+
+    # --- exceptions: Modbus exception 6 and an OPC UA Bad status sent with a 0.0 ---
+    await fault(
+        MODBUS,
+        {"fault": "exception", "code": 6},
+        "exception response",
+        lambda b: all_bad(b, "device_exception: code 6 (server device busy)"),
+    )
+    mark = loop.time()
+    await sim.inject(
+        {
+            "device": OPCUA,
+            "equipment": "saf1",
+            "fault": "bad_status",
+            "status": "BadSensorFailure",
+            "with_value": True,
+            "signals": ["power_kw"],
+        }
+    )
+    await telemetry.wait_for(
+        OPCUA, "power BadSensorFailure", lambda b: all_bad(b, "BadSensorFailure", ("power",)), mark
+    )
+    live = (await api.get("/api/v1/assets/saf1/live")).json()
+    power = next(p for p in live["points"] if p["point"] == "power")
+    assert (power["value"], power["quality"], power["reason"]) == (None, "bad", "BadSensorFailure")
+    await sim.clear_faults(OPCUA)
+    await telemetry.wait_for(OPCUA, "good after Bad status", good_again, loop.time())
+
+    # --- frozen: the device says good; the gateway passes the held value on as it is ---
+    for device, point in ((MODBUS, "power"), (OPCUA, "power")):
+        spec = {"fault": "freeze", "signals": ["power_kw"]}
+        if device == OPCUA:
+            spec["equipment"] = "saf1"
+        seen = await fault(
+            device,
+            spec,
+            "frozen power",
+            lambda b, point=point: (
+                len({x.readings[point]["v"] for x in b[2:] if point in x.readings}) == 1
+                and sum(point in x.readings for x in b[2:]) >= 6
+            ),
+        )
+        assert all(x.readings[point]["q"] == "good" for x in seen if point in x.readings)
+
+    # --- NaN: floats bad with not_finite, never a number ---
+    await fault(
+        MODBUS, {"fault": "nan", "signals": ["power_kw"]}, "NaN power", lambda b: all_bad(b, "not_finite", ("power",))
+    )
+    mark = loop.time()
+    await sim.inject({"device": OPCUA, "equipment": "saf1", "fault": "nan", "signals": ["power_kw"]})
+    await telemetry.wait_for(OPCUA, "NaN power", lambda b: all_bad(b, "not_finite", ("power",)), mark)
+    live = (await api.get("/api/v1/assets/saf1/live")).json()
+    power = next(p for p in live["points"] if p["point"] == "power")
+    assert power["value"] is None and power["quality"] == "bad" and power["reason"].startswith("not_finite")
+    await sim.clear_faults(OPCUA)
+
+    # --- a device clock 6 h ahead of the gateway's: stored and shown as sent; the books leave it out ---
+    ahead_s = time.time() - sim.clock.now() + 6 * 3600  # the simulated plant runs HISTORY_S behind the wall
+    mark = loop.time()
+    for device in (MODBUS, OPCUA):
+        await sim.inject({"device": device, "fault": "clock_offset", "offset_s": ahead_s})
+    future = time.time_ns() + 5 * 3600 * 10**9
+    for device in (MODBUS, OPCUA):
+        # the meter's clock stamps every reading of its scan; an OPC UA server stamps each value it changes
+        # (a subscription is not told of a value that stayed the same): the power and the counter here
+        await telemetry.wait_for(
+            device,
+            "readings stamped 6 h ahead",
+            lambda b: (
+                sum(
+                    all(
+                        x.readings[p]["t"] > future and x.readings[p]["q"] == "good" for p in ("power", "energy_import")
+                    )
+                    for x in b
+                    if "power" in x.readings and "energy_import" in x.readings
+                )
+                >= 6
+            ),
+            mark,
+        )
+    assert gateway.energy.ahead_of_clock > 0
+    figures["readings the books left out (clock ahead)"] = gateway.energy.ahead_of_clock
+    for device in (MODBUS, OPCUA):
+        await sim.clear_faults(device)
+        await telemetry.wait_for(device, "on time again", good_again, loop.time())
+
+    # --- counter reset (meter replaced): the books flag it and count no negative energy ---
+    for device in (MODBUS, OPCUA):
+        spec = {"device": device, "fault": "counter_reset", "signals": ["energy_import_kwh"]}
+        if device == OPCUA:
+            spec["equipment"] = "saf1"
+        await sim.inject(spec)
+
+    async def reset_flagged() -> bool:
+        assert gateway.energy is not None
+        units = {r.unit for r in gateway.energy.records.values() if "counter_reset" in r.flags}
+        return {"eaf1", "saf1"} <= units
+
+    await eventually(reset_flagged, "the books to flag the counter resets of eaf1 and saf1", within_s=180)
+    await api.aclose()
+
+    # --- the end: InfluxDB, the books against the ledger ---
+    published = await settle(demo)
+    for device, point, reasons in (
+        (MODBUS, "energy_import", ("comm_error", "timeout", "device_exception: code 6")),
+        (MODBUS, "power", ("not_finite",)),
+        (OPCUA, "power", ("comm_error", "BadSensorFailure", "not_finite")),
+    ):
+        stored = await stored_reasons(influx, device, point, fault_start_ns)
+        assert "VALUE BESIDE BAD" not in stored, stored
+        for reason in reasons:
+            assert any(k.startswith(reason) for k in stored), (device, point, reason, stored)
+        figures[f"bad rows of {device}.{point} in InfluxDB"] = stored
+
+    # every reading of the Modbus meter that went out on MQTT (good or bad) is in InfluxDB, once
+    sent = {b.readings["energy_import"]["t"] for b in telemetry.batches[MODBUS] if "energy_import" in b.readings}
+    rows = await influx.query(f"SELECT count(quality) FROM reading WHERE device='{MODBUS}' AND point='energy_import'")
+    stored = int(rows[0].values[0][1])
+    stored_times = await influx.query(
+        f"SELECT quality FROM reading WHERE device='{MODBUS}' AND point='energy_import' AND time >= {min(sent)}"
+    )
+    missing = sent - {row["time"] for s in stored_times for row in s.rows()}
+    figures["eaf1_meter.energy_import readings sent, stored, missing"] = (len(sent), stored, len(missing))
+    assert not missing, sorted(missing)[:5]
+
+    counters = {u.asset: u.tap_counter for u in gateway.energy.model.units if u.tap_counter is not None}
+    first_seen = {a: await first_good_reading_ns(influx, *counters[a].key) for a in counters}
+    heats = compare_heats(demo, first_seen)
+    buckets = no_negative_energy(demo)
+    flagged_units = {entry[0] for entry in heats.flagged}
+    print(
+        f"\ndevice faults: {published} batches published; {heats.matched} heats/taps within 0.5 % "
+        f"(worst {heats.worst_error:.3%}), {len(heats.flagged)} flagged by faults: {heats.flagged}; "
+        f"each unit's heats together against the ledger: { {u: f'{e:+.3%}' for u, e in heats.unit_errors.items()} }; "
+        f"{buckets} electricity buckets, none negative; {figures}"
+    )
+    assert heats.matched >= 6
+    assert flagged_units, "the counter resets flagged no heat"
