@@ -20,7 +20,7 @@ import pytest
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.energy.production import MISSED_TAPS, NO_PREVIOUS_TAP, ProductionRecord
 from ferrogate.gateway.influx import InfluxV1Client
-from ferrogate.gateway.payload import telemetry_filter
+from ferrogate.gateway.payload import decode_batch, encode_batch, telemetry_filter
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.timeutil import iso_utc
 from tests.accounted_run import SPEED
@@ -56,7 +56,8 @@ class Telemetry:
             await client.subscribe(telemetry_filter(root, site))
             self.subscribed.set()
             async for message in client.messages:
-                doc = json.loads(message.payload)
+                # whatever schema the collector publishes (ferrogate/2 by default), read as /1's reading docs
+                doc = json.loads(encode_batch(decode_batch(message.payload)))
                 readings = {r["point"]: r for r in doc["readings"]}
                 seen = Seen(loop.time(), doc["gateway_time_ns"], readings)
                 self.batches.setdefault(doc["device"], []).append(seen)
