@@ -167,7 +167,7 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
 
     # memory: after the first quarter (start-up, caches), the growth per plant hour in the second half
     # may be at most what it was in the second quarter (the books keep 24 h of readings, so a short
-    # run grows by design; a leak would grow faster as the run goes on), and never past 512 MiB
+    # run grows by design; a leak would grow faster as the run goes on), and never by 384 MiB or more
     quarter = len(samples) // 4
     early, late = samples[quarter : 2 * quarter], samples[2 * quarter :]
 
@@ -186,5 +186,6 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
         f"{slope(early) / 1024:.1f} MiB/h then {slope(late) / 1024:.1f} MiB/h"
     )
     assert heats.matched >= PLANT_HOURS * 3
-    assert max(rss) < 512 * 1024, rss
+    # this process also holds the session's other fixtures (the accounted demo...): the soak's own growth
+    assert max(rss) - rss[0] < 384 * 1024, rss
     assert slope(late) <= max(slope(early), 0) + 2 * 1024, (slope(early), slope(late))
