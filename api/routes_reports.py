@@ -53,10 +53,11 @@ async def month_alarms(context: ApiContext, period: Period) -> list[dict[str, An
         journaled = await read_journal(
             context.influx, context.plant.site.id, period.start_ns - ALARM_LOOKBACK_NS, period.end_ns
         )
-    current = {id(a) for a in context.alarms.listing() if a.active}
+    ongoing = {id(a) for a in context.alarms.listing() if a.active}  # this process knows them still active
     out = []
     for a in merge(journaled, context.alarms.listing()):
-        ended = a.cleared_ns if a.cleared_ns is not None else period.end_ns if id(a) in current else a.updated_ns
+        still = period.end_ns if id(a) in ongoing else a.updated_ns  # not cleared: ongoing, or known until
+        ended = a.cleared_ns if a.cleared_ns is not None else still
         if a.raised_ns < period.end_ns and ended >= period.start_ns:
             out.append(alarm_row(a))
     return out

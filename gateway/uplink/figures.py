@@ -73,15 +73,22 @@ class DayFigures:
         return out
 
     def _record(self, start: int, got: Mapping[tuple[str, str], Mapping[str, Any]]) -> Record:
+        """One code's figures add up; any of them missing or not good makes the factor flag D."""
         sums: dict[str, float | None] = {}
         for item in self.items:
-            doc = got.get((item.scope, item.subject))
-            value = doc.get("fields", {}).get(item.field) if doc is not None else None
-            good = doc is not None and doc.get("quality") == "good" and isinstance(value, (int, float))
+            value = figure(got.get((item.scope, item.subject)), item.field)
             previous = sums.get(item.code, 0.0)
-            sums[item.code] = previous + value * item.scale if good and previous is not None else None  # type: ignore[operator]
+            sums[item.code] = None if value is None or previous is None else previous + value * item.scale
         factors = {
             code: {"Cou": fmt(total), "Flag": NORMAL} if total is not None else {"Flag": FAULT_FLAG}
             for code, total in sums.items()
         }
         return Record("day", start, factors)
+
+
+def figure(doc: Mapping[str, Any] | None, name: str) -> float | None:
+    """A good KPI's figure; None when the KPI is missing, not good, or has no such number."""
+    if doc is None or doc.get("quality") != "good":
+        return None
+    value = doc.get("fields", {}).get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
