@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ferrogate.api.keys import KeyStore, StoredKey
-from ferrogate.api.ratelimit import AuthFailureLimiter
+from ferrogate.api.ratelimit import AuthFailureLimiter, limiter_for
 from ferrogate.gateway.alarms import AlarmBook, LimitRule
 from ferrogate.gateway.compliance_service import ComplianceService
 from ferrogate.gateway.cost.model import CostModel
@@ -44,8 +44,7 @@ class ApiContext:
 
     def __post_init__(self) -> None:
         if self.auth_limiter is None:
-            api = self.plant.api
-            self.auth_limiter = AuthFailureLimiter(api.auth_failures_max, api.auth_failure_window_s)
+            self.auth_limiter = limiter_for(self.plant.api)
 
     @property
     def limiter(self) -> AuthFailureLimiter:

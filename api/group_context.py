@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ferrogate.api.context import ReadinessCheck
 from ferrogate.api.keys import KeyStore
-from ferrogate.api.ratelimit import AuthFailureLimiter
+from ferrogate.api.ratelimit import AuthFailureLimiter, limiter_for
 from ferrogate.gateway.center_config import CenterFile
 from ferrogate.gateway.influx import InfluxV1Client
 
@@ -21,8 +21,7 @@ class GroupContext:
 
     def __post_init__(self) -> None:
         if self.auth_limiter is None:
-            api = self.center.api
-            self.auth_limiter = AuthFailureLimiter(api.auth_failures_max, api.auth_failure_window_s)
+            self.auth_limiter = limiter_for(self.center.api)
 
     @property
     def limiter(self) -> AuthFailureLimiter:

@@ -13,6 +13,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from ferrogate.api.config import ApiConfig
+
 
 class AuthFailureLimiter:
     def __init__(
@@ -69,3 +71,8 @@ class AuthFailureLimiter:
             "# TYPE ferrogate_api_auth_refused_total counter\n"
             f"ferrogate_api_auth_refused_total {self.refused}\n"
         )
+
+
+def limiter_for(api: ApiConfig) -> AuthFailureLimiter:
+    """The limiter an `api:` section asks for (a plant's API or the group center's)."""
+    return AuthFailureLimiter(api.auth_failures_max, api.auth_failure_window_s)

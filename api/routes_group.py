@@ -1,5 +1,5 @@
 """The group energy center's routes: plants as a resource; each plant's KPIs, heats and taps,
-benchmark status and carbon; each product across plants; the group as a whole.
+benchmark and limit status and carbon; each product across plants; the group as a whole.
 
 Every figure is a row a plant's own engine derived and sent up over MQTT (gateway/center_ingest.py):
 the center sums plants, it never re-derives them, so a plant's figures here are the plant's own. A
@@ -14,12 +14,14 @@ from fastapi import APIRouter, Path, Query
 from ferrogate.api import auth
 from ferrogate.api.auth import error
 from ferrogate.api.group_context import GroupContext
+from ferrogate.api.group_limits import not_compliant, product_limits
 from ferrogate.api.influxql import measurement, q
 from ferrogate.api.keys import StoredKey
 from ferrogate.api.params import From, To, parse_month, parse_range
 from ferrogate.api.routes_energy import CARBON_FIELDS, INTENSITY_FIELDS, PLANT_ENERGY_FIELDS, UNITS, period_fields, pick
 from ferrogate.api.schemas import ErrorOut
 from ferrogate.gateway.center_config import GroupPlant
+from ferrogate.gateway.compliance.wire import GRADE
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.influx import InfluxError
 from ferrogate.gateway.timeutil import iso_utc
@@ -59,6 +61,19 @@ Subject = Annotated[
 Group = Annotated[Literal["shift", "day", "month"], Query()]
 SiteId = Annotated[str, Path(description="the plant's site id", pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 Viewer = Annotated[StoredKey, auth.viewer]
+
+
+Month = Annotated[str, Query(description="YYYY-MM (each plant's calendar)")]
+DAY_NS = 86_400 * 10**9
+UNIX_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+
+
+def month_span_ns(month: str) -> tuple[int, int]:
+    """A time range holding the month `month` of every plant, whatever its zone: a month in any
+    zone lies within a day either side of the UTC month (rows are then matched by their label)."""
+    first = parse_month(month)
+    start_ns = (first.toordinal() - UNIX_EPOCH_ORDINAL - 1) * DAY_NS
+    return start_ns, start_ns + 34 * DAY_NS
 
 
 def plant_out(plant: GroupPlant) -> dict[str, Any]:
@@ -118,6 +133,26 @@ class GroupReader:
         rows = [{**s.tags, **row} for s in series for row in s.rows()]
         rows.sort(key=lambda r: (r["time"], r["site"], r["subject"]))
         return rows
+
+    async def grades(self, sites: list[str], month: str) -> dict[str, list[dict[str, Any]]]:
+        """The `compliance_grade` rows of each site's month `month` (tags and fields merged)."""
+        start_ns, end_ns = month_span_ns(month)
+        if not sites:
+            return {}
+        if self.context.influx is None:
+            raise error(503, "no_database", "the center has no InfluxDB connection")
+        text = (
+            f"SELECT * FROM {measurement(GRADE)} WHERE site =~ /^({'|'.join(sites)})$/ AND label={q(month)} "
+            f"AND time >= {start_ns} AND time < {end_ns} GROUP BY site, product, indicator, window"
+        )
+        try:
+            series = await self.context.influx.query(text)
+        except InfluxError as exc:
+            raise error(503, "database_unavailable", f"InfluxDB: {exc}") from exc
+        out: dict[str, list[dict[str, Any]]] = {site: [] for site in sites}
+        for s in series:
+            out[s.tags["site"]].extend({**s.tags, **row} for row in s.rows())
+        return out
 
     async def records(self, site: str, start_ns: int, end_ns: int, asset: str | None) -> list[dict[str, Any]]:
         assert self.context.influx is not None
@@ -249,15 +284,10 @@ def group_router(context: GroupContext) -> APIRouter:
         return {"group": group, "units": UNITS, "products": out}
 
     @router.get("/benchmarks")
-    async def benchmarks(
-        key: Viewer, month: Annotated[str, Query(description="YYYY-MM (each plant's calendar)")]
-    ) -> dict[str, Any]:
+    async def benchmarks(key: Viewer, month: Month) -> dict[str, Any]:
         """Each plant's products in a month against the national benchmark (标杆) and baseline (基准)
         levels, as each plant's engine assessed them (edition, levels, status, margins)."""
-        first = parse_month(month)
-        # a month in any plant's zone lies within a day either side of the UTC month
-        start_ns = (first.toordinal() - 719_163 - 1) * 86_400 * 10**9
-        end_ns = start_ns + 34 * 86_400 * 10**9
+        start_ns, end_ns = month_span_ns(month)
         rows = await reader.kpis([p.site for p in reader.visible(key)], "product", "month", start_ns, end_ns)
         items = [
             {"site": r["site"], "product": r["subject"], **period_row(r, ("tonnes_t", "kgce_per_t", *BENCHMARK_FIELDS))}
@@ -266,6 +296,35 @@ def group_router(context: GroupContext) -> APIRouter:
         ]
         worse = [i for i in items if i.get("benchmark_status") == "worse_than_baseline"]
         return {"month": month, "unit": "kgce/t", "items": items, "worse_than_baseline": len(worse)}
+
+    @router.get("/plants/{site}/limits")
+    async def plant_limits(site: SiteId, key: Viewer, month: Month) -> dict[str, Any]:
+        """One plant's products in a month under their mandatory energy-consumption limit standards
+        (GB 21341, GB 21347, GB 21256): for the month and the rolling 12 months, each indicator's
+        value, levels, grade and status as the plant graded it (its `compliance/limits`). Products
+        no limit standard grades are not listed."""
+        found = reader.plant(key, site)
+        rows = (await reader.grades([site], month))[site]
+        return {"site": site, "timezone": found.timezone, "month": month, "products": product_limits(rows)}
+
+    @router.get("/limits")
+    async def limits(key: Viewer, month: Month) -> dict[str, Any]:
+        """Each product across the plants that make it, under its limit standard in a month: every
+        plant's status and grades (month and rolling 12 months), and the plants above the limit."""
+        grades = await reader.grades([p.site for p in reader.visible(key)], month)
+        products: dict[str, list[dict[str, Any]]] = {}
+        for site, rows in grades.items():
+            for p in product_limits(rows):
+                products.setdefault(p.pop("product"), []).append({"site": site, **p})
+        out = [
+            {
+                "product": product,
+                "plants": plants,
+                "not_compliant": [p["site"] for p in plants if not_compliant(p)],
+            }
+            for product, plants in sorted(products.items())
+        ]
+        return {"month": month, "products": out, "not_compliant": sum(len(p["not_compliant"]) for p in out)}
 
     @router.get("/carbon")
     async def carbon(key: Viewer, from_: From, to: To, group: Group = "month") -> dict[str, Any]:

@@ -18,8 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import aiomqtt
-
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
@@ -30,7 +28,7 @@ from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP, ProductionRecor
 from ferrogate.gateway.energy.series import Series
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.mqtt import Backoff, follow_telemetry, make_client
+from ferrogate.gateway.mqtt import Backoff, Message, Outbox, follow_telemetry
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.reading import Quality, ScanBatch
 from ferrogate.gateway.rejections import Rejections
@@ -42,13 +40,6 @@ RAW_QUERY_CHUNK_NS = NS_PER_H  # raw readings are read back an hour at a time
 # scan batches held while the books load their state at start (InfluxDB may be slow or away);
 # beyond this the oldest are dropped, counted and logged (a recompute re-reads them from InfluxDB)
 EARLY_BATCHES_MAX = 20_000
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    topic: str
-    payload: bytes
-    retain: bool = False
 
 
 # InfluxDB lines and MQTT messages an extension adds to a cycle's output
@@ -126,7 +117,7 @@ class AccountingService:
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
         self._dirty_from: int | None = None
-        self._outbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._outbox = Outbox(mqtt, f"{mqtt.client_id_prefix}-energy-out-{gateway_id}")
         self._cycle_done = asyncio.Condition()
         self.extensions: list[BooksExtension] = []
 
@@ -192,7 +183,7 @@ class AccountingService:
                 )
             for batch in early:
                 self.handle(batch)
-            tg.create_task(self._publish(), name="energy-mqtt-out")
+            tg.create_task(self._outbox.run(), name="energy-mqtt-out")
             tg.create_task(self._loop(), name="energy-books")
 
     async def _load_state(self) -> None:
@@ -233,25 +224,6 @@ class AccountingService:
         await follow_telemetry(
             self.mqtt, self.site, ident, self.handle, self.subscribed, qos=1, rejections=self.rejections
         )
-
-    async def _publish(self) -> None:
-        backoff = Backoff()
-        pending: Message | None = None
-        while True:
-            try:
-                async with make_client(
-                    self.mqtt, f"{self.mqtt.client_id_prefix}-energy-out-{self.gateway_id}"
-                ) as client:
-                    backoff.reset()
-                    while True:
-                        if pending is None:
-                            pending = await self._outbox.get()
-                        await client.publish(pending.topic, pending.payload, qos=1, retain=pending.retain)
-                        pending = None
-            except aiomqtt.MqttError as exc:
-                delay = backoff.next_delay()
-                log.warning("energy MQTT out: %s; reconnecting in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
 
     async def _loop(self) -> None:
         while True:
@@ -339,7 +311,7 @@ class AccountingService:
                 changed_rows.setdefault(row.asset, []).append(row)
         for rec in changed_records:
             lines.append(wire.record_line(self.site, rec, self.material_units))
-            self._outbox.put_nowait(
+            self._outbox.put(
                 Message(
                     wire.record_topic(root, self.site, rec.unit),
                     wire.record_payload(self.site, rec, self.material_units),
@@ -347,7 +319,7 @@ class AccountingService:
             )
         for asset, rows in changed_rows.items():
             lines.extend(wire.interval_line(self.site, r) for r in rows)
-            self._outbox.put_nowait(
+            self._outbox.put(
                 Message(wire.interval_topic(root, self.site, asset), wire.intervals_payload(self.site, asset, rows))
             )
         extended = False
@@ -356,7 +328,7 @@ class AccountingService:
             extended = extended or bool(more_lines)
             lines.extend(more_lines)
             for message in messages:
-                self._outbox.put_nowait(message)
+                self._outbox.put(message)
         if changed_records or changed_rows or extended:
             lines.extend(self._period_lines(self._periods(start_ns, max(end_ns, start_ns + 1)), end_ns))
         self._prune(end_ns)
@@ -384,18 +356,18 @@ class AccountingService:
                 if current and (key not in self.latest or self.latest[key].period.start_ns <= period.start_ns):
                     self.latest[key] = kpi
                 topic = wire.kpi_topic(root, self.site, kpi)
-                self._outbox.put_nowait(Message(topic, wire.kpi_payload(self.site, kpi), retain=current))
+                self._outbox.put(Message(topic, wire.kpi_payload(self.site, kpi), retain=current))
             for row in self.books.balances(period, complete, intervals):
                 lines.append(wire.balance_line(self.site, row))
                 if current:
                     self.latest_balances[(row.balance.group, period.kind.value)] = row
                 topic = wire.balance_topic(root, self.site, row)
-                self._outbox.put_nowait(Message(topic, wire.balance_payload(self.site, row), retain=current))
+                self._outbox.put(Message(topic, wire.balance_payload(self.site, row), retain=current))
         for ext in self.extensions:
             more_lines, messages = ext.on_periods(summed, intervals)
             lines.extend(more_lines)
             for message in messages:
-                self._outbox.put_nowait(message)
+                self._outbox.put(message)
         return lines
 
     def _keep_from(self, now_ns: int) -> int:

@@ -1,7 +1,7 @@
 """The I/O of the compliance layer: reads the books' month figures from InfluxDB (the derived series
 the accounting engine wrote) and the month's manual inputs from their store, hands both to the pure
-functions in `gateway/compliance/`, raises and clears the limit-grade alarms, and writes the
-compliance series Grafana shows.
+functions in `gateway/compliance/`, raises and clears the limit-grade alarms, writes the compliance
+series Grafana shows, and publishes the limit grades over MQTT (a group center stores them).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from ferrogate.gateway.alarms import AlarmBook, Kind, Severity
 from ferrogate.gateway.compliance import limits as limit_rules
 from ferrogate.gateway.compliance import reference as cref
+from ferrogate.gateway.compliance import wire as grade_wire
 from ferrogate.gateway.compliance.cbam import cbam_period
 from ferrogate.gateway.compliance.ets import ets_month
 from ferrogate.gateway.compliance.figures import Figures, MonthBooks
@@ -28,12 +29,13 @@ from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx import influxql_string as q
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.mqtt import Message, Outbox
 from ferrogate.gateway.timeutil import iso_utc
 
 log = logging.getLogger(__name__)
 
-# measurements Grafana reads (docs/compliance.md section 7), retention policy `long`, time = month start
-GRADE = "compliance_grade"
+# measurements Grafana reads (docs/compliance.md section 8), retention policy `long`, time = month start
+# (`compliance_grade`: gateway/compliance/wire.py)
 CARBON = "compliance_carbon"
 FOOTPRINT = "compliance_footprint"
 
@@ -222,12 +224,23 @@ def assess_all(
 
 class ComplianceWatch:
     """Periodically (and after a manual input) re-grades the current month: raises or clears the
-    limit alarms and writes the grades for Grafana."""
+    limit alarms, writes the grades for Grafana and publishes them (one retained message per product
+    on `<root>/<site>/energy/compliance/grade/<product>`, the rows' content)."""
 
-    def __init__(self, service: ComplianceService, alarms: AlarmBook, clock_ns: Any) -> None:
+    def __init__(
+        self,
+        service: ComplianceService,
+        alarms: AlarmBook,
+        clock_ns: Any,
+        outbox: Outbox | None = None,
+        topic_root: str = "",
+    ) -> None:
         self.service = service
         self.alarms = alarms
         self.clock_ns = clock_ns
+        # the grades of every check go out on MQTT too (latest per product), for a group center
+        self.outbox = outbox
+        self.topic_root = topic_root
         self.checks = 0
         self.errors = 0
         self._wake = asyncio.Event()
@@ -264,7 +277,12 @@ class ComplianceWatch:
             service.ets(first), service.cbam([first], period.label), service.footprints(first)
         )
         site = service.model.site
-        lines = grade_lines(site, period, result["products"]) + carbon_lines(site, period, ets, cbam, prints)
+        grades = grade_wire.grade_lines(site, period.label, period.start_ns, result["products"])
+        lines = grades + carbon_lines(site, period, ets, cbam, prints)
+        if self.outbox is not None:
+            for product in grade_wire.graded(result["products"]):
+                topic = grade_wire.grade_topic(self.topic_root, site, product["product"])
+                self.outbox.put(Message(topic, grade_wire.grade_payload(site, period, product), retain=True))
         if service.influx is not None:
             try:
                 await service.influx.write(lines, retention_policy=DERIVED_POLICY)
@@ -272,32 +290,6 @@ class ComplianceWatch:
                 log.warning("compliance: figures not written to InfluxDB: %s", exc)
         self.checks += 1
         return result
-
-
-def grade_lines(site: str, period: Period, products: list[dict[str, Any]]) -> list[str]:
-    """`compliance_grade` rows (time = month start): one per product, indicator and window."""
-    lines = []
-    for p in products:
-        for window in ("month", "rolling_12_months"):
-            for i in p.get(window, {}).get("indicators", []):
-                levels = i["levels"] or {}
-                fields = {
-                    "label": period.label,
-                    "standard": p["standard"],
-                    "status": i["status"],
-                    "value": i["value"],
-                    "unit": i["unit"],
-                    "grade": float(i["grade"]) if i["grade"] is not None else None,
-                    "grade_1": levels.get("grade_1"),
-                    "grade_2": levels.get("grade_2"),
-                    "grade_3": levels.get("grade_3"),
-                    "margin_to_next_grade": i["margin_to_next_grade"],
-                    "tonnes_t": i["tonnes_t"],
-                    "verified": i["verified"],
-                }
-                tags = {"site": site, "product": p["product"], "indicator": i["indicator"], "window": window}
-                lines.append(wire.line(GRADE, tags, fields, period.start_ns))
-    return lines
 
 
 def carbon_lines(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ferrogate.gateway.accounting_service import Message, Output, PeriodSums
+from ferrogate.gateway.accounting_service import Output, PeriodSums
 from ferrogate.gateway.cost import wire
 from ferrogate.gateway.cost.books import CostBooks, RecordCost
 from ferrogate.gateway.cost.model import CostModel, resolve_cost
@@ -23,6 +23,7 @@ from ferrogate.gateway.energy.books import IMPORT, IntervalRow
 from ferrogate.gateway.energy.production import ProductionRecord
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.mqtt import Message
 from ferrogate.gateway.plant_file import PlantFile
 
 

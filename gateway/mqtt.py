@@ -14,7 +14,9 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -225,6 +227,71 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool = False
+
+
+class Outbox:
+    """Messages a role derives (the books' rows, the limit grades), published QoS 1 by `run` in the
+    order they were put, reconnecting with backoff; a message whose publish failed goes first on
+    the next connection. In memory: the role derives them again after a restart.
+
+    `latest_only`: a message replaces the one still waiting on its topic (it keeps that one's place),
+    for a role that republishes its whole state each time and whose readers want the last version
+    only; what waits while the broker is away is then bounded by the number of topics."""
+
+    def __init__(self, config: MqttConfig, identifier: str, *, latest_only: bool = False) -> None:
+        self.config = config
+        self.identifier = identifier
+        self.latest_only = latest_only
+        self.published = 0
+        self._queue: deque[Message] = deque()
+        self._latest: dict[str, Message] = {}
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._queue) + len(self._latest)
+
+    def put(self, message: Message) -> None:
+        if self.latest_only:
+            self._latest[message.topic] = message
+        else:
+            self._queue.append(message)
+        self._ready.set()
+
+    async def _take(self) -> Message:
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self._latest:
+                return self._latest.pop(next(iter(self._latest)))
+            self._ready.clear()
+            await self._ready.wait()
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        pending: Message | None = None
+        while True:
+            try:
+                async with make_client(self.config, self.identifier) as client:
+                    backoff.reset()
+                    while True:
+                        if pending is None:
+                            pending = await self._take()
+                        await client.publish(pending.topic, pending.payload, qos=1, retain=pending.retain)
+                        self.published += 1
+                        pending = None
+            except aiomqtt.MqttError as exc:
+                delay = backoff.next_delay()
+                log.warning(
+                    "%s: MQTT %s; reconnecting in %.1f s (%d messages waiting)", self.identifier, exc, delay, len(self)
+                )
+                await asyncio.sleep(delay)
 
 
 class MqttPublisher:

@@ -35,7 +35,7 @@ from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache
-from ferrogate.gateway.mqtt import MqttPublisher, follow_telemetry
+from ferrogate.gateway.mqtt import MqttPublisher, Outbox, follow_telemetry
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 from ferrogate.gateway.rejections import Rejections
@@ -221,8 +221,13 @@ class Gateway(RoleTasks):
             if self._influx_probe is not None:  # the month's alarms outlive the process (the report reads them)
                 self._spawn(write_journal(self.alarms, self._influx_probe, plant.site.id), "alarm-journal")
             if self.compliance is not None and self.compliance.influx is not None:
-                self.compliance_watch = ComplianceWatch(self.compliance, self.alarms, time.time_ns)
+                # the grades also go up the plant's `energy/` tree (a group center stores them)
+                grades_out = Outbox(mqtt, f"{mqtt.client_id_prefix}-compliance-out-{self.gateway_id}", latest_only=True)
+                self.compliance_watch = ComplianceWatch(
+                    self.compliance, self.alarms, time.time_ns, grades_out, mqtt.topic_root
+                )
                 self.compliance.listeners.append(self.compliance_watch.poke)
+                self._spawn(grades_out.run(), "compliance-mqtt-out")
                 self._spawn(self.compliance_watch.run(), "compliance-watch")
             self._serve_api(create_app(self.api_context))
         if "collect" in self.roles:

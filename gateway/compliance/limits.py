@@ -16,7 +16,7 @@ rolling window of months.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -186,10 +186,16 @@ def grade_window(entry: cref.LimitEntry, months: Sequence[MonthIn]) -> dict[str,
         result = _indicator(entry, indicator, producing, bool(missing), months[-1] if months else None)
         out["indicators"].append(_indicator_out(entry, result))
     if not missing:
-        out["status"] = _worst([i["status"] for i in out["indicators"]])
-        graded = [i["grade"] for i in out["indicators"] if i["grade"] is not None]
-        out["grade"] = max(graded) if graded and out["status"] != NOT_COMPLIANT else None
+        out["status"], out["grade"] = window_grade(out["indicators"])
     return out
+
+
+def window_grade(indicators: Sequence[Mapping[str, Any]]) -> tuple[str, int | None]:
+    """A window's status (its worst indicator's) and grade (the worst graded indicator's; none when
+    not compliant), from its indicators' statuses and grades (a group center re-forms them so)."""
+    status = _worst([i["status"] for i in indicators])
+    graded = [i["grade"] for i in indicators if i["grade"] is not None]
+    return status, (max(graded) if graded and status != NOT_COMPLIANT else None)
 
 
 def _indicator(
