@@ -39,8 +39,9 @@ def group_ops_router(context: GroupContext) -> APIRouter:
 def create_group_app(context: GroupContext) -> FastAPI:
     app = base_app(
         "ferrogate group energy-center API",
-        "Every plant of the group as a resource: energy, carbon and benchmark figures per plant, per "
-        "product across plants and for the group, from the books each plant's gateway derived. Send an "
+        "Every plant of the group as a resource: energy, carbon, benchmark figures and limit status per "
+        "plant, per product across plants and for the group, from the books and limit grades each plant's "
+        "gateway derived. Send an "
         "API key in X-API-Key (or Authorization: Bearer); a key may be limited to some plants.",
         context,
     )

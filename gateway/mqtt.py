@@ -257,6 +257,10 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._queue) + len(self._latest)
 
+    def waiting(self) -> list[Message]:
+        """What waits to be published, in the order it goes (a copy)."""
+        return [*self._queue, *self._latest.values()]
+
     def put(self, message: Message) -> None:
         if self.latest_only:
             self._latest[message.topic] = message

@@ -67,6 +67,8 @@ def test_group_api_is_in_its_openapi_schema() -> None:
         "kpi",
         "products",
         "benchmarks",
+        "plants/{site}/limits",
+        "limits",
         "carbon",
     ):
         assert f"/api/v1/group/{route}" in paths, route

@@ -72,9 +72,7 @@ async def test_heats_are_priced_live_corrected_by_late_readings_and_reloaded(
             books, """SELECT * FROM "long".cost_period WHERE scope='unit' AND subject='saf1' AND period='day'"""
         )
         assert [(r["label"], r["cost_yuan"], r["records"]) for r in day] == [("2026-03-02", 59_125.0, 2)]
-        messages = []
-        while not books._outbox.empty():
-            messages.append(books._outbox.get_nowait())
+        messages = books._outbox.waiting()
         heat_messages = [
             json.loads(m.payload) for m in messages if m.topic == "test/ferrogate/v1/golden/cost/record/saf1"
         ]

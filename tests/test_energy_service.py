@@ -71,6 +71,6 @@ async def test_a_late_reading_corrects_the_books(influxdb: InfluxDB, fresh_datab
         assert [row["electricity_kwh"] for s in kpis for row in s.rows()] == [pytest.approx(132_000.0)]
         # the untouched heat was not rewritten differently
         assert service.records["saf1/2"].electricity_kwh == pytest.approx(60_000.0)
-        assert len(service._outbox)  # records and KPIs queued for MQTT as well
+        assert service._outbox.waiting()  # records and KPIs queued for MQTT as well
     finally:
         await service.aclose()

@@ -6,8 +6,8 @@ shared subscription, one central database, and the group API.
 One plant's WAN is cut in the middle (a TCP proxy between its broker and the center's, stopped and
 restarted). Afterwards every reading of every plant is in the central database exactly as in the
 plant's own (per device, point and timestamp, quality and value), and the group API's monthly
-figures of each plant equal the plant's own API. The plants' local databases are databases of their
-own on the session's InfluxDB server; the center's is another one."""
+figures and limit status (GB 21341 grades) of each plant equal the plant's own API. The plants' local
+databases are databases of their own on the session's InfluxDB server; the center's is another one."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from ferrogate.api.keys import Role, new_key
 from ferrogate.api.routes_energy import CARBON_FIELDS, INTENSITY_FIELDS, PLANT_ENERGY_FIELDS
 from ferrogate.gateway.center_config import CenterFile
 from ferrogate.gateway.center_runtime import Center
+from ferrogate.gateway.compliance_service import ComplianceWatch
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.config_loader import load_config
 from ferrogate.gateway.influx import InfluxV1Client
@@ -47,6 +48,7 @@ from tests.meters import (
     stop_meters,
 )
 from tests.tcp_proxy import TcpProxy
+from tests.test_group_limits import limit_status
 from tests.waiting import eventually
 
 GROUP = ROOT / "deploy" / "group"
@@ -382,6 +384,44 @@ async def test_three_plants_reach_the_center_whole_through_a_wan_cut(group_stack
 
             await eventually(same_heats, f"{site}: the group API's records to equal the plant's", within_s=30)
 
+        # limit status: each plant's grades of the month its books hold (the watch's clock set there:
+        # the meters' time is not the wall clock's month on the 1st) equal its own `compliance/limits`
+        data_ns = (START_MS + 3_600_000) * 1_000_000
+        month = ""
+        for site, plant in stack.plants.items():
+            watch, compliance = plant.gateway.compliance_watch, plant.gateway.compliance
+            assert watch is not None and compliance is not None
+            watch.clock_ns = lambda: data_ns
+            month = f"{compliance.calendar.production_date(data_ns):%Y-%m}"
+            asked = {"checks": -1}
+
+            async def same_limits(
+                plant: Plant = plant, watch: ComplianceWatch = watch, month: str = month, asked: dict = asked
+            ) -> bool:
+                own = await http.get(f"{plant.api_url}/api/v1/compliance/limits", params={"month": month})
+                theirs = await http.get(
+                    f"{stack.api_url}/api/v1/group/plants/{plant.site}/limits", params={"month": month}
+                )
+                assert own.status_code == 200 and theirs.status_code == 200, (own.text, theirs.text)
+                if limit_status(own.json()["products"]) == limit_status(theirs.json()["products"]):
+                    return True
+                if watch.checks != asked["checks"]:  # the check asked for last is done: grade again
+                    asked["checks"] = watch.checks
+                    watch.poke()
+                return False
+
+            await eventually(same_limits, f"{site}: the group API's limit status to equal the plant's", within_s=60)
+            own = (await http.get(f"{plant.api_url}/api/v1/compliance/limits", params={"month": month})).json()
+            graded = limit_status(own["products"])
+            # not vacuous: the plant produced SiMn that month, and GB 21341 graded it
+            assert graded["SiMn"]["standard"] == "GB 21341-2022" and graded["SiMn"]["month"]["status"] not in (
+                "no_production",
+                "missing_input",
+            ), json.dumps(graded)
+        across = (await http.get(f"{stack.api_url}/api/v1/group/limits", params={"month": month})).json()
+        assert [p["product"] for p in across["products"]] == ["SiMn"]
+        assert [p["site"] for p in across["products"][0]["plants"]] == list(SITES)
+
         group = (await http.get(f"{stack.api_url}/api/v1/group/kpi", params={**window, "group": "month"})).json()
         for total in group["totals"]:
             members = [p for plant in group["plants"] for p in plant["periods"] if p["label"] == total["label"]]
@@ -400,6 +440,14 @@ async def test_three_plants_reach_the_center_whole_through_a_wan_cut(group_stack
         assert [p["site"] for p in listed["plants"]] == ["plant_a"]
         hidden = await http.get(f"{stack.api_url}/api/v1/group/plants/{CUT}/kpi", params=window, headers=limited)
         assert hidden.status_code == 404 and hidden.json()["detail"]["error"] == "unknown_plant"
+        hidden = await http.get(
+            f"{stack.api_url}/api/v1/group/plants/{CUT}/limits", params={"month": month}, headers=limited
+        )
+        assert hidden.status_code == 404 and hidden.json()["detail"]["error"] == "unknown_plant"
+        mine_limits = (
+            await http.get(f"{stack.api_url}/api/v1/group/limits", params={"month": month}, headers=limited)
+        ).json()
+        assert [p["site"] for item in mine_limits["products"] for p in item["plants"]] == ["plant_a"]
         mine = (await http.get(f"{stack.api_url}/api/v1/group/kpi", params=window, headers=limited)).json()
         assert [p["site"] for p in mine["plants"]] == ["plant_a"] and all(
             t["plants"] == ["plant_a"] for t in mine["totals"]

@@ -6,7 +6,9 @@ without a limit standard). tests/test_group_center.py checks the same through th
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -22,13 +24,16 @@ from ferrogate.gateway.center_config import CenterFile
 from ferrogate.gateway.compliance import wire as grade_wire
 from ferrogate.gateway.compliance.wire import INDICATOR_KEYS, WINDOWS
 from ferrogate.gateway.compliance_service import ComplianceService, assess_all
-from ferrogate.gateway.config import InfluxConfig
+from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.energy.aggregate import Period
 from ferrogate.gateway.energy.wire_lines import DerivedPayloadError
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.services import InfluxDB
+from ferrogate.gateway.mqtt import Message, Outbox, make_client
+from ferrogate.gateway.services import LOOPBACK, InfluxDB, Mosquitto
 from tests.compliance_cases import CASES_DIR, Case, books_for, load_case
+from tests.tcp_proxy import TcpProxy
+from tests.waiting import eventually
 
 LIMIT_CASES = ("gb21341_ferroalloys", "gb21347_silicon", "gb21256_eaf")
 SITES = ("plant_a", "plant_b")
@@ -192,3 +197,41 @@ async def test_center_limit_status_from_stored_rows_is_the_plant_grading(name: s
             assert bad.status_code == 400 and bad.json()["detail"]["error"] == "bad_month", bad.text
         assert (await http.get("/api/v1/group/limits")).status_code == 422
         assert (await http.get("/api/v1/group/plants/Plant-A/limits", params={"month": "2026-11"})).status_code == 422
+
+
+async def test_grades_wait_as_the_latest_per_product_while_the_broker_is_away(mosquitto: Mosquitto) -> None:
+    """A plant's grade outbox (`latest_only`): checks made while its broker is away leave one message
+    per product, the last; when the broker returns they go out retained, so a center that subscribes
+    later still gets each product's last grading."""
+    link = TcpProxy(mosquitto.port)  # not listening yet: the broker is away
+    root = f"grades{os.getpid()}/ferrogate/v1"
+    outbox = Outbox(MqttConfig(host=LOOPBACK, port=link.port, topic_root=root), "test-grades-out", latest_only=True)
+    sender = asyncio.create_task(outbox.run())
+    try:
+        simn, fesi = grade_wire.grade_topic(root, "plant_a", "SiMn"), grade_wire.grade_topic(root, "plant_a", "FeSi75")
+        for check in range(1, 4):
+            outbox.put(Message(simn, f"SiMn check {check}".encode(), retain=True))
+            if check == 1:
+                outbox.put(Message(fesi, b"FeSi75 check 1", retain=True))
+        assert [(m.topic, m.payload) for m in outbox.waiting()] == [(simn, b"SiMn check 3"), (fesi, b"FeSi75 check 1")]
+        await link.restore()
+
+        async def sent() -> bool:
+            return outbox.published == 2 and not outbox.waiting()
+
+        await eventually(sent, "the grades to reach the broker once it is back", within_s=60)
+        got: dict[str, bytes] = {}
+        reader_config = MqttConfig(host=LOOPBACK, port=mosquitto.port, clean_start=True)
+        async with make_client(reader_config, f"test-grades-reader-{os.getpid()}") as reader:
+            await reader.subscribe(f"{root}/+/energy/compliance/grade/+", qos=1)
+            async with asyncio.timeout(30):
+                async for message in reader.messages:
+                    assert message.retain and isinstance(message.payload, bytes)
+                    got[message.topic.value] = message.payload
+                    if len(got) == 2:
+                        break
+        assert got == {simn: b"SiMn check 3", fesi: b"FeSi75 check 1"}
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        await link.cut()
