@@ -103,6 +103,9 @@ async def test_acl_lets_each_role_do_only_its_job(secured_broker: tuple[Mosquitt
         async with client(broker.port, "energy", "acl-energy") as energy:
             await energy.publish("ferrogate/v1/plant/energy/kpi/day/plant/plant", b"kpi", qos=1)  # allowed
             await energy.publish("ferrogate/v1/plant/status", b"forged", qos=1)  # denied: not energy's
+        async with client(broker.port, "api", "acl-api") as api:
+            await api.publish("ferrogate/v1/plant/energy/compliance/grade/SiMn", b"grade", qos=1)  # allowed
+            await api.publish("ferrogate/v1/plant/energy/kpi/day/plant/plant", b"forged", qos=1)  # denied: the books'
         async with client(broker.port, "collector", "acl-marker") as marker:
             await marker.publish("ferrogate/v1/plant/status", b"marker", qos=1)  # allowed; ends the watch
 
@@ -112,6 +115,7 @@ async def test_acl_lets_each_role_do_only_its_job(secured_broker: tuple[Mosquitt
     assert seen == [
         ("ferrogate/v1/plant/telemetry/meter1", b"batch"),
         ("ferrogate/v1/plant/energy/kpi/day/plant/plant", b"kpi"),
+        ("ferrogate/v1/plant/energy/compliance/grade/SiMn", b"grade"),
         ("ferrogate/v1/plant/status", b"marker"),
     ]
     assert (str(got.topic), got.payload) == ("ferrogate/v1/plant/telemetry/meter1", b"batch")
