@@ -102,6 +102,7 @@ async def test_acl_lets_each_role_do_only_its_job(secured_broker: tuple[Mosquitt
             await writer.publish("ferrogate/v1/plant/telemetry/meter1", b"forged", qos=1)  # denied
         async with client(broker.port, "energy", "acl-energy") as energy:
             await energy.publish("ferrogate/v1/plant/energy/kpi/day/plant/plant", b"kpi", qos=1)  # allowed
+            await energy.publish("ferrogate/v1/plant/cost/record/saf1", b"cost", qos=1)  # allowed: the cost books
             await energy.publish("ferrogate/v1/plant/status", b"forged", qos=1)  # denied: not energy's
         async with client(broker.port, "api", "acl-api") as api:
             await api.publish("ferrogate/v1/plant/energy/compliance/grade/SiMn", b"grade", qos=1)  # allowed
@@ -115,6 +116,7 @@ async def test_acl_lets_each_role_do_only_its_job(secured_broker: tuple[Mosquitt
     assert seen == [
         ("ferrogate/v1/plant/telemetry/meter1", b"batch"),
         ("ferrogate/v1/plant/energy/kpi/day/plant/plant", b"kpi"),
+        ("ferrogate/v1/plant/cost/record/saf1", b"cost"),
         ("ferrogate/v1/plant/energy/compliance/grade/SiMn", b"grade"),
         ("ferrogate/v1/plant/status", b"marker"),
     ]
