@@ -6,7 +6,7 @@ Contenders:
   (deploy/plants/site-template.yaml): disk spool, QoS 1, waiting for a consumer (the bench's
   subscriber answers the ingest probe), payload as it ships;
 - `floor`: bench/floor_modbus.py, the same libraries without features;
-- peers (bench/peers.py) when installed, in the quick and full profiles.
+- peers (bench/peers/: Node-RED, ThingsBoard IoT Gateway) with `--peers`.
 
 Each is measured the same way, one after the other on the same farm: started, left to warm up, then
 over a window aligned half a scan past a wall-clock second (so whole scans fall inside): points
@@ -55,6 +55,7 @@ class Timing:
 
 class Contender:
     name = ""
+    label = ""  # its column in the table: "x <label>", ferrogate's ratio to it (peers only)
     prefix = ""
 
     def command(self, workload: Workload, farm: Farm, broker_port: int, work: Path) -> list[str]:
@@ -62,6 +63,16 @@ class Contender:
 
     def counter(self) -> Counter:
         return count_json_array
+
+    def supports(self, workload: Workload) -> str | None:
+        """None, or why this contender cannot be configured for `workload` (it is then skipped)."""
+        return None
+
+    def cwd(self, work: Path) -> Path:
+        return ROOT
+
+    def env(self, work: Path) -> dict[str, str]:
+        return child_env()
 
 
 class Ferrogate(Contender):
@@ -136,8 +147,8 @@ def measure(
     log = open(work / f"{contender.name}.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         contender.command(workload, farm, broker_port, work),
-        cwd=ROOT,
-        env=child_env(),
+        cwd=contender.cwd(work),
+        env=contender.env(work),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
