@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,11 @@ class Contender:
 
     def env(self, work: Path) -> dict[str, str]:
         return child_env()
+
+    def beside(self, broker_port: int) -> AbstractContextManager[object]:
+        """What the contender needs from the other side while it runs (in the bench's process, so
+        its CPU is not the contender's): nothing, unless a peer expects its platform to answer."""
+        return nullcontext()
 
 
 class Ferrogate(Contender):
@@ -145,6 +151,8 @@ def measure(
     work.mkdir(parents=True, exist_ok=True)
     counts = subscriber.watch(contender.prefix, contender.counter())
     log = open(work / f"{contender.name}.log", "ab")  # noqa: SIM115 - closed below
+    platform = contender.beside(broker_port)
+    platform.__enter__()
     proc = subprocess.Popen(
         contender.command(workload, farm, broker_port, work),
         cwd=contender.cwd(work),
@@ -173,6 +181,7 @@ def measure(
         latencies = counts.latencies_s[before["latency_index"] : after["latency_index"]]
     finally:
         stop_process(proc)
+        platform.__exit__(None, None, None)
         log.close()
         subscriber.prefixes.pop(contender.prefix, None)
     wall = after["wall"] - before["wall"]

@@ -2,8 +2,8 @@
 were ThingsBoard: the gateway's MQTT client logs in with an access token as user name (the broker
 allows any), publishes device telemetry to `v1/gateway/telemetry` with QoS 1 as
 `{"<device>": [{"ts": ms, "values": {"<key>": value, ...}}]}`, and subscribes to the RPC and
-attribute topics nobody answers (its `getSessionLimits` request times out after 5 s and it goes on
-with its defaults: no rate limits for a host that is not a ThingsBoard cloud).
+attribute topics. It sends nothing until its platform answers its `getSessionLimits` RPC: the bench
+answers it as ThingsBoard would, with no rate limits (`_platform`, in the bench's process).
 
 Installed from PyPI into a virtualenv of its own in the cache (bench/peers/toolchain.py), pinned
 below with the pymodbus its connector insists on (a different one makes it pip-install 3.9.2 at
@@ -23,7 +23,11 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
 
 from bench.harness import Counter, Farm, Scan
 from bench.modbus_e2e import INTERVAL_S, Contender
@@ -33,6 +37,9 @@ from bench.workloads import Workload
 GATEWAY = "3.8.5"
 REQUIREMENTS = (f"thingsboard-gateway=={GATEWAY}", "pymodbus==3.9.2", "pyserial==3.5", "pyserial-asyncio==0.6")
 TOPIC = "v1/gateway/telemetry"
+RPC_REQUEST, RPC_RESPONSE = "v1/devices/me/rpc/request/", "v1/devices/me/rpc/response/"
+# ThingsBoard's answer with its default transport sizes and no rate limits
+SESSION_LIMITS = {"maxPayloadSize": 65536, "maxInflightMessages": 100, "rateLimits": {}, "gatewayRateLimits": {}}
 TB_TYPES = {"uint16": "16uint", "int16": "16int", "uint32": "32uint", "int32": "32int", "float32": "32float"}
 MAX_REGISTERS_PER_REQUEST = 100  # a multiple of every type's width, so no value straddles two reads
 
@@ -123,6 +130,33 @@ class ThingsBoardGateway(Contender):
 
     def counter(self) -> Counter:
         return count_tb_gateway
+
+    def beside(self, broker_port: int) -> AbstractContextManager[object]:
+        return _platform(broker_port)
+
+
+@contextmanager
+def _platform(broker_port: int) -> Iterator[None]:
+    """What ThingsBoard does that the gateway waits for: it answers the gateway's `getSessionLimits`
+    RPC (without it the gateway never sends telemetry), here with no rate limits and the platform's
+    default payload and in-flight sizes."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-tb-platform-{os.getpid()}")
+
+    def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        request = json.loads(message.payload)
+        if request.get("method") == "getSessionLimits":
+            number = message.topic.rsplit("/", 1)[1]
+            client.publish(f"{RPC_RESPONSE}{number}", json.dumps(SESSION_LIMITS), qos=1)
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", broker_port)
+    client.subscribe(f"{RPC_REQUEST}+", qos=1)
+    client.loop_start()
+    try:
+        yield
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 def modbus_connector(workload: Workload, endpoints: list[tuple[int, int]]) -> dict[str, object]:
