@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -188,7 +189,11 @@ def summarise(runs: list[dict[str, object]], peers: dict[str, str] | None = None
 
 
 def _fmt(value: object, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    """`value` formatted, or "-" right-aligned to the spec's width (so the table's columns line up)."""
+    if value is not None:
+        return format(value, spec)
+    width = re.match(r"\d*", spec).group()  # type: ignore[union-attr]  # always matches, maybe empty
+    return format("-", f">{width}") if width else "-"
 
 
 def _progress(run: dict[str, object]) -> str:
