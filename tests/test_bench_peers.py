@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from bench.harness import cpu_times
 from bench.peers.node_red import flow
 from bench.peers.thingsboard import count_tb_gateway, modbus_connector
+from bench.peers.toolchain import Unavailable, run_step
 from bench.workloads import find
 
 CHILD_CPU_S = 0.3
@@ -81,3 +85,10 @@ def test_tb_telemetry_counts_each_device_scan() -> None:
         }
     ).encode()
     assert sorted(count_tb_gateway(payload)) == [("d000", 2, 0, None), ("d000", 2, 1, None), ("d001", 1, 0, None)]
+
+
+def test_a_failed_install_step_says_why(tmp_path: Path) -> None:
+    with pytest.raises(Unavailable, match=r"npm install of Node-RED failed with exit code 3 \(see .*install.log\)"):
+        fails = [sys.executable, "-c", "print('no registry'); raise SystemExit(3)"]
+        run_step(fails, tmp_path, "npm install of Node-RED")
+    assert "no registry" in (tmp_path / "install.log").read_text()
