@@ -1,10 +1,11 @@
 """The benchmark suite: one command, a table on stdout, the figures as JSON in bench/results/.
 
-    .venv/bin/python -m bench [--profile smoke|quick|full] [--only WORKLOAD ...] [--out FILE]
+    .venv/bin/python -m bench [--profile smoke|quick|full] [--only WORKLOAD ...] [--out FILE] [--peers]
 
 Profiles: `smoke` (seconds; CI runs it so the suite keeps working: tiny workloads, one short
 window), `quick` (the real workloads, 20 s windows, each contender twice, medians), `full` (60 s
-windows, three times). Nothing is asserted: these are measurements. bench/README.md says what each
+windows, three times). `--peers` adds Node-RED and ThingsBoard IoT Gateway (bench/peers/, installed
+on first use into a cache). Nothing is asserted: these are measurements. bench/README.md says what each
 figure means.
 """
 
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ingest_e2e
+from bench import ingest_e2e, peers
 from bench.harness import ROOT, Farm, Subscriber, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
@@ -54,9 +56,11 @@ MEDIAN_FIELDS = (
 )
 
 
-def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
+def run_modbus(
+    profile_name: str, only: list[str], work: Path, py_spy: Path | None = None, peers: list[Contender] | None = None
+) -> list[dict[str, object]]:
     profile = PROFILES[profile_name]
-    contenders: list[Contender] = [Ferrogate(), Floor()]
+    contenders: list[Contender] = [Ferrogate(), Floor(), *(peers or [])]
     broker = start_mosquitto(work / "mosquitto")
     subscriber = Subscriber(broker.port, "")
     runs: list[dict[str, object]] = []
@@ -71,9 +75,17 @@ def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | No
                 runs.append({"workload": workload.name, "contender": "-", "error": str(exc)})
                 continue
             try:
+                able = []
+                for contender in contenders:
+                    reason = contender.supports(workload)
+                    if reason is None:
+                        able.append(contender)
+                        continue
+                    print(f"  {workload.name} {contender.name}: skipped: {reason}", flush=True)
+                    runs.append({"workload": workload.name, "contender": contender.name, "skipped": reason})
                 for repeat in range(profile.repeats):
                     # alternate the order so neither contender always meets the box's load first
-                    order = contenders if repeat % 2 == 0 else contenders[::-1]
+                    order = able if repeat % 2 == 0 else able[::-1]
                     for contender in order:
                         where = work / f"{workload.name}-{contender.name}-{repeat}"
                         stacks = py_spy / f"{workload.name}-{contender.name}-{repeat}.txt" if py_spy else None
@@ -150,12 +162,13 @@ def ingest_table(runs: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def summarise(runs: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Medians over the repeats of each (workload, contender), and ferrogate's ratio to the floor."""
+def summarise(runs: list[dict[str, object]], peers: dict[str, str] | None = None) -> list[dict[str, object]]:
+    """Medians over the repeats of each (workload, contender), ferrogate's ratio to the floor, and on
+    ferrogate's rows its ratio to each peer (`peers`: name -> label) as `ratio_to_<name>`."""
     keys = list(dict.fromkeys((r["workload"], r["contender"]) for r in runs))
     rows = []
     for workload, contender in keys:
-        mine = [r for r in runs if r["workload"] == workload and r["contender"] == contender and "error" not in r]
+        mine = [r for r in runs if r["workload"] == workload and r["contender"] == contender and "points_per_s" in r]
         if not mine:
             continue
         row: dict[str, object] = {"workload": workload, "contender": contender, "runs": len(mine)}
@@ -167,11 +180,20 @@ def summarise(runs: list[dict[str, object]]) -> list[dict[str, object]]:
         floor = next((r for r in rows if r["workload"] == row["workload"] and r["contender"] == "floor"), None)
         ours, theirs = row["points_per_cpu_s"], floor and floor["points_per_cpu_s"]
         row["ratio_to_floor"] = ours / theirs if ours and theirs else None
+        for peer in peers or {}:
+            if row["contender"] == "ferrogate":
+                other = next((r for r in rows if r["workload"] == row["workload"] and r["contender"] == peer), None)
+                theirs = other and other["points_per_cpu_s"]
+                row[f"ratio_to_{peer}"] = ours / theirs if ours and theirs else None
     return rows
 
 
 def _fmt(value: object, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    """`value` formatted, or "-" right-aligned to the spec's width (so the table's columns line up)."""
+    if value is not None:
+        return format(value, spec)
+    width = re.match(r"\d*", spec).group()  # type: ignore[union-attr]  # always matches, maybe empty
+    return format("-", f">{width}") if width else "-"
 
 
 def _progress(run: dict[str, object]) -> str:
@@ -183,9 +205,13 @@ def _progress(run: dict[str, object]) -> str:
     )
 
 
-def table(rows: list[dict[str, object]]) -> str:
+def table(rows: list[dict[str, object]], peers: dict[str, str] | None = None) -> str:
+    """The Modbus table; `peers` (name -> label) adds a column "x <label>" per peer: ferrogate's
+    points/CPU-s over the peer's, on ferrogate's rows."""
+    peers = peers or {}
+    extra = "".join(f" x {label} |" for label in peers.values())
     head = (
-        f"| {'workload':<14} | {'contender':<10} | points/s | CPU % | points/CPU-s | x floor | req/scan "
+        f"| {'workload':<14} | {'contender':<10} | points/s | CPU % | points/CPU-s | x floor |{extra} req/scan "
         "| missed scans | peak RSS MiB | p50 ms | p99 ms |"
     )
     lines = [head, "|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|"]
@@ -193,7 +219,9 @@ def table(rows: list[dict[str, object]]) -> str:
         lines.append(
             f"| {r['workload']:<14} | {r['contender']:<10} | {_fmt(r['points_per_s'], '8,.0f')} "
             f"| {_fmt(100 * r['cpu_share'], '5.1f')} | {_fmt(r['points_per_cpu_s'], '12,.0f')} "
-            f"| {_fmt(r['ratio_to_floor'], '7.2f')} | {_fmt(r['requests_per_scan'], '8.2f')} "
+            f"| {_fmt(r['ratio_to_floor'], '7.2f')} |"
+            + "".join(f" {_fmt(r.get(f'ratio_to_{name}'), f'{len(label) + 2}.2f')} |" for name, label in peers.items())
+            + f" {_fmt(r['requests_per_scan'], '8.2f')} "
             f"| {_fmt(r['missed_scans'], '12.0f')} | {_fmt(r['peak_rss_mb'], '12.1f')} "
             f"| {_fmt(r['latency_p50_ms'], '6.1f')} | {_fmt(r['latency_p99_ms'], '6.1f')} |"
         )
@@ -207,14 +235,19 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<profile>-<UTC time>.json)")
     parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(SUITES))
     parser.add_argument("--py-spy", type=Path, help="sample each contender with py-spy into this directory")
+    parser.add_argument(
+        "--peers", action="store_true", help="also Node-RED and ThingsBoard IoT Gateway (installed into a cache)"
+    )
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_before = load_average()
     print(f"bench {args.profile}: {started}, load average {load_before} on {machine()}", flush=True)
+    ready, skipped = _peers(args.peers and "modbus" in args.suite)
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
-        runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy) if "modbus" in args.suite else []
+        runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy, ready) if "modbus" in args.suite else []
         ingest = run_ingest(args.profile, Path(tmp)) if "ingest" in args.suite else []
-    rows = summarise(runs)
+    labels = {p.name: p.label for p in ready}
+    rows = summarise(runs, labels)
     report = {
         "profile": args.profile,
         "started_utc": started,
@@ -223,6 +256,7 @@ def main(argv: list[str] | None = None) -> Path:
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "modbus": {"summary": rows, "runs": runs},
+        "peers": {"versions": peers.versions(), "skipped": skipped} if args.peers else None,
         "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest},
     }
     out = args.out or RESULTS / f"{args.profile}-{started.replace(':', '')}.json"
@@ -230,12 +264,27 @@ def main(argv: list[str] | None = None) -> Path:
     out.write_text(json.dumps(report, indent=1))
     if rows:
         print("\nModbus collection end to end, 1 s scans (medians):")
-        print(table(rows))
+        print(table(rows, labels))
+    for name, reason in skipped.items():
+        print(f"{name}: not measured: {reason}")
     if ingest:
         print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB:")
         print(ingest_table(ingest))
     print(f"\nload average before {load_before}, after {report['load_average_after']}; JSON: {out}")
     return out
+
+
+def _peers(wanted: bool) -> tuple[list[Contender], dict[str, str]]:
+    """The peers to run (installing them on first use) and why any is not run."""
+    if not wanted:
+        return [], {}
+    print("peers: installing or checking Node-RED and ThingsBoard IoT Gateway (cached)", flush=True)
+    ready, skipped = peers.load(install=True)
+    for contender in ready:
+        print(f"  {contender.name}: ready", flush=True)
+    for name, reason in skipped.items():
+        print(f"  {name}: skipped: {reason}", flush=True)
+    return ready, skipped
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,17 +27,53 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_times(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of process `pid` so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS  # utime, stime (fields 14 and 15)
+    """(user, system) CPU seconds so far of process `pid` with all its threads and its children: the
+    live descendants' own times plus what the reaped ones left in their parents' cutime/cstime
+    (a peer may run helpers in processes of its own)."""
+    user = system = 0.0
+    for member in _tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile: its time is in its parent's cutime once reaped
+            continue
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), 3.. after the command name
+        user += (int(fields[11]) + int(fields[13])) / CLOCK_TICKS
+        system += (int(fields[12]) + int(fields[14])) / CLOCK_TICKS
+    return user, system
 
 
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the process's peak resident set, MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
+    """VmHWM, the peak resident set, MiB: of the process, plus its live descendants' (an upper bound
+    of the tree's peak, since they need not peak at once)."""
+    total = 0.0
+    for member in _tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+    if total == 0:
+        raise RuntimeError(f"no VmHWM for pid {pid}")
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its live descendants, from each process's parent in /proc/<pid>/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        member = todo.pop()
+        tree.append(member)
+        todo.extend(children.get(member, ()))
+    return tree
 
 
 def machine() -> dict[str, object]:
@@ -109,17 +145,20 @@ class Counts:
     latencies_s: list[float] = field(default_factory=list)  # gateway time stamp -> received
 
 
-Counter = Callable[[bytes], tuple[int, int, int | None]]  # payload -> (points, bad, gateway time ns)
+# what one message holds: a scan per device, as (device, or None when the topic's tail names it,
+# points, bad points, gateway time stamp ns or None)
+Scan = tuple[str | None, int, int, int | None]
+Counter = Callable[[bytes], Iterable[Scan]]
 
 
-def count_ferrogate(payload: bytes) -> tuple[int, int, int | None]:
+def count_ferrogate(payload: bytes) -> Iterable[Scan]:
     batch = decode_batch(payload)
-    return len(batch.readings), sum(r.value is None for r in batch.readings), batch.gateway_time_ns
+    return ((None, len(batch.readings), sum(r.value is None for r in batch.readings), batch.gateway_time_ns),)
 
 
-def count_json_array(payload: bytes) -> tuple[int, int, int | None]:
+def count_json_array(payload: bytes) -> Iterable[Scan]:
     values = json.loads(payload)
-    return len(values), sum(v is None for v in values), None
+    return ((None, len(values), sum(v is None for v in values), None),)
 
 
 class Subscriber:
@@ -146,16 +185,17 @@ class Subscriber:
         for prefix, (counter, counts) in self.prefixes.items():
             if topic.startswith(prefix):
                 try:
-                    points, bad, stamp = counter(message.payload)
-                except (PayloadError, ValueError):
+                    scans = list(counter(message.payload))
+                except (PayloadError, ValueError, TypeError, AttributeError):
                     counts.undecodable += 1
                     return
-                counts.messages += 1
-                counts.points += points
-                counts.bad += bad
-                counts.devices.add(topic[len(prefix) :])
-                if stamp is not None:
-                    counts.latencies_s.append((received - stamp) / 1e9)
+                for device, points, bad, stamp in scans:
+                    counts.messages += 1
+                    counts.points += points
+                    counts.bad += bad
+                    counts.devices.add(device if device is not None else topic[len(prefix) :])
+                    if stamp is not None:
+                        counts.latencies_s.append((received - stamp) / 1e9)
                 return
 
     def close(self) -> None:

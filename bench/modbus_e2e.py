@@ -6,7 +6,7 @@ Contenders:
   (deploy/plants/site-template.yaml): disk spool, QoS 1, waiting for a consumer (the bench's
   subscriber answers the ingest probe), payload as it ships;
 - `floor`: bench/floor_modbus.py, the same libraries without features;
-- peers (bench/peers.py) when installed, in the quick and full profiles.
+- peers (bench/peers/: Node-RED, ThingsBoard IoT Gateway) with `--peers`.
 
 Each is measured the same way, one after the other on the same farm: started, left to warm up, then
 over a window aligned half a scan past a wall-clock second (so whole scans fall inside): points
@@ -19,6 +19,7 @@ import json
 import subprocess
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class Timing:
 
 class Contender:
     name = ""
+    label = ""  # its column in the table: "x <label>", ferrogate's ratio to it (peers only)
     prefix = ""
 
     def command(self, workload: Workload, farm: Farm, broker_port: int, work: Path) -> list[str]:
@@ -62,6 +64,21 @@ class Contender:
 
     def counter(self) -> Counter:
         return count_json_array
+
+    def supports(self, workload: Workload) -> str | None:
+        """None, or why this contender cannot be configured for `workload` (it is then skipped)."""
+        return None
+
+    def cwd(self, work: Path) -> Path:
+        return ROOT
+
+    def env(self, work: Path) -> dict[str, str]:
+        return child_env()
+
+    def beside(self, broker_port: int) -> AbstractContextManager[object]:
+        """What the contender needs from the other side while it runs (in the bench's process, so
+        its CPU is not the contender's): nothing, unless a peer expects its platform to answer."""
+        return nullcontext()
 
 
 class Ferrogate(Contender):
@@ -134,10 +151,12 @@ def measure(
     work.mkdir(parents=True, exist_ok=True)
     counts = subscriber.watch(contender.prefix, contender.counter())
     log = open(work / f"{contender.name}.log", "ab")  # noqa: SIM115 - closed below
+    platform = contender.beside(broker_port)
+    platform.__enter__()
     proc = subprocess.Popen(
         contender.command(workload, farm, broker_port, work),
-        cwd=ROOT,
-        env=child_env(),
+        cwd=contender.cwd(work),
+        env=contender.env(work),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -162,6 +181,7 @@ def measure(
         latencies = counts.latencies_s[before["latency_index"] : after["latency_index"]]
     finally:
         stop_process(proc)
+        platform.__exit__(None, None, None)
         log.close()
         subscriber.prefixes.pop(contender.prefix, None)
     wall = after["wall"] - before["wall"]
