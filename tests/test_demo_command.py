@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,10 +15,10 @@ import httpx
 import pytest
 import yaml
 
-from ferrogate.gateway.services import free_port
 from tests.conftest import DEMO_PLANT, ROOT, on_free_ports
 
 pytestmark = pytest.mark.timeout(600)
+API_LINE = re.compile(r"API: http://127\.0\.0\.1:(\d+)/")
 
 
 def demo_plant_on_free_ports(tmp_path: Path) -> Path:
@@ -27,8 +28,13 @@ def demo_plant_on_free_ports(tmp_path: Path) -> Path:
     return path
 
 
+def api_port_of(lines: list[str]) -> int | None:
+    """The port the demo's banner says its API listens on (it binds port 0: no port race)."""
+    found = next((m for m in map(API_LINE.search, list(lines)) if m), None)
+    return int(found.group(1)) if found else None
+
+
 def test_demo_serves_live_values_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    api_port = free_port()
     data_dir = tmp_path / "data"
     proc = subprocess.Popen(
         [
@@ -39,7 +45,7 @@ def test_demo_serves_live_values_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             "--plant",
             str(demo_plant_on_free_ports(tmp_path)),
             "--api-port",
-            str(api_port),
+            "0",
             "--data-dir",
             str(data_dir),
             "--speed",
@@ -61,6 +67,10 @@ def test_demo_serves_live_values_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         deadline = time.monotonic() + 300  # seconds on a quiet box, a minute or more on a loaded one
         while time.monotonic() < deadline and (good is None or not any("ferrogate demo running" in x for x in lines)):
             assert proc.poll() is None, "".join(lines)
+            api_port = api_port_of(lines)
+            if api_port is None:  # still starting: the banner names the port once the API listens
+                time.sleep(0.2)
+                continue
             try:
                 live = httpx.get(
                     f"http://127.0.0.1:{api_port}/api/v1/assets/eaf1/live",
