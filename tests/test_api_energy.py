@@ -18,9 +18,9 @@ from ferrogate.gateway.demo import Demo
 from ferrogate.gateway.timeutil import datetime_to_ns, iso_utc, ns_to_datetime
 
 
-def client(demo: Demo) -> httpx.AsyncClient:
+def client(demo: Demo, timeout_s: float = 30) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{demo.options.api_port}", headers={"X-API-Key": demo.api_key}, timeout=30
+        base_url=f"http://127.0.0.1:{demo.options.api_port}", headers={"X-API-Key": demo.api_key}, timeout=timeout_s
     )
 
 

@@ -352,7 +352,8 @@ def check_cost_section(
 async def test_the_monthly_report_agrees_with_the_api_and_the_books(accounted_demo: Demo) -> None:
     month = plant_month(accounted_demo)
     params = {"month": month}
-    async with client(accounted_demo) as http:
+    # rendering the PDF takes seconds of CPU; on a 2-core box at load 15 it took over 30 s
+    async with client(accounted_demo, timeout_s=300) as http:
         report = (await http.get("/api/v1/reports/monthly", params=params)).json()
         pdf = await http.get("/api/v1/reports/monthly", params={**params, "format": "pdf"})
         html = await http.get("/api/v1/reports/monthly", params={**params, "format": "html"})
