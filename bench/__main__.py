@@ -97,7 +97,7 @@ def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | No
     return runs
 
 
-def run_ingest(profile_name: str, work: Path) -> list[dict[str, object]]:
+def run_ingest(profile_name: str, work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
     profile = PROFILES[profile_name]
     broker = start_mosquitto(work / "ingest-mosquitto")
     database = start_influxdb(work / "influxdb")
@@ -106,9 +106,10 @@ def run_ingest(profile_name: str, work: Path) -> list[dict[str, object]]:
         for batch in profile.ingest_batch_sizes:
             for contender in ("ferrogate", "floor"):
                 where = work / f"ingest-{contender}-{batch}"
+                stacks = py_spy / f"ingest-{batch}-{contender}.txt" if py_spy else None
                 try:
                     run = ingest_e2e.measure(
-                        contender, batch, profile.ingest_points, broker.port, database.port, where, len(runs)
+                        contender, batch, profile.ingest_points, broker.port, database.port, where, len(runs), stacks
                     )
                 except (RuntimeError, TimeoutError) as exc:
                     print(f"  ingest {contender} batch {batch}: FAILED: {exc}", flush=True)
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"bench {args.profile}: {started}, load average {load_before} on {machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
         runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy) if "modbus" in args.suite else []
-        ingest = run_ingest(args.profile, Path(tmp)) if "ingest" in args.suite else []
+        ingest = run_ingest(args.profile, Path(tmp), args.py_spy) if "ingest" in args.suite else []
     rows = summarise(runs)
     report = {
         "profile": args.profile,

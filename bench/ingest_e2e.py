@@ -23,7 +23,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
-from bench.harness import ROOT, child_env, cpu_times, peak_rss_mb, stop_process, wait_for
+from bench.harness import ROOT, child_env, cpu_times, peak_rss_mb, py_spy, stop_process, stop_sampler, wait_for
 from ferrogate.gateway.payload import SCHEMA_V2, encode_batch, ingest_probe_topic, telemetry_topic
 from ferrogate.gateway.reading import Reading, ScanBatch
 
@@ -130,8 +130,16 @@ COMMANDS = {"ferrogate": ferrogate_command, "floor": floor_command}
 
 
 def measure(
-    contender: str, batch: int, total_points: int, broker_port: int, influx_port: int, work: Path, run: int
+    contender: str,
+    batch: int,
+    total_points: int,
+    broker_port: int,
+    influx_port: int,
+    work: Path,
+    run: int,
+    profile_to: Path | None = None,
 ) -> dict[str, object]:
+    """One contender, one batch size; `profile_to`: also sample it with py-spy over the burst."""
     work.mkdir(parents=True, exist_ok=True)
     root = f"ingest{run}/ferrogate/v1"  # a topic root per run: no earlier session shares its messages
     database = f"bench_{contender}_{run}"
@@ -155,11 +163,14 @@ def measure(
         time.sleep(1.0)  # let it settle after subscribing
         user0, sys0 = cpu_times(proc.pid)
         wall0 = time.monotonic()
+        sampler = py_spy(proc.pid, profile_to) if profile_to is not None else None
         publisher.publish(messages)
         wait_for(lambda: influx_count(influx_port, database) >= total_points, 600, f"{contender}: every point stored")
         wall = time.monotonic() - wall0
         user, system = cpu_times(proc.pid)
         peak = peak_rss_mb(proc.pid)
+        if sampler is not None:
+            stop_sampler(sampler)
     finally:
         publisher.close()
         stop_process(proc)
