@@ -261,7 +261,7 @@ def _decode_v2(doc: dict[str, Any], site: str, device: str, seq: int, gw: int) -
         times = _list(doc, "ts")
         if len(times) != n:
             raise PayloadError(f"'ts' must have one time per reading ({len(times)} for {n})")
-        if times and not (set(map(type, times)) == {int} and INT64_MIN <= min(times) and max(times) <= INT64_MAX):
+        if times and not (set(map(type, times)) == {int} and min(times) >= INT64_MIN and max(times) <= INT64_MAX):
             i = next(i for i, t in enumerate(times) if not _is_int(t))
             raise PayloadError(f"ts[{i}] must be integer nanoseconds")
     elif not _is_int(t):
@@ -304,8 +304,6 @@ def _checked_values(values: list[Any], special: dict[int, tuple[Quality, str | N
         else:
             raise PayloadError(f"v[{i}] must be a finite number or null")
     return out
-
-
 
 
 def _exceptions(x: object, n: int) -> dict[int, tuple[Quality, str | None]]:

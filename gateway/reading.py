@@ -82,7 +82,9 @@ class Columns:
         if special:
             readings = [
                 Reading(point, value, unit, t, *special.get(i, PLAIN_GOOD))
-                for i, (point, unit, value, t) in enumerate(zip(self.points, self.units, self.values, times, strict=True))
+                for i, (point, unit, value, t) in enumerate(
+                    zip(self.points, self.units, self.values, times, strict=True)
+                )
             ]
         else:
             readings = list(map(Reading, self.points, self.values, self.units, times))

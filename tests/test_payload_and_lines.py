@@ -8,8 +8,7 @@ import pytest
 
 from ferrogate.gateway.lineprotocol import batch_lines, columns_lines
 from ferrogate.gateway.payload import SCHEMA_V2, PayloadError, decode_batch, decode_telemetry, encode_batch
-from ferrogate.gateway.reading import Columns
-from ferrogate.gateway.reading import Quality, Reading, ScanBatch
+from ferrogate.gateway.reading import Columns, Quality, Reading, ScanBatch
 
 T = 1_795_000_000_123_456_789  # exact nanoseconds must survive every hop
 
@@ -242,7 +241,9 @@ def test_a_bad_reading_that_holds_a_number_loses_it_on_every_hop() -> None:
     "batch",
     [
         sample_batch(),
-        ScanBatch("plant", "plc", 1, T, [Reading("a", 1.0, "kW", T), Reading("b", None, "kW", T + 1, Quality.BAD, "x")]),
+        ScanBatch(
+            "plant", "plc", 1, T, [Reading("a", 1.0, "kW", T), Reading("b", None, "kW", T + 1, Quality.BAD, "x")]
+        ),
         ScanBatch("plant", "plc", 1, T, [Reading("a", 2.5, "kW", T, Quality.GOOD, "a note")]),
         ScanBatch("plant", "plc", 1, T, []),
     ],
