@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ingest_e2e
+from bench import accounting_e2e, ingest_e2e, latency_e2e
 from bench.harness import ROOT, Farm, Subscriber, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
@@ -33,14 +33,17 @@ class Profile:
     repeats: int
     ingest_points: int
     ingest_batch_sizes: tuple[int, ...]
+    latency_workload: str  # a plant layout (bench/workloads.py); plant100x100 is 10,000 points/s
+    latency_timing: Timing
+    accounting_hours: int  # of 1-second readings of 10 assets; the issue asks for a month (720)
 
 
 PROFILES = {
-    "smoke": Profile(Timing(warmup_s=1.0, window_s=3), 1, 20_000, (5000,)),
-    "quick": Profile(Timing(warmup_s=5.0, window_s=20), 2, 500_000, (1000, 5000, 20_000)),
-    "full": Profile(Timing(warmup_s=10.0, window_s=60), 3, 500_000, (1000, 5000, 20_000)),
+    "smoke": Profile(Timing(1.0, 3), 1, 20_000, (5000,), "plant10x100", Timing(3.0, 5), 2),
+    "quick": Profile(Timing(5.0, 20), 2, 500_000, (1000, 5000, 20_000), "plant100x100", Timing(10.0, 60), 24),
+    "full": Profile(Timing(10.0, 60), 3, 500_000, (1000, 5000, 20_000), "plant100x100", Timing(30.0, 300), 720),
 }
-SUITES = ("modbus", "ingest")
+SUITES = ("modbus", "ingest", "latency", "accounting")
 MEDIAN_FIELDS = (
     "points_per_s",
     "cpu_share",
@@ -134,6 +137,76 @@ def run_ingest(profile_name: str, work: Path, py_spy: Path | None = None) -> lis
     return runs
 
 
+def run_latency(profile_name: str, work: Path) -> list[dict[str, object]]:
+    profile = PROFILES[profile_name]
+    broker = start_mosquitto(work / "latency-mosquitto")
+    database = start_influxdb(work / "latency-influxdb")
+    t = profile.latency_timing
+    try:
+        run = latency_e2e.measure(
+            work / "latency", profile.latency_workload, broker.port, database.port, t.warmup_s, t.window_s
+        )
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"  latency: FAILED: {exc}", flush=True)
+        return [{"workload": profile.latency_workload, "error": str(exc)}]
+    finally:
+        broker.process.stop()
+        database.process.stop()
+    run["load_average"] = load_average()
+    return [run]
+
+
+def latency_table(runs: list[dict[str, object]]) -> str:
+    lines = [
+        "| workload | points/s | CPU % | backlog start -> end | to | changes | p50 ms | p95 ms | p99 ms |",
+        "|----------|----------|-------|----------------------|----|---------|--------|--------|--------|",
+    ]
+    for r in runs:
+        if "error" in r:
+            lines.append(f"| {r['workload']} | failed: {r['error']} |")
+            continue
+        for to in ("mqtt", "influxdb", "api"):
+            lines.append(
+                f"| {r['workload']} | {r['points_per_s']:,.0f} | {100 * r['cpu_share']:.1f} "
+                f"| {r['backlog_start_points']:,} -> {r['backlog_end_points']:,} | {to} | {r[f'{to}_changes']} "
+                + "".join(f"| {_fmt(r[f'{to}_p{q}_ms'], '.0f')} " for q in (50, 95, 99))
+                + "|"
+            )
+    return "\n".join(lines)
+
+
+def run_accounting(profile_name: str, work: Path) -> list[dict[str, object]]:
+    hours = PROFILES[profile_name].accounting_hours
+    broker = start_mosquitto(work / "accounting-mosquitto")
+    database = start_influxdb(work / "accounting-influxdb")
+    try:
+        run = accounting_e2e.measure(work / "accounting", broker.port, database.port, hours)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"  accounting: FAILED: {exc}", flush=True)
+        return [{"hours": hours, "error": str(exc)}]
+    finally:
+        broker.process.stop()
+        database.process.stop()
+    run["load_average"] = load_average()
+    return [run]
+
+
+def accounting_table(runs: list[dict[str, object]]) -> str:
+    lines = [
+        "| hours | assets | readings | recompute s | CPU s | readings/s | readings/CPU-s | peak RSS MiB |",
+        "|-------|--------|----------|-------------|-------|------------|----------------|--------------|",
+    ]
+    for r in runs:
+        if "error" in r:
+            lines.append(f"| {r['hours']} | failed: {r['error']} |")
+            continue
+        lines.append(
+            f"| {r['hours']} | {r['assets']} | {r['readings']:,} | {r['recompute_s']:.1f} | {r['cpu_s']:.1f} "
+            f"| {r['readings_per_s']:,.0f} | {_fmt(r['readings_per_cpu_s'], ',.0f')} | {r['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def ingest_table(runs: list[dict[str, object]]) -> str:
     lines = [
         "| batch size | contender  | points/s (wall) | points/CPU-s | x floor | peak RSS MiB |",
@@ -215,6 +288,8 @@ def main(argv: list[str] | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
         runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy) if "modbus" in args.suite else []
         ingest = run_ingest(args.profile, Path(tmp), args.py_spy) if "ingest" in args.suite else []
+        latency = run_latency(args.profile, Path(tmp)) if "latency" in args.suite else []
+        accounting = run_accounting(args.profile, Path(tmp)) if "accounting" in args.suite else []
     rows = summarise(runs)
     report = {
         "profile": args.profile,
@@ -225,6 +300,8 @@ def main(argv: list[str] | None = None) -> Path:
         "load_average_after": load_average(),
         "modbus": {"summary": rows, "runs": runs},
         "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest},
+        "latency": {"runs": latency},
+        "accounting": {"runs": accounting},
     }
     out = args.out or RESULTS / f"{args.profile}-{started.replace(':', '')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -235,6 +312,12 @@ def main(argv: list[str] | None = None) -> Path:
     if ingest:
         print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB:")
         print(ingest_table(ingest))
+    if latency:
+        print("\nLatency, a value's change in the simulator -> MQTT / InfluxDB / API live stream (1 s scans):")
+        print(latency_table(latency))
+    if accounting:
+        print("\nAccounting recompute from InfluxDB through the API (energy role):")
+        print(accounting_table(accounting))
     print(f"\nload average before {load_before}, after {report['load_average_after']}; JSON: {out}")
     return out
 

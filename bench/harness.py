@@ -60,10 +60,10 @@ def child_env() -> dict[str, str]:
 class Farm:
     """The simulator process of one workload (bench/farm.py)."""
 
-    def __init__(self, workload: str, profile: str, log: Path) -> None:
+    def __init__(self, workload: str, profile: str, log: Path, options: tuple[str, ...] = ()) -> None:
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.farm", workload, "--profile", profile],
+            [sys.executable, "-m", "bench.farm", workload, "--profile", profile, *options],
             cwd=ROOT,
             env=child_env(),
             stdin=subprocess.PIPE,
