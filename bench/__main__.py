@@ -15,6 +15,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,23 +138,33 @@ def run_ingest(profile_name: str, work: Path, py_spy: Path | None = None) -> lis
     return runs
 
 
-def run_latency(profile_name: str, work: Path) -> list[dict[str, object]]:
-    profile = PROFILES[profile_name]
-    broker = start_mosquitto(work / "latency-mosquitto")
-    database = start_influxdb(work / "latency-influxdb")
-    t = profile.latency_timing
+def _services_run(
+    name: str, work: Path, label: dict[str, object], run: Callable[[int, int], dict[str, object]]
+) -> list[dict[str, object]]:
+    """One measurement with a Mosquitto and an InfluxDB of its own: `run(broker_port, influx_port)`."""
+    broker = start_mosquitto(work / f"{name}-mosquitto")
+    database = start_influxdb(work / f"{name}-influxdb")
     try:
-        run = latency_e2e.measure(
-            work / "latency", profile.latency_workload, broker.port, database.port, t.warmup_s, t.window_s
-        )
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"  latency: FAILED: {exc}", flush=True)
-        return [{"workload": profile.latency_workload, "error": str(exc)}]
+        result = run(broker.port, database.port)
+    except (RuntimeError, TimeoutError) as exc:  # the other suites' figures still count
+        print(f"  {name}: FAILED: {exc}", flush=True)
+        return [{**label, "error": str(exc)}]
     finally:
         broker.process.stop()
         database.process.stop()
-    run["load_average"] = load_average()
-    return [run]
+    result["load_average"] = load_average()
+    return [result]
+
+
+def run_latency(profile_name: str, work: Path) -> list[dict[str, object]]:
+    profile = PROFILES[profile_name]
+    workload, t = profile.latency_workload, profile.latency_timing
+    return _services_run(
+        "latency",
+        work,
+        {"workload": workload},
+        lambda broker, influx: latency_e2e.measure(work / "latency", workload, broker, influx, t.warmup_s, t.window_s),
+    )
 
 
 def latency_table(runs: list[dict[str, object]]) -> str:
@@ -177,51 +188,57 @@ def latency_table(runs: list[dict[str, object]]) -> str:
 
 def run_accounting(profile_name: str, work: Path) -> list[dict[str, object]]:
     hours = PROFILES[profile_name].accounting_hours
-    broker = start_mosquitto(work / "accounting-mosquitto")
-    database = start_influxdb(work / "accounting-influxdb")
-    try:
-        run = accounting_e2e.measure(work / "accounting", broker.port, database.port, hours)
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"  accounting: FAILED: {exc}", flush=True)
-        return [{"hours": hours, "error": str(exc)}]
-    finally:
-        broker.process.stop()
-        database.process.stop()
-    run["load_average"] = load_average()
-    return [run]
+    return _services_run(
+        "accounting",
+        work,
+        {"hours": hours},
+        lambda broker, influx: accounting_e2e.measure(work / "accounting", broker, influx, hours),
+    )
+
+
+def _markdown(
+    columns: list[str], runs: list[dict[str, object]], label: Callable[[dict], str], cells: Callable[[dict], list[str]]
+) -> str:
+    """A markdown table: a row per run, a failed run as its label and its error."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("-" * (len(c) + 2) for c in columns) + "|"]
+    for r in runs:
+        row = [label(r), f"failed: {r['error']}"] if "error" in r else cells(r)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def accounting_table(runs: list[dict[str, object]]) -> str:
-    lines = [
-        "| hours | assets | readings | recompute s | CPU s | readings/s | readings/CPU-s | peak RSS MiB |",
-        "|-------|--------|----------|-------------|-------|------------|----------------|--------------|",
-    ]
-    for r in runs:
-        if "error" in r:
-            lines.append(f"| {r['hours']} | failed: {r['error']} |")
-            continue
-        lines.append(
-            f"| {r['hours']} | {r['assets']} | {r['readings']:,} | {r['recompute_s']:.1f} | {r['cpu_s']:.1f} "
-            f"| {r['readings_per_s']:,.0f} | {_fmt(r['readings_per_cpu_s'], ',.0f')} | {r['peak_rss_mb']:.0f} |"
-        )
-    return "\n".join(lines)
+    return _markdown(
+        ["hours", "assets", "readings", "recompute s", "CPU s", "readings/s", "readings/CPU-s", "peak RSS MiB"],
+        runs,
+        lambda r: str(r["hours"]),
+        lambda r: [
+            str(r["hours"]),
+            str(r["assets"]),
+            f"{r['readings']:,}",
+            f"{r['recompute_s']:.1f}",
+            f"{r['cpu_s']:.1f}",
+            f"{r['readings_per_s']:,.0f}",
+            _fmt(r["readings_per_cpu_s"], ",.0f"),
+            f"{r['peak_rss_mb']:.0f}",
+        ],
+    )
 
 
 def ingest_table(runs: list[dict[str, object]]) -> str:
-    lines = [
-        "| batch size | contender  | points/s (wall) | points/CPU-s | x floor | peak RSS MiB |",
-        "|------------|------------|-----------------|--------------|---------|--------------|",
-    ]
-    for r in runs:
-        if "error" in r:
-            lines.append(f"| {r['batch_size']:>10} | {r['contender']:<10} | failed: {r['error']} |")
-            continue
-        lines.append(
-            f"| {r['batch_size']:>10} | {r['contender']:<10} | {r['points_per_s']:15,.0f} "
-            f"| {_fmt(r['points_per_cpu_s'], '12,.0f')} | {_fmt(r['ratio_to_floor'], '7.2f')} "
-            f"| {r['peak_rss_mb']:12.1f} |"
-        )
-    return "\n".join(lines)
+    return _markdown(
+        ["batch size", "contender", "points/s (wall)", "points/CPU-s", "x floor", "peak RSS MiB"],
+        runs,
+        lambda r: f"{r['batch_size']} | {r['contender']}",
+        lambda r: [
+            f"{r['batch_size']:>10}",
+            f"{r['contender']:<10}",
+            f"{r['points_per_s']:15,.0f}",
+            _fmt(r["points_per_cpu_s"], "12,.0f"),
+            _fmt(r["ratio_to_floor"], "7.2f"),
+            f"{r['peak_rss_mb']:12.1f}",
+        ],
+    )
 
 
 def summarise(runs: list[dict[str, object]]) -> list[dict[str, object]]:

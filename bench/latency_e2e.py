@@ -200,7 +200,8 @@ def measure(
     threads: list[threading.Thread] = []
     try:
         devices = len(farm.endpoints)
-        wait_for(lambda: len(counts.devices) >= devices or proc.poll() is not None, 120, "data from every device")
+        # a plant file of 10,000 points takes a while to load on a busy box
+        wait_for(lambda: len(counts.devices) >= devices or proc.poll() is not None, 300, "data from every device")
         if proc.poll() is not None:
             raise RuntimeError(f"ferrogate exited with {proc.returncode}: see {work / 'ferrogate.log'}")
         wait_for(lambda: _api_up(api_port), 60, "the API")
