@@ -52,6 +52,10 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
         assert run["points"] == report["ingest"]["points_per_burst"] > 0
         assert run["points_per_cpu_s"] > 0 and run["peak_rss_mb"] > 10 and run["wall_s"] > 0, run
     assert ingest["ferrogate"]["ratio_to_floor"] > 0
+    # sustained rate: ingest fed at a steady rate, its backlog sampled every second
+    (held,) = report["ingest"]["sustained"]
+    assert "error" not in held, held
+    assert len(held["backlog_points"]) == held["seconds"] > 0 and held["backlog_growth_points_s"] is not None, held
     # latency: the simulator's changes were seen on MQTT, in InfluxDB and on the API's live stream
     (latency,) = report["latency"]["runs"]
     assert "error" not in latency, latency
