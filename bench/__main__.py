@@ -17,10 +17,11 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ingest_e2e, peers
+from bench import accounting_e2e, ingest_e2e, latency_e2e, peers
 from bench.harness import ROOT, Farm, Subscriber, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
@@ -35,14 +36,22 @@ class Profile:
     repeats: int
     ingest_points: int
     ingest_batch_sizes: tuple[int, ...]
+    latency_workload: str  # a plant layout (bench/workloads.py); plant100x100 is 10,000 points/s
+    latency_timing: Timing
+    accounting_hours: int  # of 1-second readings of 10 assets; the issue asks for a month (720)
+    sustained: tuple[int, int]  # ingest fed this many points/s for this many seconds
 
 
 PROFILES = {
-    "smoke": Profile(Timing(warmup_s=1.0, window_s=3), 1, 20_000, (5000,)),
-    "quick": Profile(Timing(warmup_s=5.0, window_s=20), 2, 500_000, (1000, 5000, 20_000)),
-    "full": Profile(Timing(warmup_s=10.0, window_s=60), 3, 500_000, (1000, 5000, 20_000)),
+    "smoke": Profile(Timing(1.0, 3), 1, 20_000, (5000,), "plant10x100", Timing(3.0, 5), 2, (2000, 4)),
+    "quick": Profile(
+        Timing(5.0, 20), 2, 500_000, (1000, 5000, 20_000), "plant100x100", Timing(10.0, 60), 24, (10_000, 60)
+    ),
+    "full": Profile(
+        Timing(10.0, 60), 3, 500_000, (1000, 5000, 20_000), "plant100x100", Timing(30.0, 300), 720, (10_000, 300)
+    ),
 }
-SUITES = ("modbus", "ingest")
+SUITES = ("modbus", "ingest", "latency", "accounting")
 MEDIAN_FIELDS = (
     "points_per_s",
     "cpu_share",
@@ -109,7 +118,7 @@ def run_modbus(
     return runs
 
 
-def run_ingest(profile_name: str, work: Path) -> list[dict[str, object]]:
+def run_ingest(profile_name: str, work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
     profile = PROFILES[profile_name]
     broker = start_mosquitto(work / "ingest-mosquitto")
     database = start_influxdb(work / "influxdb")
@@ -118,9 +127,10 @@ def run_ingest(profile_name: str, work: Path) -> list[dict[str, object]]:
         for batch in profile.ingest_batch_sizes:
             for contender in ("ferrogate", "floor"):
                 where = work / f"ingest-{contender}-{batch}"
+                stacks = py_spy / f"ingest-{batch}-{contender}.txt" if py_spy else None
                 try:
                     run = ingest_e2e.measure(
-                        contender, batch, profile.ingest_points, broker.port, database.port, where, len(runs)
+                        contender, batch, profile.ingest_points, broker.port, database.port, where, len(runs), stacks
                     )
                 except (RuntimeError, TimeoutError) as exc:
                     print(f"  ingest {contender} batch {batch}: FAILED: {exc}", flush=True)
@@ -145,21 +155,133 @@ def run_ingest(profile_name: str, work: Path) -> list[dict[str, object]]:
     return runs
 
 
-def ingest_table(runs: list[dict[str, object]]) -> str:
+def _services_run(
+    name: str, work: Path, label: dict[str, object], run: Callable[[int, int], dict[str, object]]
+) -> list[dict[str, object]]:
+    """One measurement with a Mosquitto and an InfluxDB of its own: `run(broker_port, influx_port)`."""
+    broker = start_mosquitto(work / f"{name}-mosquitto")
+    database = start_influxdb(work / f"{name}-influxdb")
+    try:
+        result = run(broker.port, database.port)
+    except (RuntimeError, TimeoutError) as exc:  # the other suites' figures still count
+        print(f"  {name}: FAILED: {exc}", flush=True)
+        return [{**label, "error": str(exc)}]
+    finally:
+        broker.process.stop()
+        database.process.stop()
+    result["load_average"] = load_average()
+    return [result]
+
+
+def run_latency(profile_name: str, work: Path) -> list[dict[str, object]]:
+    profile = PROFILES[profile_name]
+    workload, t = profile.latency_workload, profile.latency_timing
+    return _services_run(
+        "latency",
+        work,
+        {"workload": workload},
+        lambda broker, influx: latency_e2e.measure(work / "latency", workload, broker, influx, t.warmup_s, t.window_s),
+    )
+
+
+def latency_table(runs: list[dict[str, object]]) -> str:
     lines = [
-        "| batch size | contender  | points/s (wall) | points/CPU-s | x floor | peak RSS MiB |",
-        "|------------|------------|-----------------|--------------|---------|--------------|",
+        "| workload | points/s | CPU % | backlog start -> end | to | changes | p50 ms | p95 ms | p99 ms |",
+        "|----------|----------|-------|----------------------|----|---------|--------|--------|--------|",
     ]
     for r in runs:
         if "error" in r:
-            lines.append(f"| {r['batch_size']:>10} | {r['contender']:<10} | failed: {r['error']} |")
+            lines.append(f"| {r['workload']} | failed: {r['error']} |")
             continue
-        lines.append(
-            f"| {r['batch_size']:>10} | {r['contender']:<10} | {r['points_per_s']:15,.0f} "
-            f"| {_fmt(r['points_per_cpu_s'], '12,.0f')} | {_fmt(r['ratio_to_floor'], '7.2f')} "
-            f"| {r['peak_rss_mb']:12.1f} |"
-        )
+        for to in ("mqtt", "influxdb", "api"):
+            lines.append(
+                f"| {r['workload']} | {r['points_per_s']:,.0f} | {100 * r['cpu_share']:.1f} "
+                f"| {r['backlog_start_points']:,} -> {r['backlog_end_points']:,} | {to} | {r[f'{to}_changes']} "
+                + "".join(f"| {_fmt(r[f'{to}_p{q}_ms'], '.0f')} " for q in (50, 95, 99))
+                + "|"
+            )
     return "\n".join(lines)
+
+
+def run_accounting(profile_name: str, work: Path) -> list[dict[str, object]]:
+    hours = PROFILES[profile_name].accounting_hours
+    return _services_run(
+        "accounting",
+        work,
+        {"hours": hours},
+        lambda broker, influx: accounting_e2e.measure(work / "accounting", broker, influx, hours),
+    )
+
+
+def run_sustained(profile_name: str, work: Path) -> list[dict[str, object]]:
+    rate, seconds = PROFILES[profile_name].sustained
+    return _services_run(
+        "sustained",
+        work,
+        {"rate_points_s": rate},
+        lambda broker, influx: ingest_e2e.sustained(rate, seconds, broker, influx, work / "sustained"),
+    )
+
+
+def sustained_table(runs: list[dict[str, object]]) -> str:
+    return _markdown(
+        ["points/s fed", "seconds", "CPU %", "backlog first -> last second", "backlog growth points/s", "peak RSS MiB"],
+        runs,
+        lambda r: str(r["rate_points_s"]),
+        lambda r: [
+            f"{r['rate_points_s']:,}",
+            str(r["seconds"]),
+            f"{100 * r['cpu_share']:.1f}",
+            f"{r['backlog_points'][0]:,} -> {r['backlog_points'][-1]:,}",
+            _fmt(r["backlog_growth_points_s"], ",.0f"),
+            f"{r['peak_rss_mb']:.0f}",
+        ],
+    )
+
+
+def _markdown(
+    columns: list[str], runs: list[dict[str, object]], label: Callable[[dict], str], cells: Callable[[dict], list[str]]
+) -> str:
+    """A markdown table: a row per run, a failed run as its label and its error."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("-" * (len(c) + 2) for c in columns) + "|"]
+    for r in runs:
+        row = [label(r), f"failed: {r['error']}"] if "error" in r else cells(r)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def accounting_table(runs: list[dict[str, object]]) -> str:
+    return _markdown(
+        ["hours", "assets", "readings", "recompute s", "CPU s", "readings/s", "readings/CPU-s", "peak RSS MiB"],
+        runs,
+        lambda r: str(r["hours"]),
+        lambda r: [
+            str(r["hours"]),
+            str(r["assets"]),
+            f"{r['readings']:,}",
+            f"{r['recompute_s']:.1f}",
+            f"{r['cpu_s']:.1f}",
+            f"{r['readings_per_s']:,.0f}",
+            _fmt(r["readings_per_cpu_s"], ",.0f"),
+            f"{r['peak_rss_mb']:.0f}",
+        ],
+    )
+
+
+def ingest_table(runs: list[dict[str, object]]) -> str:
+    return _markdown(
+        ["batch size", "contender", "points/s (wall)", "points/CPU-s", "x floor", "peak RSS MiB"],
+        runs,
+        lambda r: f"{r['batch_size']} | {r['contender']}",
+        lambda r: [
+            f"{r['batch_size']:>10}",
+            f"{r['contender']:<10}",
+            f"{r['points_per_s']:15,.0f}",
+            _fmt(r["points_per_cpu_s"], "12,.0f"),
+            _fmt(r["ratio_to_floor"], "7.2f"),
+            f"{r['peak_rss_mb']:12.1f}",
+        ],
+    )
 
 
 def summarise(runs: list[dict[str, object]], peers: dict[str, str] | None = None) -> list[dict[str, object]]:
@@ -245,7 +367,10 @@ def main(argv: list[str] | None = None) -> Path:
     ready, skipped = _peers(args.peers and "modbus" in args.suite)
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
         runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy, ready) if "modbus" in args.suite else []
-        ingest = run_ingest(args.profile, Path(tmp)) if "ingest" in args.suite else []
+        ingest = run_ingest(args.profile, Path(tmp), args.py_spy) if "ingest" in args.suite else []
+        held = run_sustained(args.profile, Path(tmp)) if "ingest" in args.suite else []
+        latency = run_latency(args.profile, Path(tmp)) if "latency" in args.suite else []
+        accounting = run_accounting(args.profile, Path(tmp)) if "accounting" in args.suite else []
     labels = {p.name: p.label for p in ready}
     rows = summarise(runs, labels)
     report = {
@@ -257,7 +382,9 @@ def main(argv: list[str] | None = None) -> Path:
         "load_average_after": load_average(),
         "modbus": {"summary": rows, "runs": runs},
         "peers": {"versions": peers.versions(), "skipped": skipped} if args.peers else None,
-        "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest},
+        "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest, "sustained": held},
+        "latency": {"runs": latency},
+        "accounting": {"runs": accounting},
     }
     out = args.out or RESULTS / f"{args.profile}-{started.replace(':', '')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -270,6 +397,15 @@ def main(argv: list[str] | None = None) -> Path:
     if ingest:
         print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB:")
         print(ingest_table(ingest))
+    if held:
+        print("\nIngest fed at a steady rate (ferrogate, batch 5,000): does the backlog grow?")
+        print(sustained_table(held))
+    if latency:
+        print("\nLatency, a value's change in the simulator -> MQTT / InfluxDB / API live stream (1 s scans):")
+        print(latency_table(latency))
+    if accounting:
+        print("\nAccounting recompute from InfluxDB through the API (energy role):")
+        print(accounting_table(accounting))
     print(f"\nload average before {load_before}, after {report['load_average_after']}; JSON: {out}")
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -95,10 +96,10 @@ def child_env() -> dict[str, str]:
 class Farm:
     """The simulator process of one workload (bench/farm.py)."""
 
-    def __init__(self, workload: str, profile: str, log: Path) -> None:
+    def __init__(self, workload: str, profile: str, log: Path, options: tuple[str, ...] = ()) -> None:
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.farm", workload, "--profile", profile],
+            [sys.executable, "-m", "bench.farm", workload, "--profile", profile, *options],
             cwd=ROOT,
             env=child_env(),
             stdin=subprocess.PIPE,
@@ -220,3 +221,30 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def py_spy(pid: int, out: Path, seconds: float | None = None) -> subprocess.Popen:
+    """Sample `pid` with py-spy (collapsed stacks, `python -m bench.stacks` sums them) for `seconds`,
+    or until the process ends or the sampler is interrupted (`stop_sampler`)."""
+    binary = Path(sys.executable).with_name("py-spy")
+    if not binary.exists():
+        raise RuntimeError("--py-spy needs py-spy in the virtualenv: .venv/bin/pip install py-spy==0.4.3")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    duration = ["--duration", str(round(seconds))] if seconds is not None else []
+    sample = [*duration, "--rate", "200", "--nonblocking", "--format", "raw", "--output", str(out)]
+    return subprocess.Popen(
+        [str(binary), "record", "--pid", str(pid), *sample],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_sampler(sampler: subprocess.Popen) -> None:
+    """End a py-spy sampler early; SIGINT makes it write what it has."""
+    if sampler.poll() is None:
+        sampler.send_signal(signal.SIGINT)
+    try:
+        sampler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        sampler.kill()
+        sampler.wait()

@@ -12,18 +12,21 @@ contender's CPU (user + sys from /proc), its peak RSS, and the wall time.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import statistics
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import yaml
 
-from bench.harness import ROOT, child_env, cpu_times, peak_rss_mb, stop_process, wait_for
+from bench.harness import ROOT, child_env, cpu_times, peak_rss_mb, py_spy, stop_process, stop_sampler, wait_for
 from ferrogate.gateway.payload import SCHEMA_V2, encode_batch, ingest_probe_topic, telemetry_topic
 from ferrogate.gateway.reading import Reading, ScanBatch
 
@@ -129,14 +132,13 @@ def floor_command(work: Path, root: str, broker_port: int, influx_port: int, dat
 COMMANDS = {"ferrogate": ferrogate_command, "floor": floor_command}
 
 
-def measure(
-    contender: str, batch: int, total_points: int, broker_port: int, influx_port: int, work: Path, run: int
-) -> dict[str, object]:
+@contextlib.contextmanager
+def running(
+    contender: str, batch: int, broker_port: int, influx_port: int, work: Path, root: str, database: str
+) -> Iterator[tuple[subprocess.Popen, Publisher]]:
+    """The contender's process, subscribed (its probe answered), and a publisher beside it."""
     work.mkdir(parents=True, exist_ok=True)
-    root = f"ingest{run}/ferrogate/v1"  # a topic root per run: no earlier session shares its messages
-    database = f"bench_{contender}_{run}"
     create_database(influx_port, database)
-    messages = burst(root, total_points)
     log = open(work / f"{contender}.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         COMMANDS[contender](work, root, broker_port, influx_port, database, batch),
@@ -153,17 +155,38 @@ def measure(
         if proc.poll() is not None:
             raise RuntimeError(f"{contender} exited with {proc.returncode}: see {work / contender}.log")
         time.sleep(1.0)  # let it settle after subscribing
+        yield proc, publisher
+    finally:
+        publisher.close()
+        stop_process(proc)
+        log.close()
+
+
+def measure(
+    contender: str,
+    batch: int,
+    total_points: int,
+    broker_port: int,
+    influx_port: int,
+    work: Path,
+    run: int,
+    profile_to: Path | None = None,
+) -> dict[str, object]:
+    """One contender, one batch size; `profile_to`: also sample it with py-spy over the burst."""
+    root = f"ingest{run}/ferrogate/v1"  # a topic root per run: no earlier session shares its messages
+    database = f"bench_{contender}_{run}"
+    messages = burst(root, total_points)
+    with running(contender, batch, broker_port, influx_port, work, root, database) as (proc, publisher):
         user0, sys0 = cpu_times(proc.pid)
         wall0 = time.monotonic()
+        sampler = py_spy(proc.pid, profile_to) if profile_to is not None else None
         publisher.publish(messages)
         wait_for(lambda: influx_count(influx_port, database) >= total_points, 600, f"{contender}: every point stored")
         wall = time.monotonic() - wall0
         user, system = cpu_times(proc.pid)
         peak = peak_rss_mb(proc.pid)
-    finally:
-        publisher.close()
-        stop_process(proc)
-        log.close()
+        if sampler is not None:
+            stop_sampler(sampler)
     cpu = user - user0 + system - sys0
     return {
         "contender": contender,
@@ -173,5 +196,37 @@ def measure(
         "points_per_s": total_points / wall,
         "cpu_s": cpu,
         "points_per_cpu_s": total_points / cpu if cpu else None,
+        "peak_rss_mb": peak,
+    }
+
+
+def sustained(rate: int, seconds: int, broker_port: int, influx_port: int, work: Path) -> dict[str, object]:
+    """ferrogate's ingest (default batch size) fed `rate` points/s, paced, for `seconds`: the backlog
+    (points published minus points InfluxDB holds) sampled every second; a backlog that grows over
+    the run is a rate ingest does not sustain."""
+    root, database, batch = "sustained/ferrogate/v1", "bench_sustained", 5000
+    messages = burst(root, rate * seconds)
+    per_second = rate // POINTS_PER_BATCH
+    backlog: list[int] = []
+    with running("ferrogate", batch, broker_port, influx_port, work, root, database) as (proc, publisher):
+        user0, sys0 = cpu_times(proc.pid)
+        start = time.monotonic()
+        for second in range(seconds):
+            publisher.publish(messages[second * per_second : (second + 1) * per_second])
+            published = (second + 1) * per_second * POINTS_PER_BATCH
+            time.sleep(max(0.0, start + second + 1 - time.monotonic()))
+            backlog.append(published - influx_count(influx_port, database))
+        wall = time.monotonic() - start
+        user, system = cpu_times(proc.pid)
+        peak = peak_rss_mb(proc.pid)
+    half = len(backlog) // 2
+    # the second half's median against the first's (their middles `half` seconds apart): ~0 when it keeps up
+    growth = (statistics.median(backlog[half:]) - statistics.median(backlog[:half])) / half if half else None
+    return {
+        "rate_points_s": rate,
+        "seconds": seconds,
+        "cpu_share": (user - user0 + system - sys0) / wall,
+        "backlog_points": backlog,
+        "backlog_growth_points_s": growth,
         "peak_rss_mb": peak,
     }

@@ -37,6 +37,7 @@ from bench.harness import (
     cpu_times,
     peak_rss_mb,
     percentile,
+    py_spy,
     stop_process,
     wait_for,
 )
@@ -172,7 +173,7 @@ def measure(
         time.sleep(t.warmup_s)
         time.sleep(1.5 - time.time() % 1.0)  # half a scan past a wall-clock second
         before = _snapshot(proc.pid, counts, farm)
-        sampler = _py_spy(proc.pid, t.window_s, profile_to) if profile_to is not None else None
+        sampler = py_spy(proc.pid, profile_to, t.window_s) if profile_to is not None else None
         time.sleep(t.window_s - (time.time() - before["wall"]))
         after = _snapshot(proc.pid, counts, farm)
         peak = peak_rss_mb(proc.pid)
@@ -225,16 +226,3 @@ def _snapshot(pid: int, counts: Counts, farm: Farm) -> dict[str, float]:
         "requests": farm.requests(),
         "latency_index": len(counts.latencies_s),
     }
-
-
-def _py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen:
-    py_spy = Path(sys.executable).with_name("py-spy")
-    if not py_spy.exists():
-        raise RuntimeError("--py-spy needs py-spy in the virtualenv: .venv/bin/pip install py-spy==0.4.3")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sample = ["--duration", str(seconds), "--rate", "200", "--nonblocking", "--format", "raw", "--output", str(out)]
-    return subprocess.Popen(
-        [str(py_spy), "record", "--pid", str(pid), *sample],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )

@@ -23,18 +23,19 @@ from collections.abc import Callable, Sequence
 
 import aiomqtt
 
+from ferrogate.gateway import mqtt_properties
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import DeadLetters
 from ferrogate.gateway.delivery import HOLE_REPORT_S, DeliveryTag, DurableMarks, read_tag
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
-from ferrogate.gateway.lineprotocol import batch_lines, device_status_line
+from ferrogate.gateway.lineprotocol import batch_lines, columns_lines, device_status_line
 from ferrogate.gateway.mqtt import Backoff, _first_of, ack, connection_lost, make_client
 from ferrogate.gateway.payload import (
     PayloadError,
     check_size,
-    decode_batch,
     decode_device_status,
     decode_ingest_ack,
+    decode_telemetry,
     device_status_filter,
     encode_ingest_ack,
     ingest_ack_filter,
@@ -42,6 +43,7 @@ from ferrogate.gateway.payload import (
     ingest_probe_topic,
     telemetry_filter,
 )
+from ferrogate.gateway.reading import Columns
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.spool import Spool, open_spool
 
@@ -307,6 +309,7 @@ class IngestWorker:
         worker_id: str = "1",
         spool_name: str = SPOOL_NAME,
     ) -> None:
+        mqtt_properties.install()  # paho decodes every message's properties: without rebuilding its tables
         self.mqtt = mqtt
         self.sites = (site,) if isinstance(site, str) else tuple(site)
         self.site = self.sites[0]
@@ -345,9 +348,10 @@ class IngestWorker:
             check_size(payload, self.mqtt.max_message_bytes)
             site, kind, name = self._origin(topic)
             if kind == "telemetry":
-                batch = decode_batch(payload)
+                batch = decode_telemetry(payload)
                 _check_origin(batch.site, batch.device, site, name)
-                lines = batch_lines(batch)
+                # ferrogate/2 (what collectors publish): straight from its arrays, no object per reading
+                lines = columns_lines(batch) if isinstance(batch, Columns) else batch_lines(batch)
                 self.messages += 1
             elif kind == "status":
                 status_site, device, online, time_ns = decode_device_status(payload)

@@ -10,7 +10,7 @@ fields, so a later delivery of the same series and timestamp overwrites instead 
 
 from __future__ import annotations
 
-from ferrogate.gateway.reading import Quality, ScanBatch
+from ferrogate.gateway.reading import Columns, Quality, ScanBatch
 
 MEASUREMENT = "reading"
 STATUS_MEASUREMENT = "device_status"
@@ -19,6 +19,9 @@ STATUS_MEASUREMENT = "device_status"
 SERIES_CACHE_LIMIT = 100_000
 _series_cache: dict[tuple[str, str, str, str | None, str], str] = {}
 _QUALITY_FIELD = {q: f'quality="{q.value}"' for q in Quality}
+# (site, device) -> (points, units, assets, their series keys): a device sends the same points scan
+# after scan, so one comparison of its lists stands for a lookup per point
+_device_series: dict[tuple[str, str], tuple[list[str], list[str], dict[str, str], list[str]]] = {}
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": " "})
 
@@ -46,6 +49,15 @@ def series_key(site: str, device: str, point: str, asset: str | None, unit: str)
     return series
 
 
+def _fields(value: float | None, quality: Quality, reason: str | None) -> str:
+    fields = _QUALITY_FIELD[quality]
+    if value is not None and quality is not Quality.BAD:  # a bad reading has no value field
+        fields = f"value={float(value)!r},{fields}"
+    if reason is not None:
+        fields += ",reason=" + quote_field(reason)
+    return fields
+
+
 def batch_lines(batch: ScanBatch) -> list[str]:
     """Line protocol for every reading of a batch; a bad reading keeps its quality, loses no row."""
     site, device, assets = batch.site, batch.device, batch.assets
@@ -56,14 +68,39 @@ def batch_lines(batch: ScanBatch) -> list[str]:
         series = cache.get((site, device, r.point, assets.get(r.point), r.unit))
         if series is None:
             series = series_key(site, device, r.point, assets.get(r.point), r.unit)
-        quality = r.quality
-        fields = _QUALITY_FIELD[quality]
-        if r.value is not None and quality is not Quality.BAD:  # a bad reading has no value field
-            fields = f"value={float(r.value)!r},{fields}"
-        if r.reason is not None:
-            fields += ",reason=" + quote_field(r.reason)
-        append(f"{series}{fields} {r.source_time_ns}")
+        append(f"{series}{_fields(r.value, r.quality, r.reason)} {r.source_time_ns}")
     return lines
+
+
+def columns_lines(columns: Columns) -> list[str]:
+    """The same lines as `batch_lines(columns.batch())`, made from the arrays (no Reading objects):
+    the plainly good readings in one comprehension, then the others' lines put in their places."""
+    series = _series_of(columns)
+    values, special = columns.values, columns.special
+    good = _QUALITY_FIELD[Quality.GOOD]
+    if columns.times is None:
+        tail = f",{good} {columns.time_ns}"
+        # a bad reading's None never reaches repr: its line is replaced below
+        lines = [f"{s}value={v!r}{tail}" for s, v in zip(series, values, strict=True)]
+    else:
+        lines = [f"{s}value={v!r},{good} {t}" for s, v, t in zip(series, values, columns.times, strict=True)]
+    for i, (quality, reason) in special.items():
+        t = columns.time_ns if columns.times is None else columns.times[i]
+        lines[i] = f"{series[i]}{_fields(values[i], quality, reason)} {t}"
+    return lines
+
+
+def _series_of(columns: Columns) -> list[str]:
+    key = (columns.site, columns.device)
+    known = _device_series.get(key)
+    points, units, assets = columns.points, columns.units, columns.assets
+    if known is not None and known[0] == points and known[1] == units and known[2] == assets:
+        return known[3]
+    series = [series_key(key[0], key[1], p, assets.get(p), u) for p, u in zip(points, units, strict=True)]
+    if len(_device_series) >= SERIES_CACHE_LIMIT:
+        _device_series.clear()
+    _device_series[key] = (points, units, assets, series)
+    return series
 
 
 def device_status_line(site: str, device: str, online: bool, time_ns: int) -> str:

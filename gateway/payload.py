@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from ferrogate.gateway.reading import Quality, Reading, ScanBatch
+from ferrogate.gateway.reading import PLAIN_GOOD, Columns, Quality, Reading, ScanBatch
 
 SCHEMA = "ferrogate/1"
 SCHEMA_V2 = "ferrogate/2"
@@ -212,6 +212,13 @@ def _json(payload: bytes) -> Any:
 
 def decode_batch(payload: bytes) -> ScanBatch:
     """Parse and check a telemetry message of either schema; raises PayloadError with the reason."""
+    decoded = decode_telemetry(payload)
+    return decoded.batch() if isinstance(decoded, Columns) else decoded
+
+
+def decode_telemetry(payload: bytes) -> ScanBatch | Columns:
+    """Parse and check a telemetry message: a `ferrogate/1` message as its ScanBatch, a `ferrogate/2`
+    one as its Columns (`Columns.batch()` makes the ScanBatch); raises PayloadError with the reason."""
     doc = _json(payload)
     if not isinstance(doc, dict):
         raise PayloadError("payload is not a JSON object")
@@ -225,12 +232,11 @@ def decode_batch(payload: bytes) -> ScanBatch:
         raise PayloadError(f"missing field {exc.args[0]!r}") from exc
     if not (isinstance(site, str) and isinstance(device, str) and _is_int(seq) and _is_int(gw)):
         raise PayloadError("site/device must be strings, seq/gateway_time_ns integers")
-    batch = ScanBatch(site=site, device=device, seq=seq, gateway_time_ns=gw)
     if schema == SCHEMA_V2:
-        _decode_v2(doc, batch)
-        return batch
+        return _decode_v2(doc, site, device, seq, gw)
     if not isinstance(items, list):
         raise PayloadError("'readings' is not a list")
+    batch = ScanBatch(site=site, device=device, seq=seq, gateway_time_ns=gw)
     for i, item in enumerate(items):
         batch.readings.append(_decode_reading(item, i, batch.assets))
     return batch
@@ -243,7 +249,9 @@ def _list(doc: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _decode_v2(doc: dict[str, Any], batch: ScanBatch) -> None:
+def _decode_v2(doc: dict[str, Any], site: str, device: str, seq: int, gw: int) -> Columns:
+    """Each array is checked whole at C speed (types of its items as a set, min/max, a sum); only an
+    array that fails, or values beside readings that are not plainly good, are walked item by item."""
     points, units, values = _list(doc, "p"), _list(doc, "u"), _list(doc, "v")
     n = len(points)
     if len(units) != n or len(values) != n:
@@ -253,38 +261,49 @@ def _decode_v2(doc: dict[str, Any], batch: ScanBatch) -> None:
         times = _list(doc, "ts")
         if len(times) != n:
             raise PayloadError(f"'ts' must have one time per reading ({len(times)} for {n})")
+        if times and not (set(map(type, times)) == {int} and min(times) >= INT64_MIN and max(times) <= INT64_MAX):
+            i = next(i for i, t in enumerate(times) if not _is_int(t))
+            raise PayloadError(f"ts[{i}] must be integer nanoseconds")
     elif not _is_int(t):
         raise PayloadError("t must be integer nanoseconds")
     special = _exceptions(doc.get("x"), n)
-    assets = doc.get("assets")
-    if assets is not None:
-        if not isinstance(assets, dict):
+    assets: dict[str, str] = {}
+    given = doc.get("assets")
+    if given is not None:
+        if not isinstance(given, dict):
             raise PayloadError("'assets' is not an object")
-        batch.assets.update((k, v) for k, v in assets.items() if isinstance(v, str))
-    append = batch.readings.append
-    for i, (point, unit, value) in enumerate(zip(points, units, values, strict=True)):
-        if type(point) is not str or not point:
-            raise PayloadError(f"p[{i}] must be a point id")
-        if type(unit) is not str:
-            raise PayloadError(f"u[{i}] must be a string")
-        if times is not None:
-            t = times[i]
-            if not _is_int(t):
-                raise PayloadError(f"ts[{i}] must be integer nanoseconds")
-        quality, reason = special.get(i, _PLAIN_GOOD) if special else _PLAIN_GOOD
+        assets.update((k, v) for k, v in given.items() if isinstance(v, str))
+    if points and not (set(map(type, points)) == _STR and all(points)):
+        i = next(i for i, p in enumerate(points) if type(p) is not str or not p)
+        raise PayloadError(f"p[{i}] must be a point id")
+    if units and not set(map(type, units)) <= _STR:
+        i = next(i for i, u in enumerate(units) if type(u) is not str)
+        raise PayloadError(f"u[{i}] must be a string")
+    # orjson refuses NaN and infinities; the sum also catches a float a huge int would not fit
+    if special or not (set(map(type, values)) <= _FLOAT and math.isfinite(sum(values))):
+        values = _checked_values(values, special)
+    return Columns(site, device, seq, gw, points, units, values, t, times, special, assets)
+
+
+_STR = {str}
+_FLOAT = {float}
+
+
+def _checked_values(values: list[Any], special: dict[int, tuple[Quality, str | None]]) -> list[float | None]:
+    """The values as floats, None for a bad reading (a number beside "bad" is not kept)."""
+    out: list[float | None] = []
+    append = out.append
+    for i, value in enumerate(values):
+        quality = special.get(i, PLAIN_GOOD)[0] if special else _GOOD
         if value is None:
             if quality is not _BAD:
                 raise PayloadError(f"v[{i}] is null but quality is {quality.value}")
-        elif type(value) is float or type(value) is int:  # not bool
-            if not math.isfinite(value):
-                raise PayloadError(f"v[{i}] must be a finite number or null")
-            value = None if quality is _BAD else float(value)  # a bad reading's number is not kept
+            append(None)
+        elif (type(value) is float or type(value) is int) and math.isfinite(value):  # not bool
+            append(None if quality is _BAD else float(value))
         else:
             raise PayloadError(f"v[{i}] must be a finite number or null")
-        append(Reading(point, value, unit, t, quality, reason))  # type: ignore[arg-type]
-
-
-_PLAIN_GOOD: tuple[Quality, str | None] = (Quality.GOOD, None)
+    return out
 
 
 def _exceptions(x: object, n: int) -> dict[int, tuple[Quality, str | None]]:

@@ -49,3 +49,43 @@ class ScanBatch:
     readings: list[Reading] = field(default_factory=list)
     # point id -> asset id, shared per device (not copied per scan)
     assets: dict[str, str] = field(default_factory=dict)
+
+
+PLAIN_GOOD: tuple[Quality, str | None] = (Quality.GOOD, None)
+
+
+@dataclass(slots=True)
+class Columns:
+    """A checked `ferrogate/2` message as its aligned arrays, before any Reading is made: ingest turns
+    these into line protocol directly (gateway/lineprotocol.py), without a Python object per reading.
+
+    `values[i]` is a float, or None exactly when the reading is bad; `special` maps the index of every
+    reading that is not plainly good to its (quality, reason); `time_ns` is every reading's source time,
+    or None with `times` holding one each."""
+
+    site: str
+    device: str
+    seq: int
+    gateway_time_ns: int
+    points: list[str]
+    units: list[str]
+    values: list[float | None]
+    time_ns: int | None
+    times: list[int] | None
+    special: dict[int, tuple[Quality, str | None]]
+    assets: dict[str, str]
+
+    def batch(self) -> ScanBatch:
+        special, time_ns, times = self.special, self.time_ns, self.times
+        if times is None:
+            times = [time_ns] * len(self.points)  # type: ignore[list-item]
+        if special:
+            readings = [
+                Reading(point, value, unit, t, *special.get(i, PLAIN_GOOD))
+                for i, (point, unit, value, t) in enumerate(
+                    zip(self.points, self.units, self.values, times, strict=True)
+                )
+            ]
+        else:
+            readings = list(map(Reading, self.points, self.values, self.units, times))
+        return ScanBatch(self.site, self.device, self.seq, self.gateway_time_ns, readings, self.assets)

@@ -1,5 +1,5 @@
-"""The benchmark suite keeps working: its smoke profile runs end to end (real collect and ingest
-roles, the floors, simulator farm, Mosquitto, InfluxDB) and writes every figure.
+"""The benchmark suite keeps working: its smoke profile runs end to end (real collect, ingest, api
+and energy roles, the floors, simulator farm, Mosquitto, InfluxDB) and writes every figure.
 Timing is not asserted: that is the bench's job."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,  # a ceiling for a loaded 2-core box; typically a few minutes
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "points/CPU-s" in done.stdout  # the table
@@ -52,3 +52,17 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
         assert run["points"] == report["ingest"]["points_per_burst"] > 0
         assert run["points_per_cpu_s"] > 0 and run["peak_rss_mb"] > 10 and run["wall_s"] > 0, run
     assert ingest["ferrogate"]["ratio_to_floor"] > 0
+    # sustained rate: ingest fed at a steady rate, its backlog sampled every second
+    (held,) = report["ingest"]["sustained"]
+    assert "error" not in held, held
+    assert len(held["backlog_points"]) == held["seconds"] > 0 and held["backlog_growth_points_s"] is not None, held
+    # latency: the simulator's changes were seen on MQTT, in InfluxDB and on the API's live stream
+    (latency,) = report["latency"]["runs"]
+    assert "error" not in latency, latency
+    assert latency["points_per_s"] > 0 and latency["backlog_end_points"] is not None, latency
+    for to in ("mqtt", "influxdb", "api"):
+        assert latency[f"{to}_changes"] > 0 and latency[f"{to}_p99_ms"] >= latency[f"{to}_p50_ms"] > 0, latency
+    # accounting: the span's readings were written and recomputed through the API
+    (books,) = report["accounting"]["runs"]
+    assert "error" not in books, books
+    assert books["readings"] > 0 and books["recompute_s"] > 0 and books["readings_per_s"] > 0, books

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ferrogate.gateway.lineprotocol import batch_lines
-from ferrogate.gateway.payload import SCHEMA_V2, PayloadError, decode_batch, encode_batch
-from ferrogate.gateway.reading import Quality, Reading, ScanBatch
+from ferrogate.gateway.lineprotocol import batch_lines, columns_lines
+from ferrogate.gateway.payload import SCHEMA_V2, PayloadError, decode_batch, decode_telemetry, encode_batch
+from ferrogate.gateway.reading import Columns, Quality, Reading, ScanBatch
 
 T = 1_795_000_000_123_456_789  # exact nanoseconds must survive every hop
 
@@ -235,3 +235,45 @@ def test_a_bad_reading_that_holds_a_number_loses_it_on_every_hop() -> None:
     )
     (reading,) = decode_batch(foreign_v2).readings
     assert (reading.value, reading.quality, reading.reason) == (None, Quality.BAD, "BadSensorFailure")
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        sample_batch(),
+        ScanBatch(
+            "plant", "plc", 1, T, [Reading("a", 1.0, "kW", T), Reading("b", None, "kW", T + 1, Quality.BAD, "x")]
+        ),
+        ScanBatch("plant", "plc", 1, T, [Reading("a", 2.5, "kW", T, Quality.GOOD, "a note")]),
+        ScanBatch("plant", "plc", 1, T, []),
+    ],
+)
+def test_lines_from_the_arrays_are_the_lines_from_readings(batch: ScanBatch) -> None:
+    """Ingest's fast path (ferrogate/2 straight to lines) writes exactly what the readings would."""
+    payload = encode_batch(batch, SCHEMA_V2)
+    columns = decode_telemetry(payload)
+    assert isinstance(columns, Columns)
+    assert columns_lines(columns) == batch_lines(decode_batch(payload)) == batch_lines(batch)
+
+
+def test_integer_values_from_another_publisher_stay_float_fields() -> None:
+    """InfluxDB types a field by its first write: 5 must go out as 5.0, as the readings' path does."""
+    payload = (
+        b'{"schema":"ferrogate/2","site":"s","device":"d","seq":1,"gateway_time_ns":1,'
+        b'"p":["a","b"],"u":["kW","kW"],"v":[5,null],"t":1,"x":[[1,"bad","comm_error"]]}'
+    )
+    columns = decode_telemetry(payload)
+    assert isinstance(columns, Columns)
+    assert columns_lines(columns) == [
+        'reading,site=s,device=d,point=a,unit=kW value=5.0,quality="good" 1',
+        'reading,site=s,device=d,point=b,unit=kW quality="bad",reason="comm_error" 1',
+    ]
+
+
+def test_a_device_whose_points_change_gets_the_new_series() -> None:
+    first = ScanBatch("plant", "dev", 1, T, [Reading("a", 1.0, "kW", T)])
+    renamed = ScanBatch("plant", "dev", 2, T, [Reading("b", 1.0, "MW", T)], {"b": "eaf"})
+    for batch in (first, renamed, first):
+        columns = decode_telemetry(encode_batch(batch, SCHEMA_V2))
+        assert isinstance(columns, Columns)
+        assert columns_lines(columns) == batch_lines(batch)

@@ -1,0 +1,203 @@
+"""Accounting recompute end to end: the books of `hours` hours of 1-second readings of 10 assets,
+re-derived from InfluxDB by the real process, through the API as an operator asks for it.
+
+The bench writes the raw readings into a real influxd (gateway/services.py) as ingest would have
+(measurement `reading`, one series per meter point), starts `python -m ferrogate run --role
+energy,api` on that database, and times `POST /api/v1/admin/recompute` over the whole span: the
+process reads every reading back (InfluxQL), derives the 15-minute buckets, allocations, units'
+figures and balances, deletes what was derived there before, writes the new rows and sums every
+period it touched (gateway/accounting_service.py, `recompute`).
+
+The plant (a site of electrolytic manganese cell lines): an incomer, eight cell lines and the
+plant's auxiliaries (10 assets), each with an energy counter (kWh) read every second; each line
+also has a product counter, read every minute. Figures: the span's raw readings, the wall
+seconds of the request, the process's CPU seconds over it (user + system, /proc), readings per
+second of each, and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from bench.harness import ROOT, child_env, cpu_times, peak_rss_mb, stop_process, wait_for
+from ferrogate.api.keys import Role, append_key, new_key
+from ferrogate.gateway.config import InfluxConfig
+from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.ports import free_port
+from ferrogate.gateway.timeutil import iso_utc
+
+SITE = "bench"
+DATABASE = "books"
+LINES = 8
+PRODUCT_EVERY_S = 60
+DAY_S = 86_400
+CHUNK_LINES = 50_000
+LINE_KW = 3_000.0  # each cell line's draw
+AUX_KW = 400.0
+LOSS = 0.01  # the incomer meters 1 % more than its members
+
+
+def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, object]:
+    lines = [f"cells{n}" for n in range(1, LINES + 1)]
+    points = [{"id": "incomer", "address": 0, "type": "uint32", "unit": "kWh"}]
+    points += [{"id": "aux", "address": 2, "type": "uint32", "unit": "kWh"}]
+    points += [
+        {"id": f"e_{line}", "address": 4 + 4 * n, "type": "uint32", "unit": "kWh"} for n, line in enumerate(lines)
+    ]
+    points += [
+        {"id": f"p_{line}", "address": 6 + 4 * n, "type": "float32", "unit": "t"} for n, line in enumerate(lines)
+    ]
+    assets = [
+        {
+            "id": "incomer",
+            "type": "main_incomer",
+            "name": "incomer",
+            "meters": {"electricity_import": "meters.incomer"},
+        },
+        {"id": "aux", "type": "auxiliary", "name": "auxiliaries", "meters": {"electricity_import": "meters.aux"}},
+    ]
+    assets += [
+        {
+            "id": line,
+            "type": "electrolytic_cells",
+            "name": line,
+            "product": "EMM",
+            "meters": {"electricity_import": f"meters.e_{line}", "product_counter": f"meters.p_{line}"},
+        }
+        for line in lines
+    ]
+    return {
+        "site": {"id": SITE, "name": "bench", "timezone": "UTC"},
+        "mqtt": {"port": broker_port, "topic_root": "books/ferrogate/v1"},
+        "influxdb": {"url": f"http://127.0.0.1:{influx_port}", "database": DATABASE},
+        "api": {"keys_file": str(keys_file)},
+        "devices": [{"id": "meters", "protocol": "modbus", "host": "127.0.0.1", "points": points}],
+        "assets": assets,
+        "accounting": {
+            "interval_s": 900,
+            "incomer": "incomer",
+            "products": [{"id": "EMM", "carbon_fixed": "none"}],
+            "units": [{"asset": line, "production": "product_counter"} for line in lines],
+            "allocations": [{"id": "auxiliaries", "meter": "aux", "rule": "pro_rata_remainder", "targets": lines}],
+            "balances": [{"id": "plant", "main": "incomer", "members": ["aux", *lines], "max_loss_percent": 2}],
+        },
+    }
+
+
+def raw_lines(start_s: int, seconds: int) -> tuple[int, list[bytes]]:
+    """The span's readings as line protocol (second precision), in bodies of CHUNK_LINES lines."""
+    series = {
+        name: f"reading,site={SITE},device=meters,point={name},unit={unit} value="
+        for name, unit in [("incomer", "kWh"), ("aux", "kWh")]
+        + [(f"e_cells{n}", "kWh") for n in range(1, LINES + 1)]
+        + [(f"p_cells{n}", "t") for n in range(1, LINES + 1)]
+    }
+    total_kw = (LINES * LINE_KW + AUX_KW) * (1 + LOSS)
+    bodies: list[bytes] = []
+    lines: list[str] = []
+    count = 0
+    for k in range(seconds):
+        t = start_s + k
+        hours = k / 3600
+        tail = f',quality="good" {t}'
+        lines.append(f"{series['incomer']}{round(total_kw * hours, 3)!r}{tail}")
+        lines.append(f"{series['aux']}{round(AUX_KW * hours, 3)!r}{tail}")
+        for n in range(1, LINES + 1):
+            lines.append(f"{series[f'e_cells{n}']}{round(LINE_KW * hours, 3)!r}{tail}")
+            if k % PRODUCT_EVERY_S == 0:
+                lines.append(f"{series[f'p_cells{n}']}{round(0.4 * hours, 4)!r}{tail}")  # 0.4 t/h
+        if len(lines) >= CHUNK_LINES:
+            count += len(lines)
+            bodies.append("\n".join(lines).encode())
+            lines = []
+    if lines:
+        count += len(lines)
+        bodies.append("\n".join(lines).encode())
+    return count, bodies
+
+
+async def _create_database(config: InfluxConfig) -> None:
+    client = InfluxV1Client(config)
+    try:
+        await client.ensure_database()
+    finally:
+        await client.aclose()
+
+
+def write_raw(influx_port: int, bodies: list[bytes]) -> None:
+    """Into the database as the gateway creates it (`raw`, the default policy, and `long`)."""
+    asyncio.run(_create_database(InfluxConfig(url=f"http://127.0.0.1:{influx_port}", database=DATABASE)))
+    url = f"http://127.0.0.1:{influx_port}/write?db={DATABASE}&precision=s"
+    with httpx.Client(timeout=300) as client:
+        for body in bodies:
+            resp = client.post(url, content=body)
+            if resp.status_code != 204:
+                raise RuntimeError(f"InfluxDB refused the raw readings: {resp.status_code} {resp.text}")
+
+
+def measure(work: Path, broker_port: int, influx_port: int, hours: int) -> dict[str, object]:
+    """`hours` of readings ending at yesterday's midnight UTC (the issue's month: 720)."""
+    work.mkdir(parents=True, exist_ok=True)
+    end_s = int(time.time()) // DAY_S * DAY_S - DAY_S  # so no "now" inside the span
+    start_s = end_s - hours * 3600
+    generated = time.monotonic()
+    readings, bodies = raw_lines(start_s, hours * 3600)
+    write_raw(influx_port, bodies)
+    del bodies
+    written_s = time.monotonic() - generated
+    keys_file = work / "api-keys.jsonl"
+    key, stored = new_key("bench", Role.admin)
+    append_key(keys_file, stored)
+    path = work / "plant.yaml"
+    path.write_text(yaml.safe_dump(plant(influx_port, broker_port, keys_file), sort_keys=False))
+    api_port = free_port()
+    command = [sys.executable, "-m", "ferrogate", "run", "--plant", str(path), "--role", "energy,api"]
+    log = open(work / "ferrogate.log", "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([*command, "--api-port", str(api_port)], cwd=ROOT, env=child_env(), stdout=log, stderr=log)
+    try:
+        wait_for(lambda: proc.poll() is not None or _ready(api_port), 120, "the energy role's API")
+        if proc.poll() is not None:
+            raise RuntimeError(f"ferrogate exited with {proc.returncode}: see {work / 'ferrogate.log'}")
+        time.sleep(2.0)  # let the role's start-up (loading its recent state) settle
+        user0, sys0 = cpu_times(proc.pid)
+        wall0 = time.monotonic()
+        resp = httpx.post(
+            f"http://127.0.0.1:{api_port}/api/v1/admin/recompute",
+            params={"from": iso_utc(start_s * 1_000_000_000), "to": iso_utc(end_s * 1_000_000_000)},
+            headers={"X-API-Key": key},
+            timeout=3600,
+        )
+        wall = time.monotonic() - wall0
+        user1, sys1 = cpu_times(proc.pid)
+        peak = peak_rss_mb(proc.pid)
+        if resp.status_code != 200:
+            raise RuntimeError(f"recompute answered {resp.status_code}: {resp.text}")
+    finally:
+        stop_process(proc)
+        log.close()
+    cpu = user1 - user0 + sys1 - sys0
+    return {
+        "hours": hours,
+        "assets": LINES + 2,
+        "readings": readings,
+        "write_s": written_s,
+        "recompute_s": wall,
+        "cpu_s": cpu,
+        "readings_per_s": readings / wall,
+        "readings_per_cpu_s": readings / cpu if cpu else None,
+        "peak_rss_mb": peak,
+    }
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
