@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import paho.mqtt as paho
 from paho.mqtt import _packet
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties, VariableByteIntegers
@@ -83,6 +84,15 @@ class LeanProperties(Properties):
         object.__setattr__(self, name, value)
 
 
-def install() -> None:
-    """Have paho's packet decoder (received PUBLISH, PUBACK, SUBACK...) build LeanProperties."""
+# the paho release whose private decoder (`paho.mqtt._packet`) this was written and tested against
+# (pyproject.toml pins it); with any other, paho's own Properties stay
+CHECKED_PAHO = "2.2.0"
+
+
+def install() -> bool:
+    """Have paho's packet decoder (received PUBLISH, PUBACK, SUBACK...) build LeanProperties; False
+    (and paho's own Properties kept) on a paho release this was not checked against."""
+    if paho.__version__ != CHECKED_PAHO or getattr(_packet, "Properties", None) not in (Properties, LeanProperties):
+        return False
     _packet.Properties = LeanProperties  # type: ignore[misc]
+    return True

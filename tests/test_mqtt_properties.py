@@ -7,6 +7,7 @@ from paho.mqtt import _packet
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import MQTTException, Properties
 
+from ferrogate.gateway import mqtt_properties
 from ferrogate.gateway.mqtt_properties import LeanProperties, install
 
 # a value for every property, by paho's type index
@@ -58,7 +59,7 @@ def test_it_refuses_what_paho_refuses(packet_type: int, name: str, value: object
 def test_install_makes_paho_decode_received_packets_into_lean_properties() -> None:
     original = _packet.Properties
     try:
-        install()
+        assert install(), "written for the pinned paho release"
         sent = Properties(PacketTypes.PUBLISH)
         sent.UserProperty = ("ferrogate-spool", "c1 e 5 4")
         packet = b"\x00\x01t\x00\x07" + sent.pack() + b"payload"  # topic "t", message id 7
@@ -68,3 +69,10 @@ def test_install_makes_paho_decode_received_packets_into_lean_properties() -> No
         assert (decoded.mid, decoded.payload) == (7, b"payload")
     finally:
         _packet.Properties = original
+
+
+def test_install_keeps_paho_properties_on_a_paho_release_it_was_not_checked_against(monkeypatch) -> None:
+    monkeypatch.setattr(_packet, "Properties", Properties)  # as paho ships it (an ingest may have installed ours)
+    monkeypatch.setattr(mqtt_properties.paho, "__version__", "9.9.9")
+    assert mqtt_properties.install() is False
+    assert _packet.Properties is Properties
