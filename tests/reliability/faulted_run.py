@@ -49,6 +49,8 @@ class Telemetry:
 
     batches: dict[str, list[Seen]] = field(default_factory=dict)
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+    # only these points' readings are kept (None: all): a long soak's recorder must not be what grows
+    points: frozenset[str] | None = None
 
     async def record(self, port: int, root: str, site: str) -> None:
         loop = asyncio.get_running_loop()
@@ -58,7 +60,8 @@ class Telemetry:
             async for message in client.messages:
                 # whatever schema the collector publishes (ferrogate/2 by default), read as /1's reading docs
                 doc = json.loads(encode_batch(decode_batch(message.payload)))
-                readings = {r["point"]: r for r in doc["readings"]}
+                keep = self.points
+                readings = {r["point"]: r for r in doc["readings"] if keep is None or r["point"] in keep}
                 seen = Seen(loop.time(), doc["gateway_time_ns"], readings)
                 self.batches.setdefault(doc["device"], []).append(seen)
 
@@ -79,12 +82,13 @@ class Telemetry:
 
 @asynccontextmanager
 async def running(
-    plant: PlantFile, directory: Path, history_s: float, broker_port: int
+    plant: PlantFile, directory: Path, history_s: float, broker_port: int, points: frozenset[str] | None = None
 ) -> AsyncIterator[tuple[Demo, Telemetry, InfluxV1Client]]:
     """The plant's demo at SPEED with `history_s` of accelerated history, a recorder of its telemetry
-    on the broker, and a client of its database; all stopped and closed afterwards."""
+    (of `points` only, if given) on the broker, and a client of its database; all stopped and closed
+    afterwards."""
     assert plant.mqtt is not None and plant.influxdb is not None
-    telemetry = Telemetry()
+    telemetry = Telemetry(points=points)
     recorder = asyncio.create_task(telemetry.record(broker_port, plant.mqtt.topic_root, plant.site.id))
     options = DemoOptions(directory / "demo", api_port=0, speed=SPEED, history_s=history_s, move_taken_ports=True)
     demo = Demo(plant, options)
