@@ -3,7 +3,7 @@ collector, ingest, the books and the API in this process, the simulators on thei
 session's Mosquitto and InfluxDB. One Modbus meter (eaf1_meter) and one OPC UA DCS (saf1_dcs) are
 made to refuse connections, drop a connection mid-request, answer slowly near and beyond the
 timeout, answer with exceptions (Modbus exception responses, OPC UA Bad status with a value),
-freeze, serve NaN, run their clocks 6 h ahead of the gateway's and have their counters reset (meter
+freeze, serve NaN (on a float, and the "not available" all-ones on an integer counter), run their clocks 6 h ahead of the gateway's and have their counters reset (meter
 replaced), one fault after the other.
 
 Checked: the quality and reason of each fault in the MQTT payload, in InfluxDB and in the API's live
@@ -200,6 +200,15 @@ async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plan
     assert power["value"] is None and power["quality"] == "bad" and power["reason"].startswith("not_finite")
     await sim.clear_faults(OPCUA)
 
+    # --- NaN on an integer counter: the meter serves its uint32's "not available" (0xFFFFFFFF); bad
+    # `sentinel` without a value, never 4294967295 kWh; the books count no energy from it (below) ---
+    await fault(
+        MODBUS,
+        {"fault": "nan", "signals": ["energy_import_kwh"]},
+        "counter not available",
+        lambda b: all_bad(b, "sentinel: 0xFFFFFFFF", ("energy_import",)),
+    )
+
     # --- a device clock 6 h ahead of the gateway's: stored and shown as sent; the books leave it out ---
     ahead_s = time.time() - sim.clock.now() + 6 * 3600  # the simulated plant runs HISTORY_S behind the wall
     mark = loop.time()
@@ -248,7 +257,7 @@ async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plan
     # --- the end: InfluxDB, the books against the ledger ---
     published = await settle(demo)
     for device, point, reasons in (
-        (MODBUS, "energy_import", ("comm_error", "timeout", "device_exception: code 6")),
+        (MODBUS, "energy_import", ("comm_error", "timeout", "device_exception: code 6", "sentinel")),
         (MODBUS, "power", ("not_finite",)),
         (OPCUA, "power", ("comm_error", "BadSensorFailure", "not_finite")),
     ):
