@@ -19,6 +19,7 @@ COMM_ERROR = "comm_error"
 TIMEOUT = "timeout"
 DEVICE_EXCEPTION = "device_exception"
 NOT_FINITE = "not_finite"
+CLOCK_STEP = "clock_step"  # stamped by the gateway while its wall clock had stepped (timeutil.GatewayClock)
 SENTINEL = "sentinel"  # an integer register's "not available" value (e.g. 0xFFFFFFFF)
 OUT_OF_RANGE = "out_of_range"
 SENSOR_FAULT = "sensor_fault"
