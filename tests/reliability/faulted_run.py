@@ -27,9 +27,6 @@ from tests.accounted_run import SPEED
 from tests.waiting import eventually
 
 TOLERANCE = 0.005  # 0.5 %: the books against the ledger
-# how far a flagged (estimated) record may be off: a gap's energy interpolated between the taps on
-# either side, seen up to 0.8 % of a unit's run in six runs of the fault test (cause open: see README)
-ESTIMATE_SPREAD = 0.05
 LONG = os.environ.get("FERROGATE_RELIABILITY_LONG") == "1"  # scripts/reliability.sh sets it
 HEAT_KINDS = {"eaf_heat": ("eaf1", "eaf2"), "saf_tap": ("saf1", "saf2", "saf3")}
 
@@ -149,8 +146,9 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
     the counted energy between two heats by interpolation, so one may hold more and the next less; a
     counter that jumps after a freeze is an implausible jump, not counted (Bad) and bridged by power
     where power was readable. So no energy is invented: each unit's heats together hold at most 0.5 %
-    (plus ESTIMATE_SPREAD of its flagged records' energy) more than the ledger (and are within
-    0.5 % when no record is flagged); no record is negative."""
+    more than the ledger (and are within 0.5 % when no record is flagged); no record is negative.
+    (A pair of heats across a gap once summed 0.14-0.8 % high: the tap inside the gap was lost when
+    the books' window began after a bad reading stamped inside it; tests/test_energy_gap_baseline.py.)"""
     gateway, sim = demo.gateway, demo.simulation
     assert gateway is not None and gateway.energy is not None and sim is not None
     energy = gateway.energy
@@ -192,11 +190,7 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
             if truth_sum:
                 result.unit_errors[asset] = (book_sum - truth_sum) / truth_sum
                 flagged = [f for f in result.flagged if f[0] == asset]
-                # flagged records are estimates (interpolated across a gap, bridged by power): their
-                # share may be off by up to ESTIMATE_SPREAD; more than that over the ledger is invented
-                estimated = sum(f[3] for f in flagged)
-                surplus_allowed = TOLERANCE + ESTIMATE_SPREAD * estimated / truth_sum
-                assert result.unit_errors[asset] <= surplus_allowed, (
+                assert result.unit_errors[asset] <= TOLERANCE, (
                     "energy invented",
                     asset,
                     book_sum,
