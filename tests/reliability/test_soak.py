@@ -22,6 +22,7 @@ that grew most between the end of the first 24 h and the end (slows the run: use
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import tracemalloc
@@ -154,6 +155,17 @@ def rss_per_plant_hour(samples: list[tuple[float, dict[str, int]]]) -> list[str]
         if int(h) > hour:
             hour = int(h)
             lines.append(f"{hour:7d}  " + "  ".join(f"{rss[n] / 1024:13.1f}" for n in names))
+    # growth per plant hour in blocks of 12 h: flat once the books' window is full, or not
+    block = 12.0
+    starts = [next((x for x in samples if x[0] >= k * block), None) for k in range(int(samples[-1][0] // block) + 1)]
+    marks = [x for x in starts if x is not None] + [samples[-1]]
+    for (h0, a), (h1, b) in itertools.pairwise(marks):
+        if h1 - h0 >= 1:
+            lines.append(
+                f"plant h {h0:4.0f}-{h1:4.0f}: "
+                + ", ".join(f"{n} {(b[n] - a[n]) / 1024 / (h1 - h0):+.2f}" for n in names)
+                + " MiB per plant hour"
+            )
     return lines
 
 
