@@ -92,7 +92,8 @@ async def running(
     influx = InfluxV1Client(plant.influxdb)
     try:
         await asyncio.wait_for(telemetry.subscribed.wait(), timeout=30)
-        await asyncio.wait_for(demo.start(), timeout=120)
+        # a generous ceiling: the simulators and the gateway took over 120 s to start at load average 18
+        await asyncio.wait_for(demo.start(), timeout=300)
         yield demo, telemetry, influx
     finally:
         recorder.cancel()
