@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Protocol
 
 from ferrogate.gateway.reading import COMM_ERROR, TIMEOUT, Quality, Reading
+from ferrogate.gateway.timeutil import GATEWAY_CLOCK
 
 
 class Driver(Protocol):
@@ -27,7 +27,8 @@ class Driver(Protocol):
 
 
 def now_ns() -> int:
-    return time.time_ns()
+    """The gateway's time (kept in order across wall-clock steps: timeutil.GatewayClock)."""
+    return GATEWAY_CLOCK.now_ns()
 
 
 def bad_readings(points: list[tuple[str, str]], reason: str, time_ns: int) -> list[Reading]:

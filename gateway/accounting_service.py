@@ -32,6 +32,7 @@ from ferrogate.gateway.mqtt import Backoff, Message, Outbox, follow_telemetry
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.reading import Quality, ScanBatch
 from ferrogate.gateway.rejections import Rejections
+from ferrogate.gateway.timeutil import GATEWAY_CLOCK
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,9 @@ class AccountingService:
         device = batch.device
         earliest = self._dirty_from
         kept = 0
-        ahead_limit = time.time_ns() + self.max_ahead_ns
+        # against the gateway's clock, not the wall clock: a step of the wall clock back an hour would
+        # otherwise make every device that keeps good time look an hour ahead, and leave it out
+        ahead_limit = GATEWAY_CLOCK.now_ns() + self.max_ahead_ns
         for r in batch.readings:
             series = store.get((device, r.point))
             if series is None:

@@ -36,7 +36,8 @@ from ferrogate.gateway.cancellation import raise_if_cancelled
 from ferrogate.gateway.config import PlantConfig
 from ferrogate.gateway.metrics import DeviceMetrics, GatewayMetrics
 from ferrogate.gateway.mqtt import Backoff
-from ferrogate.gateway.reading import COMM_ERROR, Quality, Reading, ScanBatch
+from ferrogate.gateway.reading import CLOCK_STEP, COMM_ERROR, Quality, Reading, ScanBatch
+from ferrogate.gateway.timeutil import GATEWAY_CLOCK
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,12 @@ class DeviceScanner:
         metrics: DeviceMetrics | None = None,
         on_status: StatusCallback | None = None,
         links: ModbusLinks | None = None,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] | None = None,
     ) -> None:
-        """`wall`: the wall clock the scan slots follow (Unix seconds; tests step it)."""
+        """`wall`: the wall clock the scan slots follow (Unix seconds; default the gateway clock's
+        wall clock, so a test that steps that one steps the scans too)."""
         self.site = plant.site.id
-        self._wall = wall
+        self._wall = wall if wall is not None else _wall_s
         self.device = device = plant.device(device_id)
         self.metrics = metrics if metrics is not None else DeviceMetrics(device_id, device.protocol)
         self.stats = self.metrics
@@ -178,6 +180,7 @@ class DeviceScanner:
         cls = scan_class or self.classes[0]
         started = time.perf_counter()
         m = self.metrics
+        stamped_from = now_ns()  # readings the gateway stamps in this scan lie from here to the batch time
         if await self._connect():
             readings = await self.driver.read(cls.group)
         else:
@@ -201,6 +204,8 @@ class DeviceScanner:
             readings = self._report_by_exception(cls, readings)
         self.seq += 1
         batch = ScanBatch(self.site, self.device.id, self.seq, now_ns(), readings, self.assets)
+        if GATEWAY_CLOCK.stepped_ns:  # the wall clock is off the gateway's stamps: say so on each one
+            flag_clock_step(readings, stamped_from, batch.gateway_time_ns, GATEWAY_CLOCK.stepped_ns)
         m.scans += 1
         m.readings += len(readings)
         m.scan_latency.observe(time.perf_counter() - started)
@@ -258,6 +263,27 @@ class DeviceScanner:
                     tg.create_task(self.run_class(cls), name=f"scan:{self.device.id}:{cls.name}")
         finally:
             await self.driver.close()
+
+
+def _wall_s() -> float:
+    return GATEWAY_CLOCK.wall() / 1e9
+
+
+def flag_clock_step(readings: list[Reading], first_ns: int, last_ns: int, stepped_ns: int) -> int:
+    """Flag the readings stamped by the gateway (their time in [first_ns, last_ns], this scan's span of
+    gateway stamps) while its wall clock had stepped: a value is Uncertain, a bad reading keeps its
+    reason first (offline detection reads it); each says `clock_step` and by how much. Device-stamped
+    readings are left alone. Returns how many were flagged."""
+    note = f"{CLOCK_STEP}: the gateway's wall clock is {stepped_ns / 1e9:+.1f} s off its stamps"
+    flagged = 0
+    for r in readings:
+        if first_ns <= r.source_time_ns <= last_ns:
+            if r.quality is Quality.GOOD:
+                r.quality, r.reason = Quality.UNCERTAIN, note
+            else:
+                r.reason = f"{r.reason}; {note}" if r.reason else note
+            flagged += 1
+    return flagged
 
 
 class Collector:

@@ -46,6 +46,20 @@ def problems(device: dict) -> list[str]:
             "scale/offset do not apply to bool or bit points (their value is 0 or 1)",
         ),
         ({"id": "p", "address": 65534, "type": "float64", "unit": "kWh"}, "register range runs past address 65535"),
+        (
+            {"id": "p", "address": 0, "type": "uint16", "invalid_values": [70000], "unit": "1"},
+            "'invalid_values' 70000 is not a raw uint16 value (they are compared before scale and offset, "
+            "e.g. 65535 for a uint16's 0xFFFF)",
+        ),
+        (
+            {"id": "p", "address": 0, "type": "int16", "scale": 0.1, "invalid_values": [-999.9], "unit": "%"},
+            "'invalid_values' -999.9 is not a raw int16 value (they are compared before scale and offset, "
+            "e.g. 65535 for a uint16's 0xFFFF)",
+        ),
+        (
+            {"id": "p", "address": 0, "bit": 2, "invalid_values": [1], "unit": "1"},
+            "'invalid_values' do not apply to bool or bit points (their value is 0 or 1)",
+        ),
     ],
 )
 def test_modbus_point_mistakes(point: dict, reason: str) -> None:
@@ -81,3 +95,25 @@ def test_out_of_range_driver_settings_name_the_field() -> None:
     ]
     opc = {**OPCUA, "mode": "push", "points": [{"id": "p", "node": "ns=2;s=P", "unit": "kW", "queue_size": 0}]}
     assert [p.split(":")[0] for p in problems(opc)] == ["devices[0].mode", "devices[0].points[0].queue_size"]
+
+
+def test_not_available_defaults_to_the_types_standard_value_per_device() -> None:
+    """An integer point's "not available" raw value is its type's all-ones (unsigned) or minimum
+    (signed) unless it lists its own; a device with `not_available: none` has none by default."""
+    points = [
+        {"id": "e", "address": 0, "type": "uint32", "unit": "kWh"},
+        {"id": "t", "address": 2, "type": "int16", "unit": "degC"},
+        {"id": "w", "address": 3, "type": "uint16", "bit": 0, "unit": "1"},
+        {"id": "f", "address": 4, "type": "float32", "unit": "kW"},
+        {"id": "own", "address": 6, "type": "uint16", "invalid_values": [9999], "unit": "1"},
+    ]
+    for setting, want in (
+        ({}, [(0xFFFFFFFF,), (-0x8000,), (), (), (9999,)]),
+        ({"not_available": "none"}, [(), (), (), (), (9999,)]),
+    ):
+        text = yaml.safe_dump({"site": {"id": "s", "name": "s"}, "devices": [{**MODBUS, **setting, "points": points}]})
+        device = parse_plant(text, Path("plant.yaml")).devices[0]
+        assert [p.sentinels for p in device.points] == want, setting  # type: ignore[union-attr]
+    assert problems({**MODBUS, "not_available": "sometimes", "points": points})[0].startswith(
+        "devices[0].not_available"
+    )

@@ -42,6 +42,26 @@ class ModbusType(StrEnum):
     def is_integer(self) -> bool:
         return "int" in self.value
 
+    @property
+    def not_available(self) -> int | None:
+        """The raw value meters serve for "not available" (SunSpec's convention, and the simulators'):
+        all ones for an unsigned integer (0xFFFF, 0xFFFFFFFF...), the minimum for a signed one
+        (0x8000, 0x80000000...); None for floats (NaN is theirs) and bool."""
+        if not self.is_integer:
+            return None
+        bits = 16 * self.registers
+        return -(1 << (bits - 1)) if self.value.startswith("int") else (1 << bits) - 1
+
+    def holds(self, raw: float) -> bool:
+        """Whether a raw value fits this type (an integer in its range; any number for floats)."""
+        if not self.is_integer:
+            return True
+        bits = 16 * self.registers
+        low, high = (
+            (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if self.value.startswith("int") else (0, (1 << bits) - 1)
+        )
+        return float(raw).is_integer() and low <= raw <= high
+
 
 class WordOrder(StrEnum):
     big = "big"  # most significant word first (ABCD)
@@ -60,6 +80,9 @@ class ModbusPoint(PointBase):
     word_order: WordOrder = WordOrder.big
     byte_order: ByteOrder = ByteOrder.big
     bit: int | None = Field(None, ge=0, le=63, description="bit field: this bit (0 = least significant) as 0/1")
+    # raw values (before scale and offset) that mean "not available": read as BAD `sentinel`, no value.
+    # None: the device's `not_available` default; [] turns it off for this point
+    invalid_values: list[float] | None = Field(None, max_length=8)
 
     @model_validator(mode="before")
     @classmethod
@@ -85,7 +108,23 @@ class ModbusPoint(PointBase):
                 raise ValueError(f"'bit' {self.bit} is outside a {self.type.value} ({16 * self.type.registers} bits)")
         if (self.bit is not None or self.type is ModbusType.bool) and (self.scale != 1.0 or self.offset != 0.0):
             raise ValueError("scale/offset do not apply to bool or bit points (their value is 0 or 1)")
+        if self.invalid_values and (self.bit is not None or self.type is ModbusType.bool):
+            raise ValueError("'invalid_values' do not apply to bool or bit points (their value is 0 or 1)")
+        for raw in self.invalid_values or ():
+            if not self.type.holds(raw):
+                raise ValueError(
+                    f"'invalid_values' {raw:g} is not a raw {self.type.value} value (they are compared "
+                    "before scale and offset, e.g. 65535 for a uint16's 0xFFFF)"
+                )
         return self
+
+    @property
+    def sentinels(self) -> tuple[float, ...]:
+        """The raw "not available" values of this point as resolved by its device (see ModbusDevice)."""
+        if self.invalid_values is not None:
+            return tuple(self.invalid_values)
+        standard = self.type.not_available if self.bit is None else None
+        return () if standard is None else (standard,)
 
 
 class ModbusDevice(DeviceBase):
@@ -100,4 +139,24 @@ class ModbusDevice(DeviceBase):
     # requests in flight to host:port at once (one TCP connection each); serial-to-TCP gateways
     # allow one. Devices on the same host:port share the link and its limit (the smallest wins).
     max_concurrent_requests: int = Field(1, ge=1, le=16)
+    # what an integer point without its own `invalid_values` treats as "not available": `standard` the
+    # type's all-ones (unsigned) or minimum (signed) value, `none` nothing (a device whose 16-bit
+    # registers legitimately reach 0xFFFF)
+    not_available: Literal["standard", "none"] = "standard"
     points: list[ModbusPoint] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_not_available(cls, data: object) -> object:
+        # the device's `none` becomes each undecided point's [] (before validation: the models are frozen)
+        if (
+            not isinstance(data, dict)
+            or data.get("not_available") != "none"
+            or not isinstance(data.get("points"), list)
+        ):
+            return data
+        points = [
+            {**p, "invalid_values": []} if isinstance(p, dict) and p.get("invalid_values") is None else p
+            for p in data["points"]
+        ]
+        return {**data, "points": points}

@@ -40,6 +40,8 @@ class PointDecoder:
     add: float
     bit: int | None = None
     is_float: bool = False
+    invalid_raw: tuple[float, ...] = ()  # raw "not available" values (config.ModbusPoint.sentinels)
+    invalid: tuple[float, ...] = ()  # ... as decoded: scaled exactly as a value is, so compared after decoding
 
     def decode_buffer(self, buf: bytes) -> float:
         """Engineering value from the request's registers packed as big-endian bytes."""
@@ -75,6 +77,15 @@ class BlockDecoder:
     others: tuple[int, ...]  # indexes of the points decoded one by one
     scaled: tuple[int, ...]  # plain points with a scale or offset
     has_floats: bool
+    checked: tuple[int, ...] = ()  # points with "not available" values
+    sentinels: frozenset[float] = frozenset()  # all of them, decoded: one set test per block
+
+    def invalid_at(self, values: list[float]) -> list[int]:
+        """Indexes of the decoded values that are their point's "not available" value: a mask applied
+        after decoding (one C-level set test for the block; per point only when a value matches)."""
+        if self.sentinels.isdisjoint(values):
+            return []
+        return [i for i in self.checked if values[i] in self.decoders[i].invalid]
 
     def values(self, buf: bytes) -> list[float]:
         plain = self.plain
@@ -116,6 +127,8 @@ def block_decoder(decoders: list[PointDecoder]) -> BlockDecoder:
         others=tuple(others),
         scaled=tuple(scaled),
         has_floats=any(d.is_float for d in decoders),
+        checked=tuple(i for i, d in enumerate(decoders) if d.invalid),
+        sentinels=frozenset(v for d in decoders for v in d.invalid),
     )
 
 
@@ -127,6 +140,8 @@ def decoder_for(point: ModbusPoint, request_start: int) -> PointDecoder:
     # words are reversed when byte and word order disagree: CDAB (big bytes, little words) and
     # BADC (little bytes, big words); ABCD and DCBA are plain big / little endian
     reverse = count > 1 and (point.word_order is WordOrder.little) != (point.byte_order is ByteOrder.little)
+    raw = point.sentinels
+    scaled = point.scale != 1.0 or point.offset != 0.0
     return PointDecoder(
         point_id=point.id,
         unit=point.unit,
@@ -138,7 +153,20 @@ def decoder_for(point: ModbusPoint, request_start: int) -> PointDecoder:
         add=point.offset,
         bit=point.bit,
         is_float=point.type in (ModbusType.float32, ModbusType.float64),
+        invalid_raw=raw,
+        invalid=tuple(float(v) * point.scale + point.offset if scaled else float(v) for v in raw),
     )
+
+
+def sentinel_text(decoder: PointDecoder, value: float) -> str:
+    """The raw "not available" value a decoded value came from: a type's standard one in hex as the
+    register reads (0xFFFFFFFF, 0x8000), a listed one as the plant file writes it."""
+    raw = decoder.invalid_raw[decoder.invalid.index(value)]
+    bits = 16 * decoder.count
+    signed = decoder.unpack is not None and decoder.unpack.format[-1].islower()
+    if not decoder.is_float and raw == (-(1 << (bits - 1)) if signed else (1 << bits) - 1):
+        return f"0x{int(raw) % (1 << bits):0{bits // 4}X}"
+    return f"{raw:g}"
 
 
 def is_finite(value: float) -> bool:

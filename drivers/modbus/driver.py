@@ -23,6 +23,7 @@ from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from ferrogate.drivers.base import bad_readings, now_ns
 from ferrogate.drivers.modbus.config import ModbusDevice, ModbusTable
+from ferrogate.drivers.modbus.decode import sentinel_text
 from ferrogate.drivers.modbus.link import LinkConnection, ModbusLink, ModbusLinks
 from ferrogate.drivers.modbus.plan import ReadRequest, plan_requests
 from ferrogate.gateway.metrics import DeviceMetrics
@@ -30,6 +31,7 @@ from ferrogate.gateway.reading import (
     COMM_ERROR,
     DEVICE_EXCEPTION,
     NOT_FINITE,
+    SENTINEL,
     TIMEOUT,
     Quality,
     Reading,
@@ -185,12 +187,15 @@ def _decode_into(readings: list[Reading], req: ReadRequest, data: bytes | list[b
     block = req.block
     assert block is not None  # register tables
     values = block.values(data)
+    invalid = block.invalid_at(values)  # "not available" values: a mask after decoding, [] nearly always
     # the sum is finite when every value is (it may also overflow: then each one is checked)
-    if not block.has_floats or math.isfinite(sum(values)):
+    if not invalid and (not block.has_floats or math.isfinite(sum(values))):
         readings.extend(map(Reading, block.ids, values, block.units, repeat(t, len(values))))
         return
-    for d, value in zip(block.decoders, values, strict=True):
-        if d.is_float and not math.isfinite(value):
+    for i, (d, value) in enumerate(zip(block.decoders, values, strict=True)):
+        if i in invalid:
+            append(Reading(d.point_id, None, d.unit, t, Quality.BAD, f"{SENTINEL}: {sentinel_text(d, value)}"))
+        elif d.is_float and not math.isfinite(value):
             append(Reading(d.point_id, None, d.unit, t, Quality.BAD, f"{NOT_FINITE}: {value}"))
         else:
             append(Reading(d.point_id, value, d.unit, t))

@@ -38,20 +38,31 @@ class Series:
         elif not usable and t_ns == self.last_usable_ns:  # a redelivery turned the newest usable one bad
             self.last_usable_ns = self._newest_usable_before(t_ns)
         if not times or t_ns > times[-1]:  # the usual case: in order
-            changed_from = times[-1] if times else t_ns
+            i = len(times)
             times.append(t_ns)
             self.values.append(value)
             self.qualities.append(quality)
-            return changed_from
-        i = bisect_left(times, t_ns)
-        if i < len(times) and times[i] == t_ns:
-            self.values[i] = value
-            self.qualities[i] = quality
         else:
-            times.insert(i, t_ns)
-            self.values.insert(i, value)
-            self.qualities.insert(i, quality)
-        return times[i - 1] if i > 0 else t_ns
+            i = bisect_left(times, t_ns)
+            if i < len(times) and times[i] == t_ns:
+                self.values[i] = value
+                self.qualities[i] = quality
+            else:
+                times.insert(i, t_ns)
+                self.values.insert(i, value)
+                self.qualities.insert(i, quality)
+        if i == 0:
+            return t_ns
+        if not usable:  # no value: it changes no interval, only marks the time
+            return times[i - 1]
+        # the interval a usable reading closes starts at the last usable one before it: bad readings
+        # the gateway stamped inside a gap (an outage) are skipped, or the heat ending inside the gap
+        # would lie before the re-derived span and never be made (walked once per gap, not per reading)
+        j = i - 1
+        values, qualities = self.values, self.qualities
+        while j > 0 and (values[j] is None or qualities[j] is Quality.BAD):
+            j -= 1
+        return times[j]
 
     def _newest_usable_before(self, t_ns: int) -> int | None:
         found = self.latest_at(t_ns - 1)
@@ -64,10 +75,18 @@ class Series:
             del self.times[:i], self.values[:i], self.qualities[:i]
 
     def since(self, t_ns: int) -> Series:
-        """A copy holding the readings from `t_ns` on, plus the last one before it: a device that
-        reports by exception (OPC UA) may not have repeated a tap counter for hours, and a step is
-        only seen against the value before it."""
-        i = max(0, bisect_left(self.times, t_ns) - 1)
+        """A copy holding the readings from `t_ns` on, plus those from the last usable one before it
+        on: a device that reports by exception (OPC UA) may not have repeated a tap counter for hours,
+        and a step (a tap, a counter's interval) is only seen against the value before it. A bad
+        reading has no value to see it against: during an outage the gateway stamps the bad readings
+        it makes up inside the gap, and taking one of those as the baseline lost the tap inside the
+        gap (the next heat then started at the first reading after the gap, its energy before that
+        in no record, and the heat before it kept all of its interpolation error)."""
+        i = bisect_left(self.times, t_ns) - 1
+        values, qualities = self.values, self.qualities
+        while i > 0 and (values[i] is None or qualities[i] is Quality.BAD):
+            i -= 1
+        i = max(0, i)
         out = Series()
         out.times, out.values, out.qualities = self.times[i:], self.values[i:], self.qualities[i:]
         out.last_usable_ns = self.last_usable_ns

@@ -27,9 +27,6 @@ from tests.accounted_run import SPEED
 from tests.waiting import eventually
 
 TOLERANCE = 0.005  # 0.5 %: the books against the ledger
-# how far a flagged (estimated) record may be off: a gap's energy interpolated between the taps on
-# either side, seen up to 0.8 % of a unit's run in six runs of the fault test (cause open: see README)
-ESTIMATE_SPREAD = 0.05
 LONG = os.environ.get("FERROGATE_RELIABILITY_LONG") == "1"  # scripts/reliability.sh sets it
 HEAT_KINDS = {"eaf_heat": ("eaf1", "eaf2"), "saf_tap": ("saf1", "saf2", "saf3")}
 
@@ -49,6 +46,8 @@ class Telemetry:
 
     batches: dict[str, list[Seen]] = field(default_factory=dict)
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
+    # only these points' readings are kept (None: all): a long soak's recorder must not be what grows
+    points: frozenset[str] | None = None
 
     async def record(self, port: int, root: str, site: str) -> None:
         loop = asyncio.get_running_loop()
@@ -58,7 +57,8 @@ class Telemetry:
             async for message in client.messages:
                 # whatever schema the collector publishes (ferrogate/2 by default), read as /1's reading docs
                 doc = json.loads(encode_batch(decode_batch(message.payload)))
-                readings = {r["point"]: r for r in doc["readings"]}
+                keep = self.points
+                readings = {r["point"]: r for r in doc["readings"] if keep is None or r["point"] in keep}
                 seen = Seen(loop.time(), doc["gateway_time_ns"], readings)
                 self.batches.setdefault(doc["device"], []).append(seen)
 
@@ -79,19 +79,21 @@ class Telemetry:
 
 @asynccontextmanager
 async def running(
-    plant: PlantFile, directory: Path, history_s: float, broker_port: int
+    plant: PlantFile, directory: Path, history_s: float, broker_port: int, points: frozenset[str] | None = None
 ) -> AsyncIterator[tuple[Demo, Telemetry, InfluxV1Client]]:
     """The plant's demo at SPEED with `history_s` of accelerated history, a recorder of its telemetry
-    on the broker, and a client of its database; all stopped and closed afterwards."""
+    (of `points` only, if given) on the broker, and a client of its database; all stopped and closed
+    afterwards."""
     assert plant.mqtt is not None and plant.influxdb is not None
-    telemetry = Telemetry()
+    telemetry = Telemetry(points=points)
     recorder = asyncio.create_task(telemetry.record(broker_port, plant.mqtt.topic_root, plant.site.id))
     options = DemoOptions(directory / "demo", api_port=0, speed=SPEED, history_s=history_s, move_taken_ports=True)
     demo = Demo(plant, options)
     influx = InfluxV1Client(plant.influxdb)
     try:
         await asyncio.wait_for(telemetry.subscribed.wait(), timeout=30)
-        await asyncio.wait_for(demo.start(), timeout=120)
+        # a generous ceiling: the simulators and the gateway took over 120 s to start at load average 18
+        await asyncio.wait_for(demo.start(), timeout=300)
         yield demo, telemetry, influx
     finally:
         recorder.cancel()
@@ -145,8 +147,9 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
     the counted energy between two heats by interpolation, so one may hold more and the next less; a
     counter that jumps after a freeze is an implausible jump, not counted (Bad) and bridged by power
     where power was readable. So no energy is invented: each unit's heats together hold at most 0.5 %
-    (plus ESTIMATE_SPREAD of its flagged records' energy) more than the ledger (and are within
-    0.5 % when no record is flagged); no record is negative."""
+    more than the ledger (and are within 0.5 % when no record is flagged); no record is negative.
+    (A pair of heats across a gap once summed 0.14-0.8 % high: the tap inside the gap was lost when
+    the books' window began after a bad reading stamped inside it; tests/test_energy_gap_baseline.py.)"""
     gateway, sim = demo.gateway, demo.simulation
     assert gateway is not None and gateway.energy is not None and sim is not None
     energy = gateway.energy
@@ -188,11 +191,7 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
             if truth_sum:
                 result.unit_errors[asset] = (book_sum - truth_sum) / truth_sum
                 flagged = [f for f in result.flagged if f[0] == asset]
-                # flagged records are estimates (interpolated across a gap, bridged by power): their
-                # share may be off by up to ESTIMATE_SPREAD; more than that over the ledger is invented
-                estimated = sum(f[3] for f in flagged)
-                surplus_allowed = TOLERANCE + ESTIMATE_SPREAD * estimated / truth_sum
-                assert result.unit_errors[asset] <= surplus_allowed, (
+                assert result.unit_errors[asset] <= TOLERANCE, (
                     "energy invented",
                     asset,
                     book_sum,

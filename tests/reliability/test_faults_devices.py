@@ -3,8 +3,9 @@ collector, ingest, the books and the API in this process, the simulators on thei
 session's Mosquitto and InfluxDB. One Modbus meter (eaf1_meter) and one OPC UA DCS (saf1_dcs) are
 made to refuse connections, drop a connection mid-request, answer slowly near and beyond the
 timeout, answer with exceptions (Modbus exception responses, OPC UA Bad status with a value),
-freeze, serve NaN, run their clocks 6 h ahead of the gateway's and have their counters reset (meter
-replaced), one fault after the other.
+freeze, serve NaN (on a float, and the "not available" all-ones on an integer counter), run their
+clocks 6 h ahead of the gateway's and have their counters reset (meter replaced), one fault after
+the other; and the gateway's own clock steps back and ahead again.
 
 Checked: the quality and reason of each fault in the MQTT payload, in InfluxDB and in the API's live
 view; the other devices' scans keep coming while one device is slow or dead; and at the end the
@@ -14,8 +15,9 @@ books hold no negative energy, each unit's heats together match the simulator's 
 What the simulator-level faults look like on the wire is tests/test_simulators_faults.py; a Bad
 OPC UA value without its number end to end is tests/test_bad_readings_end_to_end.py; reconnect
 backoff and a dead device among many are tests/test_collector_reconnect.py; the counter rules are
-unit-tested in tests/test_energy_counters.py; the gateway clock stepping back and forth is
-tests/test_collector_scan.py (the scans go on), and the readings here all carry the devices' clocks.
+unit-tested in tests/test_energy_counters.py. The gateway clock stepping back 36 h and ahead again is
+here (in the whole stack: stamps in order, flagged `clock_step`, no device reading left out by the
+books); its rules are tests/test_gateway_clock.py, the scans going on tests/test_collector_scan.py.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pytest
 
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.services import InfluxDB, Mosquitto
+from ferrogate.gateway.timeutil import GATEWAY_CLOCK
 from tests.accounted_run import fast_plant
 from tests.conftest import plant_on_free_ports
 from tests.reliability.faulted_run import (
@@ -48,6 +51,8 @@ HEALTHY = ("eaf2_meter", "whg1_plc")  # their scans must go on meanwhile
 # simulated time starts this far back, so that at SPEED it is still in the past when the run ends
 # (a few wall minutes): heats and taps keep coming all along
 HISTORY_S = 30 * 3600
+GATEWAY_STAMPED = ("comm_error", "timeout", "device_exception")  # reasons of readings without a device clock
+STEP_BACK_NS = 36 * 3600 * 10**9  # the gateway clock's step back: past HISTORY_S, so device clocks look ahead
 STALL_LIMIT_S = 5.0  # scans every 0.5 s: a healthy device silent this long would be held up by the faulty one
 
 
@@ -200,6 +205,15 @@ async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plan
     assert power["value"] is None and power["quality"] == "bad" and power["reason"].startswith("not_finite")
     await sim.clear_faults(OPCUA)
 
+    # --- NaN on an integer counter: the meter serves its uint32's "not available" (0xFFFFFFFF); bad
+    # `sentinel` without a value, never 4294967295 kWh; the books count no energy from it (below) ---
+    await fault(
+        MODBUS,
+        {"fault": "nan", "signals": ["energy_import_kwh"]},
+        "counter not available",
+        lambda b: all_bad(b, "sentinel: 0xFFFFFFFF", ("energy_import",)),
+    )
+
     # --- a device clock 6 h ahead of the gateway's: stored and shown as sent; the books leave it out ---
     ahead_s = time.time() - sim.clock.now() + 6 * 3600  # the simulated plant runs HISTORY_S behind the wall
     mark = loop.time()
@@ -230,6 +244,49 @@ async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plan
         await sim.clear_faults(device)
         await telemetry.wait_for(device, "on time again", good_again, loop.time())
 
+    # --- the gateway clock steps back 36 h (behind the plant's time: every device clock then looks
+    # ahead of it) and ahead again, while the meter refuses connections (the gateway stamps its bad
+    # readings): the stamps stay in order and say `clock_step`, the scans go on, and the books leave
+    # no device reading out for looking ahead of a stepped-back clock ---
+    ahead_before = gateway.energy.ahead_of_clock
+    mark = loop.time()
+    await sim.inject({"device": MODBUS, "fault": "refuse_connections"})
+    await telemetry.wait_for(MODBUS, "refused before the step", lambda b: all_bad(b, "comm_error", count=2), mark)
+    real_wall = GATEWAY_CLOCK.wall
+    GATEWAY_CLOCK.wall = lambda: real_wall() - STEP_BACK_NS
+    step_mark = loop.time()
+    try:
+        await telemetry.wait_for(
+            MODBUS,
+            "bad readings flagged clock_step",
+            lambda b: sum(all("clock_step" in (r.get("r") or "") for r in x.readings.values()) for x in b) >= 4,
+            step_mark,
+        )
+        for healthy in HEALTHY:
+            await telemetry.wait_for(healthy, "scans while the clock is stepped", lambda b: len(b) >= 4, step_mark)
+    finally:
+        GATEWAY_CLOCK.wall = real_wall
+    await sim.clear_faults(MODBUS)
+    await telemetry.wait_for(MODBUS, "good after the clock step", good_again, loop.time())
+    stepped = [
+        x for x in telemetry.since(MODBUS, step_mark) if "clock_step" in (x.readings["energy_import"].get("r") or "")
+    ]
+    figures["readings flagged clock_step (eaf1_meter scans)"] = len(stepped)
+    figures["device readings the books left out as ahead during the step"] = (
+        gateway.energy.ahead_of_clock - ahead_before
+    )
+    # by the stepped wall clock every device would be 6 h ahead and all its readings left out; the books
+    # compare with the gateway clock, so the healthy devices never are (saf1_dcs's unchanged values may
+    # still carry the 6 h-ahead stamps of the clock fault above: those count, and are left out rightly)
+    assert not set(HEALTHY) & gateway.energy._ahead_devices, gateway.energy._ahead_devices
+    # the readings the gateway stamped (no answer: comm_error, timeout, exception), over the whole run
+    gateway_stamped = [
+        x.readings["energy_import"]["t"]
+        for x in telemetry.batches[MODBUS]
+        if (x.readings.get("energy_import", {}).get("r") or "").startswith(GATEWAY_STAMPED)
+    ]
+    assert gateway_stamped == sorted(set(gateway_stamped)), "gateway stamps out of order or repeated"
+
     # --- counter reset (meter replaced): the books flag it and count no negative energy ---
     for device in (MODBUS, OPCUA):
         spec = {"device": device, "fault": "counter_reset", "signals": ["energy_import_kwh"]}
@@ -248,7 +305,7 @@ async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plan
     # --- the end: InfluxDB, the books against the ledger ---
     published = await settle(demo)
     for device, point, reasons in (
-        (MODBUS, "energy_import", ("comm_error", "timeout", "device_exception: code 6")),
+        (MODBUS, "energy_import", ("comm_error", "timeout", "device_exception: code 6", "sentinel")),
         (MODBUS, "power", ("not_finite",)),
         (OPCUA, "power", ("comm_error", "BadSensorFailure", "not_finite")),
     ):
@@ -265,9 +322,11 @@ async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plan
     stored_times = await influx.query(
         f"SELECT quality FROM reading WHERE device='{MODBUS}' AND point='energy_import' AND time >= {min(sent)}"
     )
-    missing = sent - {row["time"] for s in stored_times for row in s.rows()}
+    stored_list = [row["time"] for s in stored_times for row in s.rows()]
+    missing = sent - set(stored_list)
     figures["eaf1_meter.energy_import readings sent, stored, missing"] = (len(sent), stored, len(missing))
     assert not missing, sorted(missing)[:5]
+    assert len(stored_list) == len(sent), ("rows in InfluxDB that no scan sent", len(stored_list), len(sent))
 
     counters = {u.asset: u.tap_counter for u in gateway.energy.model.units if u.tap_counter is not None}
     first_seen = {a: await first_good_reading_ns(influx, *counters[a].key) for a in counters}

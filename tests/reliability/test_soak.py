@@ -12,15 +12,20 @@ bucket is negative, every Modbus reading sent on MQTT is in InfluxDB, both spool
 resident memory of this process (gateway and simulators) is flat once the books' window is full or,
 in a short run, grows no faster than the readings the books must keep.
 
-In CI it runs 5 h of plant time (about 75 s); `scripts/reliability.sh` runs 24 h
-(FERROGATE_RELIABILITY_LONG=1, about 6 minutes of soak).
+In CI it runs 5 h of plant time (about 75 s); `scripts/reliability.sh` runs 72 h
+(FERROGATE_RELIABILITY_LONG=1, about 18 minutes of soak): three times the books' 24 h reading window,
+so the RSS per plant hour it prints (this process, Mosquitto, influxd) shows the plateau.
+FERROGATE_SOAK_HOURS sets another length; FERROGATE_SOAK_TRACEMALLOC=1 prints the Python allocations
+that grew most between the end of the first 24 h and the end (slows the run: use it to hunt a leak).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -43,7 +48,9 @@ from tests.reliability.faulted_run import (
 from tests.test_energy_end_to_end import first_good_reading_ns
 
 SEED = int(os.environ.get("FERROGATE_SOAK_SEED", "14"))
-PLANT_HOURS = 24.0 if LONG else 5.0
+PLANT_HOURS = float(os.environ.get("FERROGATE_SOAK_HOURS", 72.0 if LONG else 5.0))
+WINDOW_H = 24.0  # the books' reading window (tap_lookback_h x 2 in the demo plant): growth by design until full
+TRACE = os.environ.get("FERROGATE_SOAK_TRACEMALLOC") == "1"
 SOAK_S = PLANT_HOURS * 3600 / SPEED  # wall seconds of soak
 HISTORY_S = PLANT_HOURS * 3600 + 3 * 3600  # simulated time stays accelerated past the end of the soak
 COUNTER_RESETS = {"eaf1_meter": None, "eaf2_meter": None, "saf2_dcs": "saf2", "saf3_dcs": "saf3"}
@@ -125,23 +132,73 @@ async def soak(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tm
             "influxdb": plant.influxdb.model_copy(update={"spool": SpoolConfig(path=tmp_path / "influx-spool.sqlite")}),
         }
     )
-    async with running(plant, tmp_path, HISTORY_S, mosquitto.port) as (demo, telemetry, influx):
-        yield demo, telemetry, influx, faults
+    async with running(plant, tmp_path, HISTORY_S, mosquitto.port, points=frozenset({"clock"})) as (
+        demo,
+        telemetry,
+        influx,
+    ):
+        pids = {"test+gateway": os.getpid(), "mosquitto": service_pid(mosquitto), "influxd": service_pid(influxdb)}
+        yield demo, telemetry, influx, faults, pids
+
+
+def service_pid(service: Mosquitto | InfluxDB) -> int:
+    assert service.process.proc is not None
+    return service.process.proc.pid
+
+
+def rss_per_plant_hour(samples: list[tuple[float, dict[str, int]]]) -> list[str]:
+    """One line per whole plant hour: each process's RSS (MiB) at the first sample of that hour."""
+    names = list(samples[0][1])
+    lines = ["plant h  " + "  ".join(f"{n:>13}" for n in names) + "   (RSS, MiB)"]
+    hour = -1
+    for h, rss in samples:
+        if int(h) > hour:
+            hour = int(h)
+            lines.append(f"{hour:7d}  " + "  ".join(f"{rss[n] / 1024:13.1f}" for n in names))
+    # growth per plant hour in blocks of 12 h: flat once the books' window is full, or not
+    block = 12.0
+    starts = [next((x for x in samples if x[0] >= k * block), None) for k in range(int(samples[-1][0] // block) + 1)]
+    marks = [x for x in starts if x is not None] + [samples[-1]]
+    for (h0, a), (h1, b) in itertools.pairwise(marks):
+        if h1 - h0 >= 1:
+            lines.append(
+                f"plant h {h0:4.0f}-{h1:4.0f}: "
+                + ", ".join(f"{n} {(b[n] - a[n]) / 1024 / (h1 - h0):+.2f}" for n in names)
+                + " MiB per plant hour"
+            )
+    return lines
 
 
 @pytest.mark.timeout(int(SOAK_S) + 600)
 async def test_soak_with_seeded_device_faults(soak) -> None:
-    demo, telemetry, influx, faults = soak
+    demo, telemetry, influx, faults, pids = soak
     sim, gateway = demo.simulation, demo.gateway
     assert sim is not None and gateway is not None and gateway.energy is not None and gateway.ingest is not None
     loop = asyncio.get_running_loop()
     started = loop.time()
-    samples: list[tuple[float, int]] = []  # (plant hours since start, RSS KiB)
+    all_samples: list[tuple[float, dict[str, int]]] = []  # (plant hours since start, RSS KiB per process)
     plant_start = sim.clock.now()
+    traced: tracemalloc.Snapshot | None = None
+    if TRACE:
+        tracemalloc.start(8)
     while loop.time() - started < SOAK_S:
         await asyncio.sleep(2.0)
-        samples.append(((sim.clock.now() - plant_start) / 3600, rss_kib()))
+        hours = (sim.clock.now() - plant_start) / 3600
+        all_samples.append((hours, {name: rss_kib(pid) for name, pid in pids.items()}))
+        if TRACE and traced is None and hours >= WINDOW_H:
+            traced = tracemalloc.take_snapshot()
     plant_hours = (sim.clock.now() - plant_start) / 3600
+    if traced is not None:
+        grown = tracemalloc.take_snapshot().compare_to(traced, "traceback")
+        tracemalloc.stop()
+        print(f"\nPython allocations grown from plant hour {WINDOW_H:.0f} to {plant_hours:.1f} (largest 12):")
+        for stat in grown[:12]:
+            print(
+                f"  {stat.size_diff / 1024:+9.0f} KiB {stat.count_diff:+7d} blocks  "
+                + " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback[:4])
+            )
+    print("\n" + "\n".join(rss_per_plant_hour(all_samples)))
+    samples = [(h, rss["test+gateway"]) for h, rss in all_samples]
 
     published = await settle(demo)
     assert gateway.publisher is not None
