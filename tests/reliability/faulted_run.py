@@ -48,6 +48,7 @@ class Telemetry:
     subscribed: asyncio.Event = field(default_factory=asyncio.Event)
     # only these points' readings are kept (None: all): a long soak's recorder must not be what grows
     points: frozenset[str] | None = None
+    stalls: LoopStalls = field(default_factory=lambda: LoopStalls())  # `running` watches them
 
     async def record(self, port: int, root: str, site: str) -> None:
         loop = asyncio.get_running_loop()
@@ -64,6 +65,41 @@ class Telemetry:
 
     def since(self, device: str, mark: float) -> list[Seen]:
         return [b for b in self.batches.get(device, []) if b.received >= mark]
+
+
+def runqueue_wait_s() -> float:
+    """Seconds this process's main thread (the event loop's) has waited for a core so far: the
+    second field of /proc/self/schedstat (run-queue wait, ns); 0.0 where the kernel keeps none."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+@dataclass
+class LoopStalls:
+    """When this process's event loop (the demo's gateway and the recorder run in it) was held up
+    by waiting for a core: a short sleep that overran, counted only as far as the kernel says the
+    loop's thread sat in the run queue meanwhile, as (start, end, seconds waited) on the loop's
+    clock. A box short of cores delays every device's scans alike; a faulty device that holds up
+    the others does so while the loop runs (or blocks it on the core), which stays counted."""
+
+    tick_s: float = 0.05
+    spans: list[tuple[float, float, float]] = field(default_factory=list)
+
+    async def watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before, waited_before = loop.time(), runqueue_wait_s()
+            await asyncio.sleep(self.tick_s)
+            after, waited = loop.time(), runqueue_wait_s() - waited_before
+            overran = after - before - self.tick_s
+            if overran > self.tick_s and waited > 0:
+                self.spans.append((before + self.tick_s, after, min(overran, waited)))
+
+    def within(self, start: float, end: float) -> float:
+        """Seconds of `start`..`end` the loop waited for a core (a span's share where it overlaps)."""
+        return sum(w * max(0.0, min(end, b) - max(start, a)) / (b - a) for a, b, w in self.spans if b > a)
 
     async def wait_for(
         self, device: str, what: str, check: Callable[[list[Seen]], bool], mark: float, within_s: float = 90
@@ -87,6 +123,7 @@ async def running(
     assert plant.mqtt is not None and plant.influxdb is not None
     telemetry = Telemetry(points=points)
     recorder = asyncio.create_task(telemetry.record(broker_port, plant.mqtt.topic_root, plant.site.id))
+    watcher = asyncio.create_task(telemetry.stalls.watch())
     options = DemoOptions(directory / "demo", api_port=0, speed=SPEED, history_s=history_s, move_taken_ports=True)
     demo = Demo(plant, options)
     influx = InfluxV1Client(plant.influxdb)
@@ -97,15 +134,18 @@ async def running(
         yield demo, telemetry, influx
     finally:
         recorder.cancel()
-        await asyncio.gather(recorder, return_exceptions=True)
+        watcher.cancel()
+        await asyncio.gather(recorder, watcher, return_exceptions=True)
         await asyncio.wait_for(demo.stop(), timeout=120)
         await influx.aclose()
 
 
-def largest_gap_s(batches: list[Seen]) -> float:
-    """The longest wait between two consecutive batches (arrival at the subscriber)."""
+def largest_gap_s(batches: list[Seen], stalls: LoopStalls | None = None) -> float:
+    """The longest wait between two consecutive batches (arrival at the subscriber), less the time
+    the process's loop waited for a core meanwhile (`stalls`)."""
     times = sorted(b.received for b in batches)
-    return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+    starved = stalls.within if stalls is not None else (lambda a, b: 0.0)
+    return max((b - a - starved(a, b) for a, b in itertools.pairwise(times)), default=0.0)
 
 
 async def settle(demo: Demo) -> int:

@@ -116,7 +116,7 @@ async def test_device_faults_are_flagged_stall_nothing_and_invent_no_energy(plan
             await sim.clear_faults(device)
             await telemetry.wait_for(device, f"good again after {what}", good_again, loop.time())
         for healthy in HEALTHY:
-            gap = largest_gap_s(telemetry.since(healthy, mark))
+            gap = largest_gap_s(telemetry.since(healthy, mark), telemetry.stalls)
             figures.setdefault(f"largest gap of {healthy}", 0.0)
             figures[f"largest gap of {healthy}"] = max(gap, figures[f"largest gap of {healthy}"])  # type: ignore[call-overload]
             assert gap < STALL_LIMIT_S, f"{healthy} went {gap:.1f} s without a scan while {device}: {what}"
