@@ -1,6 +1,6 @@
 """The benchmark suite: one command, a table on stdout, the figures as JSON in bench/results/.
 
-    .venv/bin/python -m bench [--profile smoke|quick|full] [--only WORKLOAD ...] [--out FILE]
+    .venv/bin/python -m bench [--profile smoke|quick|full] [--only WORKLOAD ...] [--suite modbus opcua ingest]
 
 Profiles: `smoke` (seconds; CI runs it so the suite keeps working: tiny workloads, one short
 window), `quick` (the real workloads, 20 s windows, each contender twice, medians), `full` (60 s
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ingest_e2e
+from bench import ingest_e2e, opcua_e2e
 from bench.harness import ROOT, Farm, Subscriber, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
@@ -40,7 +40,7 @@ PROFILES = {
     "quick": Profile(Timing(warmup_s=5.0, window_s=20), 2, 500_000, (1000, 5000, 20_000)),
     "full": Profile(Timing(warmup_s=10.0, window_s=60), 3, 500_000, (1000, 5000, 20_000)),
 }
-SUITES = ("modbus", "ingest")
+SUITES = ("modbus", "opcua", "ingest")
 MEDIAN_FIELDS = (
     "points_per_s",
     "cpu_share",
@@ -95,6 +95,111 @@ def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | No
         subscriber.close()
         broker.process.stop()
     return runs
+
+
+def run_opcua(profile_name: str, work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
+    profile = PROFILES[profile_name]
+    broker = start_mosquitto(work / "opcua-mosquitto")
+    subscriber = Subscriber(broker.port, "")
+    runs: list[dict[str, object]] = []
+    try:
+        for workload in opcua_e2e.WORKLOADS[profile_name]:
+            try:
+                farm = opcua_e2e.OpcUaFarm(workload, work / f"farm-{workload.name}.log")
+            except RuntimeError as exc:
+                print(f"  {workload.name}: FAILED: {exc}", flush=True)
+                runs.append({"workload": workload.name, "contender": "-", "error": str(exc)})
+                continue
+            try:
+                for repeat in range(profile.repeats):
+                    contenders = opcua_e2e.contenders()
+                    for contender in contenders if repeat % 2 == 0 else contenders[::-1]:
+                        label = f"{workload.name}-{contender.name}-{contender.mode}-{repeat}"
+                        stacks = py_spy / f"{label}.txt" if py_spy else None
+                        try:
+                            run = opcua_e2e.measure(
+                                contender, farm, subscriber, broker.port, work / label, profile.timing, stacks
+                            )
+                        except (RuntimeError, TimeoutError) as exc:
+                            print(f"  {label}: FAILED: {exc}", flush=True)
+                            runs.append(
+                                {"workload": workload.name, "contender": contender.name, "mode": contender.mode}
+                                | {"error": str(exc)}
+                            )
+                            continue
+                        run["repeat"] = repeat
+                        run["load_average"] = load_average()
+                        runs.append(run)
+                        print(
+                            f"  {label}: {_fmt(run['changes_per_cpu_s'], ',.0f')} changes/CPU-s, "
+                            f"{run['changes_per_s']:,.0f} changes/s, lost {run['changes_lost']}, "
+                            f"{run['peak_rss_mb']:.0f} MiB, load {run['load_average'][0]}",
+                            flush=True,
+                        )
+            finally:
+                farm.stop()
+    finally:
+        subscriber.close()
+        broker.process.stop()
+    return runs
+
+
+OPCUA_MEDIANS = (
+    "changes_per_s",
+    "cpu_share",
+    "changes_per_cpu_s",
+    "changes_lost",
+    "changes_written",
+    "peak_rss_mb",
+    "server_cpu_share",
+    "server_cycles_late",
+    "latency_p99_ms",
+)
+
+
+def summarise_opcua(runs: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Medians over the repeats of each (workload, mode, contender); ferrogate's ratio to the floor
+    in the same mode."""
+    keys = list(dict.fromkeys((r["workload"], r.get("mode"), r["contender"]) for r in runs))
+    rows = []
+    for workload, mode, contender in keys:
+        mine = [
+            r
+            for r in runs
+            if (r["workload"], r.get("mode"), r["contender"]) == (workload, mode, contender) and "error" not in r
+        ]
+        if not mine:
+            continue
+        row: dict[str, object] = {"workload": workload, "mode": mode, "contender": contender, "runs": len(mine)}
+        for name in OPCUA_MEDIANS:
+            values = [r[name] for r in mine if r[name] is not None]
+            row[name] = statistics.median(values) if values else None
+        rows.append(row)
+    for row in rows:
+        floor = next(
+            (r for r in rows if (r["workload"], r["mode"], r["contender"]) == (row["workload"], row["mode"], "floor")),
+            None,
+        )
+        ours, theirs = row["changes_per_cpu_s"], floor and floor["changes_per_cpu_s"]
+        row["ratio_to_floor"] = ours / theirs if ours and theirs else None
+    return rows
+
+
+def opcua_table(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| workload | mode | contender | changes/s | CPU % | changes/CPU-s | x floor | lost | peak RSS MiB "
+        "| server CPU % | server late | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['workload']} | {r['mode']} | {r['contender']} | {r['changes_per_s']:,.0f} "
+            f"| {100 * r['cpu_share']:.1f} | {_fmt(r['changes_per_cpu_s'], ',.0f')} "
+            f"| {_fmt(r['ratio_to_floor'], '.2f')} | {r['changes_lost']:,.0f} of {r['changes_written']:,.0f} "
+            f"| {r['peak_rss_mb']:.1f} | {100 * r['server_cpu_share']:.0f} | {r['server_cycles_late']:.0f} "
+            f"| {_fmt(r['latency_p99_ms'], '.0f')} |"
+        )
+    return "\n".join(lines)
 
 
 def run_ingest(profile_name: str, work: Path) -> list[dict[str, object]]:
@@ -213,6 +318,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"bench {args.profile}: {started}, load average {load_before} on {machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
         runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy) if "modbus" in args.suite else []
+        opcua = run_opcua(args.profile, Path(tmp), args.py_spy) if "opcua" in args.suite else []
         ingest = run_ingest(args.profile, Path(tmp)) if "ingest" in args.suite else []
     rows = summarise(runs)
     report = {
@@ -223,6 +329,7 @@ def main(argv: list[str] | None = None) -> Path:
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "modbus": {"summary": rows, "runs": runs},
+        "opcua": {"summary": summarise_opcua(opcua), "runs": opcua},
         "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest},
     }
     out = args.out or RESULTS / f"{args.profile}-{started.replace(':', '')}.json"
@@ -231,6 +338,9 @@ def main(argv: list[str] | None = None) -> Path:
     if rows:
         print("\nModbus collection end to end, 1 s scans (medians):")
         print(table(rows))
+    if opcua:
+        print("\nOPC UA collection end to end, every node changing once a second (medians):")
+        print(opcua_table(report["opcua"]["summary"]))
     if ingest:
         print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB:")
         print(ingest_table(ingest))

@@ -52,7 +52,8 @@ def load_average() -> list[float]:
 
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(ROOT)  # `bench` is importable by the farm and the floor
+    # `bench` is importable by the farm and the floor; the caller's own path stays after it
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     return env
 
 

@@ -69,34 +69,42 @@ class Ferrogate(Contender):
     prefix = f"{TOPIC_ROOT}/{SITE}/telemetry/"
 
     def command(self, workload: Workload, farm: Farm, broker_port: int, work: Path) -> list[str]:
-        plant = {
-            "site": {"id": SITE, "name": "bench", "timezone": "UTC"},
-            "mqtt": {
+        devices = [
+            {
+                "id": f"d{i:03d}",
+                "protocol": "modbus",
                 "host": "127.0.0.1",
-                "port": broker_port,
-                "topic_root": TOPIC_ROOT,
-                "spool": {"path": str(work / "mqtt-spool.sqlite"), "max_mib": 512},
-            },
-            "devices": [
-                {
-                    "id": f"d{i:03d}",
-                    "protocol": "modbus",
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "unit": unit,
-                    "scan_interval_s": INTERVAL_S,
-                    "points": workload.plant_points(),
-                }
-                for i, (port, unit) in enumerate(farm.endpoints)
-            ],
-        }
-        path = work / "plant.yaml"
-        # block-style YAML as a site writes it (PyYAML reads a one-line flow document far slower)
-        path.write_text(yaml.safe_dump(plant, sort_keys=False))
+                "port": port,
+                "unit": unit,
+                "scan_interval_s": INTERVAL_S,
+                "points": workload.plant_points(),
+            }
+            for i, (port, unit) in enumerate(farm.endpoints)
+        ]
+        path = site_plant(devices, broker_port, work)
         return [sys.executable, "-m", "ferrogate", "run", "--plant", str(path), "--role", "collect"]
 
     def counter(self) -> Counter:
         return count_ferrogate
+
+
+def site_plant(devices: list[dict[str, object]], broker_port: int, work: Path) -> Path:
+    """A plant file as a site writes it (deploy/plants/site-template.yaml): disk spool, QoS 1 to the
+    bench's broker; `work/plant.yaml`."""
+    plant = {
+        "site": {"id": SITE, "name": "bench", "timezone": "UTC"},
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": broker_port,
+            "topic_root": TOPIC_ROOT,
+            "spool": {"path": str(work / "mqtt-spool.sqlite"), "max_mib": 512},
+        },
+        "devices": devices,
+    }
+    path = work / "plant.yaml"
+    # block-style YAML as a site writes it (PyYAML reads a one-line flow document far slower)
+    path.write_text(yaml.safe_dump(plant, sort_keys=False))
+    return path
 
 
 class Floor(Contender):
@@ -153,7 +161,7 @@ def measure(
         time.sleep(t.warmup_s)
         time.sleep(1.5 - time.time() % 1.0)  # half a scan past a wall-clock second
         before = _snapshot(proc.pid, counts, farm)
-        sampler = _py_spy(proc.pid, t.window_s, profile_to) if profile_to is not None else None
+        sampler = py_spy(proc.pid, t.window_s, profile_to) if profile_to is not None else None
         time.sleep(t.window_s - (time.time() - before["wall"]))
         after = _snapshot(proc.pid, counts, farm)
         peak = peak_rss_mb(proc.pid)
@@ -207,7 +215,7 @@ def _snapshot(pid: int, counts: Counts, farm: Farm) -> dict[str, float]:
     }
 
 
-def _py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen:
+def py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen:
     py_spy = Path(sys.executable).with_name("py-spy")
     if not py_spy.exists():
         raise RuntimeError("--py-spy needs py-spy in the virtualenv: .venv/bin/pip install py-spy==0.4.3")
