@@ -19,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from asyncua import Client, ua
-from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subscription
+from asyncua.common.subscription import Subscription
 from asyncua.crypto import security_policies
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
@@ -90,7 +90,9 @@ class OpcUaDriver:
         self._max_per_read = 0  # server's MaxNodesPerRead; 0 = no limit
         self._lost: str | None = None
         self._subscription: Subscription | None = None
-        self._consumer: asyncio.Task | None = None
+        self._keep = [p.keep for p in self._points]
+        self._stamp: object = None  # the last source time converted, and its Unix ns
+        self._stamp_ns = 0
         # per point: subscribed? (else polled), why it cannot be read at all (else None), last value,
         # values notified since the last scan
         self._subscribed = [False] * len(self._points)
@@ -191,16 +193,20 @@ class OpcUaDriver:
     async def _subscribe(self, client: Client) -> None:
         device = self.device
         try:
-            sub = await client.create_subscription(
-                self.publishing_interval_ms,
-                handler=None,
-                queue_maxsize=max(1000, 4 * sum(p.keep for p in self._points)),
-            )
+            # iterator mode with a queue that stays empty: the notifications never become events (below)
+            sub = await client.create_subscription(self.publishing_interval_ms, handler=None, queue_maxsize=1)
         except ua.UaStatusCodeError as exc:
             if device.mode is OpcUaMode.subscribe:
                 raise
             log.info("%s: no subscription (%s); polling every point", device.id, exc)
             return
+        # asyncua makes a DataChangeNotif and a DataChangeEvent of every monitored item of a publish
+        # response and queues them one by one: more CPU than everything else the collector does with
+        # the value. Its publish_callback (which also keeps the subscription's sequence numbers and
+        # liveness for asyncua's watchdog) looks `_explode_notifications` up on the instance for each
+        # response, so the driver takes the whole notification list there, in one pass, and yields
+        # no events (asyncua 2.1.0, pinned in pyproject.toml; tests/test_drivers_opcua.py covers it).
+        sub._explode_notifications = self._take_notifications  # type: ignore[method-assign]
         wanted = self._readable(self._all)
         results = await sub.create_monitored_items([self._monitor_request(i) for i in wanted])
         refused = []
@@ -215,7 +221,6 @@ class OpcUaDriver:
             how = "polling them" if device.mode is OpcUaMode.auto else "their readings are BAD"
             log.warning("%s: server refused monitored items %s; %s", device.id, ", ".join(refused), how)
         self._subscription = sub
-        self._consumer = asyncio.create_task(self._consume(sub), name=f"opcua-notifications:{device.id}")
 
     def _monitor_request(self, i: int) -> ua.MonitoredItemCreateRequest:
         point = self.device.points[i]
@@ -240,31 +245,37 @@ class OpcUaDriver:
         request.RequestedParameters = params
         return request
 
-    async def _consume(self, sub: Subscription) -> None:
-        """Notifications -> per-point pending values; no awaiting, no per-value logging."""
-        pending, latest, points = self._pending, self._latest, self._points
-        async for event in sub:
-            if isinstance(event, DataChangeEvent):
-                i = event.data.monitored_item.ClientHandle - _HANDLE_BASE
-                dv = event.data.monitored_item.Value
-                queue = pending[i]
-                queue.append(dv)
-                if len(queue) > points[i].keep:
-                    del queue[0]
-                latest[i] = dv
-            elif isinstance(event, StatusChangeEvent):
-                status = event.notification.Status
+    def _take_notifications(self, notifications: Iterable[object]) -> tuple[()]:
+        """A publish response's notifications -> per-point pending values: one pass over its
+        monitored items, a point's index straight from the client handle; no awaiting, no objects
+        per value, no per-value logging. Returns no events for asyncua to deliver."""
+        for notification in notifications:
+            if isinstance(notification, ua.DataChangeNotification):
+                self._take_changes(notification.MonitoredItems)
+            elif isinstance(notification, ua.StatusChangeNotification):
+                status = notification.Status
                 if not status.is_good():
                     self._lost = f"{COMM_ERROR}: subscription status {status.name}"
+        return ()
+
+    def _take_changes(self, items: list[ua.MonitoredItemNotification]) -> None:
+        pending, latest, keep = self._pending, self._latest, self._keep
+        count = len(pending)
+        for item in items:
+            i = item.ClientHandle - _HANDLE_BASE
+            if not 0 <= i < count:  # not one of ours: nothing to keep
+                continue
+            dv = item.Value
+            queue = pending[i]
+            queue.append(dv)
+            if len(queue) > keep[i]:
+                del queue[0]
+            latest[i] = dv
 
     async def _on_connection_lost(self, exc: Exception) -> None:
         self._lost = f"{COMM_ERROR}: connection lost: {type(exc).__name__}: {exc}"
 
     async def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            consumer.cancel()
-            await asyncio.gather(consumer, return_exceptions=True)
         self._subscription = None
         client, self._client = self._client, None
         if client is not None:
@@ -327,9 +338,16 @@ class OpcUaDriver:
         p = self._points[i]
         if dv is None:
             return Reading(p.id, None, p.unit, t_gateway, Quality.BAD, f"{COMM_ERROR}: no value received yet")
-        quality, reason = quality_of(dv.StatusCode)
+        status = dv.StatusCode
+        quality, reason = (Quality.GOOD, None) if status.value >> 30 == 0 else quality_of(status)
         stamp = dv.SourceTimestamp or dv.ServerTimestamp
-        t = datetime_to_ns(stamp) if stamp is not None else t_gateway
+        if stamp is None:
+            t = t_gateway
+        elif stamp == self._stamp:  # a server's publish or read gives many values one time stamp
+            t = self._stamp_ns
+        else:
+            t = self._stamp_ns = datetime_to_ns(stamp)
+            self._stamp = stamp
         if quality is Quality.BAD:
             # some servers send a value with a Bad status (a failed sensor's 0.0): it is no reading
             return Reading(p.id, None, p.unit, t, quality, reason)
