@@ -17,6 +17,7 @@ arrived (counted after a grace period).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -146,14 +147,23 @@ class Changes:
         return len(values), len(values) - len(good), None
 
 
+BASELINE = "FERROGATE_BENCH_BASELINE"  # a PYTHONPATH under which `ferrogate` is another version
+
+
 class Contender:
     def __init__(self, name: str, mode: str) -> None:
         self.name, self.mode = name, mode
-        self.prefix = "ferrogate/v1/bench/telemetry/" if name == "ferrogate" else "floor/"
+        self.prefix = "floor/" if name == "floor" else "ferrogate/v1/bench/telemetry/"
+
+    def env(self) -> dict[str, str]:
+        env = child_env()
+        if self.name == "baseline":  # the other version first, `bench` still importable
+            env["PYTHONPATH"] = os.pathsep.join([os.environ[BASELINE], str(ROOT)])
+        return env
 
     def command(self, farm: OpcUaFarm, broker_port: int, work: Path) -> list[str]:
         timeout_s = 30.0  # creating thousands of monitored items on an asyncua server takes seconds
-        if self.name == "ferrogate":
+        if self.name != "floor":
             devices = [
                 {
                     "id": f"plc{k}",
@@ -183,7 +193,10 @@ class Contender:
 
 
 def contenders() -> list[Contender]:
-    return [Contender(name, mode) for mode in MODES for name in ("ferrogate", "floor")]
+    """ferrogate and the floor in each mode; with FERROGATE_BENCH_BASELINE set, also `baseline`:
+    ferrogate as imported under that PYTHONPATH (before/after a change, in one run)."""
+    names = ("ferrogate", "baseline", "floor") if os.environ.get(BASELINE) else ("ferrogate", "floor")
+    return [Contender(name, mode) for mode in MODES for name in names]
 
 
 def measure(
@@ -197,12 +210,12 @@ def measure(
 ) -> dict[str, object]:
     work.mkdir(parents=True, exist_ok=True)
     changes = Changes()
-    counts = subscriber.watch(contender.prefix, getattr(changes, contender.name))
+    counts = subscriber.watch(contender.prefix, changes.floor if contender.name == "floor" else changes.ferrogate)
     log = open(work / f"{contender.name}.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         contender.command(farm, broker_port, work),
         cwd=ROOT,
-        env=child_env(),
+        env=contender.env(),
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
