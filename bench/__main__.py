@@ -315,7 +315,10 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<profile>-<UTC time>.json)")
     parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(SUITES))
     parser.add_argument("--py-spy", type=Path, help="sample each contender with py-spy into this directory")
+    parser.add_argument("--repeats", type=int, help="measurements of each contender (default: the profile's)")
     args = parser.parse_args(argv)
+    if args.repeats:
+        PROFILES[args.profile] = replace(PROFILES[args.profile], repeats=args.repeats)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_before = load_average()
     print(f"bench {args.profile}: {started}, load average {load_before} on {machine()}", flush=True)

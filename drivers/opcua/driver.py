@@ -29,11 +29,12 @@ from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from ferrogate.drivers.base import bad_readings, now_ns
+from ferrogate.drivers.opcua import notifications
 from ferrogate.drivers.opcua.config import DeadbandType, OpcUaDevice, OpcUaMode, SecurityMode
+from ferrogate.drivers.opcua.notifications import Change, Compact, changes, compact
 from ferrogate.drivers.opcua.trust import certificate_files, empty_trust_list
 from ferrogate.gateway.metrics import DeviceMetrics
 from ferrogate.gateway.reading import COMM_ERROR, CONFIG_ERROR, NOT_FINITE, TIMEOUT, Quality, Reading
-from ferrogate.gateway.timeutil import datetime_to_ns
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +92,12 @@ class OpcUaDriver:
         self._lost: str | None = None
         self._subscription: Subscription | None = None
         self._keep = [p.keep for p in self._points]
-        self._stamp: object = None  # the last source time converted, and its Unix ns
-        self._stamp_ns = 0
         # per point: subscribed? (else polled), why it cannot be read at all (else None), last value,
         # values notified since the last scan
         self._subscribed = [False] * len(self._points)
         self._unreadable: list[str | None] = [None] * len(self._points)
-        self._latest: list[ua.DataValue | None] = [None] * len(self._points)
-        self._pending: list[list[ua.DataValue]] = [[] for _ in self._points]
+        self._latest: list[Compact | None] = [None] * len(self._points)
+        self._pending: list[list[Compact]] = [[] for _ in self._points]
 
     @property
     def subscribed_points(self) -> list[str]:
@@ -138,8 +137,8 @@ class OpcUaDriver:
             # seed every point's value (before subscribing: no notification may be overwritten)
             readable = self._readable(self._all)
             self._latest = [None] * len(self._points)
-            for i, dv in zip(readable, await self._read_values(readable), strict=True):
-                self._latest[i] = dv
+            for i, value in zip(readable, await self._read_values(readable), strict=True):
+                self._latest[i] = value
             self._pending = [[] for _ in self._points]
             if device.mode is not OpcUaMode.poll:
                 await self._subscribe(client)
@@ -192,6 +191,7 @@ class OpcUaDriver:
 
     async def _subscribe(self, client: Client) -> None:
         device = self.device
+        notifications.install()  # data changes read from their encoding, not through asyncua's objects
         try:
             # iterator mode with a queue that stays empty: the notifications never become events (below)
             sub = await client.create_subscription(self.publishing_interval_ms, handler=None, queue_maxsize=1)
@@ -247,30 +247,29 @@ class OpcUaDriver:
 
     def _take_notifications(self, notifications: Iterable[object]) -> tuple[()]:
         """A publish response's notifications -> per-point pending values: one pass over its
-        monitored items, a point's index straight from the client handle; no awaiting, no objects
-        per value, no per-value logging. Returns no events for asyncua to deliver."""
+        monitored items, read from their encoding (notifications.py), a point's index straight from
+        the client handle; no awaiting, no per-value logging. Returns no events for asyncua."""
         for notification in notifications:
             if isinstance(notification, ua.DataChangeNotification):
-                self._take_changes(notification.MonitoredItems)
+                self._take_changes(changes(notification))
             elif isinstance(notification, ua.StatusChangeNotification):
                 status = notification.Status
                 if not status.is_good():
                     self._lost = f"{COMM_ERROR}: subscription status {status.name}"
         return ()
 
-    def _take_changes(self, items: list[ua.MonitoredItemNotification]) -> None:
+    def _take_changes(self, changed: list[Change]) -> None:
         pending, latest, keep = self._pending, self._latest, self._keep
         count = len(pending)
-        for item in items:
-            i = item.ClientHandle - _HANDLE_BASE
+        for handle, value in changed:
+            i = handle - _HANDLE_BASE
             if not 0 <= i < count:  # not one of ours: nothing to keep
                 continue
-            dv = item.Value
             queue = pending[i]
-            queue.append(dv)
+            queue.append(value)
             if len(queue) > keep[i]:
                 del queue[0]
-            latest[i] = dv
+            latest[i] = value
 
     async def _on_connection_lost(self, exc: Exception) -> None:
         self._lost = f"{COMM_ERROR}: connection lost: {type(exc).__name__}: {exc}"
@@ -283,15 +282,15 @@ class OpcUaDriver:
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def _read_values(self, indices: list[int]) -> list[ua.DataValue]:
+    async def _read_values(self, indices: list[int]) -> list[Compact]:
         """One Read call per MaxNodesPerRead nodes (one call for all when the server sets no limit)."""
         assert self._client is not None
         size = self._max_per_read or max(1, len(indices))
-        values: list[ua.DataValue] = []
+        values: list[Compact] = []
         for start in range(0, len(indices), size):
             nodes = [self._nodes[i] for i in indices[start : start + size]]
             self.metrics.requests += 1
-            values += await self._client.read_attributes(nodes, ua.AttributeIds.Value)
+            values += map(compact, await self._client.read_attributes(nodes, ua.AttributeIds.Value))
         return values
 
     async def read(self, group: list[int] | None = None) -> list[Reading]:
@@ -305,7 +304,7 @@ class OpcUaDriver:
             return bad_readings(units, reason, now_ns())
         subscribed = self._subscribed
         polled = [i for i in self._readable(indices) if not subscribed[i]]
-        polled_values: dict[int, ua.DataValue] = {}
+        polled_values: dict[int, Compact] = {}
         if polled:
             try:
                 values = await self._read_values(polled)
@@ -334,30 +333,26 @@ class OpcUaDriver:
                 readings.append(Reading(p.id, None, p.unit, t_gateway, Quality.BAD, self._unreadable[i]))
         return readings
 
-    def _reading(self, i: int, dv: ua.DataValue | None, t_gateway: int) -> Reading:
+    def _reading(self, i: int, value: Compact | None, t_gateway: int) -> Reading:
         p = self._points[i]
-        if dv is None:
+        if value is None:
             return Reading(p.id, None, p.unit, t_gateway, Quality.BAD, f"{COMM_ERROR}: no value received yet")
-        status = dv.StatusCode
-        quality, reason = (Quality.GOOD, None) if status.value >> 30 == 0 else quality_of(status)
-        stamp = dv.SourceTimestamp or dv.ServerTimestamp
-        if stamp is None:
+        raw, status, t = value
+        if t is None:
             t = t_gateway
-        elif stamp == self._stamp:  # a server's publish or read gives many values one time stamp
-            t = self._stamp_ns
+        if status >> 30 == 0:  # Good (OPC UA severity bits 00)
+            quality, reason = Quality.GOOD, None
         else:
-            t = self._stamp_ns = datetime_to_ns(stamp)
-            self._stamp = stamp
-        if quality is Quality.BAD:
-            # some servers send a value with a Bad status (a failed sensor's 0.0): it is no reading
-            return Reading(p.id, None, p.unit, t, quality, reason)
-        raw = dv.Value.Value if dv.Value is not None else None
+            quality, reason = quality_of(ua.StatusCode(status))
+            if quality is Quality.BAD:
+                # some servers send a value with a Bad status (a failed sensor's 0.0): it is no reading
+                return Reading(p.id, None, p.unit, t, quality, reason)
         if not isinstance(raw, (int, float)):  # bool is an int: True -> 1.0
             return Reading(p.id, None, p.unit, t, Quality.BAD, f"{CONFIG_ERROR}: not a number ({type(raw).__name__})")
-        value = float(raw) * p.scale + p.add
-        if not math.isfinite(value):
+        number = float(raw) * p.scale + p.add
+        if not math.isfinite(number):
             return Reading(p.id, None, p.unit, t, Quality.BAD, f"{NOT_FINITE}: {raw}")
-        return Reading(p.id, value, p.unit, t, quality, reason)  # an Uncertain value keeps its reason
+        return Reading(p.id, number, p.unit, t, quality, reason)  # an Uncertain value keeps its reason
 
 
 def _scan_ms(device: OpcUaDevice, point) -> float:
