@@ -97,7 +97,7 @@ def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | No
     return runs
 
 
-def run_opcua(profile_name: str, work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
+def run_opcua(profile_name: str, only: list[str], work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
     profile = PROFILES[profile_name]
     # a collector connecting to servers of thousands of nodes reads them all and creates as many
     # monitored items before its first scan: a minute or more on a busy box
@@ -107,6 +107,8 @@ def run_opcua(profile_name: str, work: Path, py_spy: Path | None = None) -> list
     runs: list[dict[str, object]] = []
     try:
         for workload in opcua_e2e.WORKLOADS[profile_name]:
+            if only and workload.name not in only:
+                continue
             try:
                 farm = opcua_e2e.OpcUaFarm(workload, work / f"farm-{workload.name}.log")
             except RuntimeError as exc:
@@ -311,7 +313,7 @@ def table(rows: list[dict[str, object]]) -> str:
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--only", nargs="*", default=[], help="workload names (bench/workloads.py)")
+    parser.add_argument("--only", nargs="*", default=[], help="workload names (bench/workloads.py, bench/opcua_e2e.py)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<profile>-<UTC time>.json)")
     parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(SUITES))
     parser.add_argument("--py-spy", type=Path, help="sample each contender with py-spy into this directory")
@@ -324,7 +326,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"bench {args.profile}: {started}, load average {load_before} on {machine()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
         runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy) if "modbus" in args.suite else []
-        opcua = run_opcua(args.profile, Path(tmp), args.py_spy) if "opcua" in args.suite else []
+        opcua = run_opcua(args.profile, args.only, Path(tmp), args.py_spy) if "opcua" in args.suite else []
         ingest = run_ingest(args.profile, Path(tmp)) if "ingest" in args.suite else []
     rows = summarise(runs)
     report = {

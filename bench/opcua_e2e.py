@@ -62,8 +62,9 @@ class OpcUaWorkload:
 
 WORKLOADS = {
     "smoke": [OpcUaWorkload("opcua200", 200, 1)],
-    "quick": [OpcUaWorkload("opcua10k", 10_000, 4)],
-    "full": [OpcUaWorkload("opcua10k", 10_000, 4)],
+    # opcua2k: the size of the first OPC UA measurement, which one server process keeps up with
+    "quick": [OpcUaWorkload("opcua2k", 2_000, 1), OpcUaWorkload("opcua10k", 10_000, 4)],
+    "full": [OpcUaWorkload("opcua2k", 2_000, 1), OpcUaWorkload("opcua10k", 10_000, 4)],
 }
 
 
