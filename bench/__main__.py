@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import ingest_e2e, opcua_e2e
-from bench.harness import ROOT, Farm, Subscriber, load_average, machine
+from bench.harness import ROOT, Farm, Subscriber, alternating, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
 from ferrogate.gateway.services import start_influxdb, start_mosquitto
@@ -71,24 +71,19 @@ def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | No
                 runs.append({"workload": workload.name, "contender": "-", "error": str(exc)})
                 continue
             try:
-                for repeat in range(profile.repeats):
-                    # alternate the order so neither contender always meets the box's load first
-                    order = contenders if repeat % 2 == 0 else contenders[::-1]
-                    for contender in order:
-                        where = work / f"{workload.name}-{contender.name}-{repeat}"
-                        stacks = py_spy / f"{workload.name}-{contender.name}-{repeat}.txt" if py_spy else None
-                        try:
-                            run = measure(
-                                contender, workload, farm, subscriber, broker.port, where, profile.timing, stacks
-                            )
-                        except (RuntimeError, TimeoutError) as exc:  # one failed measurement: the others still count
-                            print(f"  {workload.name} {contender.name} #{repeat}: FAILED: {exc}", flush=True)
-                            runs.append({"workload": workload.name, "contender": contender.name, "error": str(exc)})
-                            continue
-                        run["repeat"] = repeat
-                        run["load_average"] = load_average()
-                        runs.append(run)
-                        print(_progress(run), flush=True)
+                for repeat, contender in alternating(contenders, profile.repeats):
+                    where = work / f"{workload.name}-{contender.name}-{repeat}"
+                    stacks = py_spy / f"{workload.name}-{contender.name}-{repeat}.txt" if py_spy else None
+                    try:
+                        run = measure(contender, workload, farm, subscriber, broker.port, where, profile.timing, stacks)
+                    except (RuntimeError, TimeoutError) as exc:  # one failed measurement: the others still count
+                        print(f"  {workload.name} {contender.name} #{repeat}: FAILED: {exc}", flush=True)
+                        runs.append({"workload": workload.name, "contender": contender.name, "error": str(exc)})
+                        continue
+                    run["repeat"] = repeat
+                    run["load_average"] = load_average()
+                    runs.append(run)
+                    print(_progress(run), flush=True)
             finally:
                 farm.stop()
     finally:
@@ -116,31 +111,27 @@ def run_opcua(profile_name: str, only: list[str], work: Path, py_spy: Path | Non
                 runs.append({"workload": workload.name, "contender": "-", "error": str(exc)})
                 continue
             try:
-                for repeat in range(profile.repeats):
-                    contenders = opcua_e2e.contenders()
-                    for contender in contenders if repeat % 2 == 0 else contenders[::-1]:
-                        label = f"{workload.name}-{contender.name}-{contender.mode}-{repeat}"
-                        stacks = py_spy / f"{label}.txt" if py_spy else None
-                        try:
-                            run = opcua_e2e.measure(
-                                contender, farm, subscriber, broker.port, work / label, timing, stacks
-                            )
-                        except (RuntimeError, TimeoutError) as exc:
-                            print(f"  {label}: FAILED: {exc}", flush=True)
-                            runs.append(
-                                {"workload": workload.name, "contender": contender.name, "mode": contender.mode}
-                                | {"error": str(exc)}
-                            )
-                            continue
-                        run["repeat"] = repeat
-                        run["load_average"] = load_average()
-                        runs.append(run)
-                        print(
-                            f"  {label}: {_fmt(run['changes_per_cpu_s'], ',.0f')} changes/CPU-s, "
-                            f"{run['changes_per_s']:,.0f} changes/s, lost {run['changes_lost']}, "
-                            f"{run['peak_rss_mb']:.0f} MiB, load {run['load_average'][0]}",
-                            flush=True,
+                for repeat, contender in alternating(opcua_e2e.contenders(), profile.repeats):
+                    label = f"{workload.name}-{contender.name}-{contender.mode}-{repeat}"
+                    stacks = py_spy / f"{label}.txt" if py_spy else None
+                    try:
+                        run = opcua_e2e.measure(contender, farm, subscriber, broker.port, work / label, timing, stacks)
+                    except (RuntimeError, TimeoutError) as exc:
+                        print(f"  {label}: FAILED: {exc}", flush=True)
+                        runs.append(
+                            {"workload": workload.name, "contender": contender.name, "mode": contender.mode}
+                            | {"error": str(exc)}
                         )
+                        continue
+                    run["repeat"] = repeat
+                    run["load_average"] = load_average()
+                    runs.append(run)
+                    print(
+                        f"  {label}: {_fmt(run['changes_per_cpu_s'], ',.0f')} changes/CPU-s, "
+                        f"{run['changes_per_s']:,.0f} changes/s, lost {run['changes_lost']}, "
+                        f"{run['peak_rss_mb']:.0f} MiB, load {run['load_average'][0]}",
+                        flush=True,
+                    )
             finally:
                 farm.stop()
     finally:

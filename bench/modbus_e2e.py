@@ -33,11 +33,11 @@ from bench.harness import (
     child_env,
     count_ferrogate,
     count_json_array,
-    cpu_times,
     peak_rss_mb,
-    percentile,
+    snapshot,
     stop_process,
     wait_for,
+    window_figures,
 )
 from bench.workloads import Workload
 
@@ -172,23 +172,16 @@ def measure(
         stop_process(proc)
         log.close()
         subscriber.prefixes.pop(contender.prefix, None)
-    wall = after["wall"] - before["wall"]
-    user, system = after["user"] - before["user"], after["sys"] - before["sys"]
-    cpu = user + system
+    figures = window_figures(before, after, latencies)
+    wall, cpu = after["wall"] - before["wall"], figures["cpu_s"]
     points = after["points"] - before["points"]
     messages = after["messages"] - before["messages"]
     expected_scans = workload.devices * round(wall / INTERVAL_S)
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     return {
         "contender": contender.name,
         "workload": workload.name,
-        "window_s": round(wall, 3),
+        **figures,
         "points_per_s": points / wall,
-        "cpu_s": cpu,
-        "user_cpu_s": user,
-        "sys_cpu_s": system,
-        "cpu_share": cpu / wall,
-        "sys_share": system / cpu if cpu else None,  # of the process's CPU time: the kernel's part
         "points_per_cpu_s": points / cpu if cpu else None,
         "requests_per_scan": (after["requests"] - before["requests"]) / messages if messages else None,
         "missed_scans": max(0, expected_scans - messages),
@@ -196,23 +189,18 @@ def measure(
         "bad_points": after["bad"] - before["bad"],
         "undecodable": counts.undecodable,
         "peak_rss_mb": peak,
-        "latency_p50_ms": None if p50 is None else 1000 * p50,
-        "latency_p99_ms": None if p99 is None else 1000 * p99,
     }
 
 
 def _snapshot(pid: int, counts: Counts, farm: Farm) -> dict[str, float]:
-    user, system = cpu_times(pid)
-    return {
-        "wall": time.time(),
-        "user": user,
-        "sys": system,
-        "points": counts.points,
-        "messages": counts.messages,
-        "bad": counts.bad,
-        "requests": farm.requests(),
-        "latency_index": len(counts.latencies_s),
-    }
+    return snapshot(
+        pid,
+        points=counts.points,
+        messages=counts.messages,
+        bad=counts.bad,
+        requests=farm.requests(),
+        latency_index=len(counts.latencies_s),
+    )
 
 
 def py_spy(pid: int, seconds: int, out: Path) -> subprocess.Popen:

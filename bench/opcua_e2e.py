@@ -29,11 +29,12 @@ from bench.harness import (
     ROOT,
     Subscriber,
     child_env,
-    cpu_times,
     peak_rss_mb,
-    percentile,
+    snapshot,
+    spawn_farm,
     stop_process,
     wait_for,
+    window_figures,
 )
 from bench.modbus_e2e import INTERVAL_S, Timing, py_spy, site_plant
 from bench.opcua_farm import which_change
@@ -75,16 +76,7 @@ class OpcUaFarm:
         self.workload = workload
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "bench.opcua_farm", str(n), "--first", str(first)],
-                cwd=ROOT,
-                env=child_env(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self.log,
-                text=True,
-            )
-            for first, n in workload.split()
+            spawn_farm(["bench.opcua_farm", str(n), "--first", str(first)], self.log) for first, n in workload.split()
         ]
         self.servers: list[dict[str, object]] = []
         for proc in self.procs:
@@ -249,25 +241,19 @@ def measure(
         stop_process(proc)
         log.close()
         subscriber.prefixes.pop(contender.prefix, None)
-    wall = after["wall"] - before["wall"]
-    user, system = after["user"] - before["user"], after["sys"] - before["sys"]
-    cpu = user + system
+    figures = window_figures(before, after, latencies)
+    wall, cpu = after["wall"] - before["wall"], figures["cpu_s"]
     n = after["changes"] - before["changes"]
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     return {
         "contender": contender.name,
         "mode": contender.mode,
         "workload": farm.workload.name,
         "nodes": farm.workload.nodes,
         "servers": servers,
-        "window_s": round(wall, 3),
+        **figures,
         "changes": n,
         "changes_per_s": n / wall,
         "points_per_s": (after["points"] - before["points"]) / wall,
-        "cpu_s": cpu,
-        "user_cpu_s": user,
-        "sys_cpu_s": system,
-        "cpu_share": cpu / wall,
         "changes_per_cpu_s": n / cpu if cpu else None,
         "changes_written": sum(written["seconds"].values()),
         "changes_lost": lost,
@@ -279,18 +265,8 @@ def measure(
         "bad_points": counts.bad,
         "undecodable": counts.undecodable,
         "peak_rss_mb": peak,
-        "latency_p50_ms": None if p50 is None else 1000 * p50,
-        "latency_p99_ms": None if p99 is None else 1000 * p99,
     }
 
 
 def _snapshot(pid: int, changes: Changes, latency_index: int) -> dict[str, float]:
-    user, system = cpu_times(pid)
-    return {
-        "wall": time.time(),
-        "user": user,
-        "sys": system,
-        "changes": changes.changes,
-        "points": changes.points,
-        "latency_index": latency_index,
-    }
+    return snapshot(pid, changes=changes.changes, points=changes.points, latency_index=latency_index)

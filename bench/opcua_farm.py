@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
-import sys
 import time
 
 from asyncua.server.monitored_item_service import MonitoredItemValues
 
+from bench.harness import answer_until_stopped
 from ferrogate.gateway.ports import LOOPBACK, free_port
 from ferrogate.simulators.address_spaces import NAMESPACE_URI, AddressSpace, Variable
 from ferrogate.simulators.opcua_server import SimulatedOpcUaDevice
@@ -134,19 +133,8 @@ async def serve(nodes: int, first: int, folder_size: int) -> None:
     device, writer = await _listening(nodes, first, folder_size)
     node_ids = [f"nsu={NAMESPACE_URI};s={n}" for n in device.node_ids()]
     print(json.dumps({"endpoint": device.endpoint, "nodes": node_ids}), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-
-    def on_line() -> None:
-        if not sys.stdin.readline():
-            stop.set()
-            return
-        print(json.dumps(writer.figures()), flush=True)
-
-    loop.add_reader(sys.stdin.fileno(), on_line)
     writing = asyncio.create_task(writer.run())
-    await stop.wait()
+    await answer_until_stopped(writer.figures)
     writing.cancel()
     await asyncio.gather(writing, return_exceptions=True)
     await device.stop()
