@@ -1,6 +1,6 @@
 """The benchmark suite: one command, a table on stdout, the figures as JSON in bench/results/.
 
-    .venv/bin/python -m bench [--profile smoke|quick|full] [--only WORKLOAD ...] [--out FILE] [--peers]
+    .venv/bin/python -m bench [--profile smoke|quick|full] [--only WORKLOAD ...] [--suite SUITE ...] [--peers]
 
 Profiles: `smoke` (seconds; CI runs it so the suite keeps working: tiny workloads, one short
 window), `quick` (the real workloads, 20 s windows, each contender twice, medians), `full` (60 s
@@ -18,11 +18,11 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import accounting_e2e, ingest_e2e, latency_e2e, peers
-from bench.harness import ROOT, Farm, Subscriber, load_average, machine
+from bench import accounting_e2e, ingest_e2e, latency_e2e, opcua_e2e, peers
+from bench.harness import ROOT, Farm, Subscriber, alternating, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
 from ferrogate.gateway.services import start_influxdb, start_mosquitto
@@ -51,7 +51,7 @@ PROFILES = {
         Timing(10.0, 60), 3, 500_000, (1000, 5000, 20_000), "plant100x100", Timing(30.0, 300), 720, (10_000, 300)
     ),
 }
-SUITES = ("modbus", "ingest", "latency", "accounting")
+SUITES = ("modbus", "opcua", "ingest", "latency", "accounting")
 MEDIAN_FIELDS = (
     "points_per_s",
     "cpu_share",
@@ -92,30 +92,131 @@ def run_modbus(
                         continue
                     print(f"  {workload.name} {contender.name}: skipped: {reason}", flush=True)
                     runs.append({"workload": workload.name, "contender": contender.name, "skipped": reason})
-                for repeat in range(profile.repeats):
-                    # alternate the order so neither contender always meets the box's load first
-                    order = able if repeat % 2 == 0 else able[::-1]
-                    for contender in order:
-                        where = work / f"{workload.name}-{contender.name}-{repeat}"
-                        stacks = py_spy / f"{workload.name}-{contender.name}-{repeat}.txt" if py_spy else None
-                        try:
-                            run = measure(
-                                contender, workload, farm, subscriber, broker.port, where, profile.timing, stacks
-                            )
-                        except (RuntimeError, TimeoutError) as exc:  # one failed measurement: the others still count
-                            print(f"  {workload.name} {contender.name} #{repeat}: FAILED: {exc}", flush=True)
-                            runs.append({"workload": workload.name, "contender": contender.name, "error": str(exc)})
-                            continue
-                        run["repeat"] = repeat
-                        run["load_average"] = load_average()
-                        runs.append(run)
-                        print(_progress(run), flush=True)
+                for repeat, contender in alternating(able, profile.repeats):
+                    where = work / f"{workload.name}-{contender.name}-{repeat}"
+                    stacks = py_spy / f"{workload.name}-{contender.name}-{repeat}.txt" if py_spy else None
+                    try:
+                        run = measure(contender, workload, farm, subscriber, broker.port, where, profile.timing, stacks)
+                    except (RuntimeError, TimeoutError) as exc:  # one failed measurement: the others still count
+                        print(f"  {workload.name} {contender.name} #{repeat}: FAILED: {exc}", flush=True)
+                        runs.append({"workload": workload.name, "contender": contender.name, "error": str(exc)})
+                        continue
+                    run["repeat"] = repeat
+                    run["load_average"] = load_average()
+                    runs.append(run)
+                    print(_progress(run), flush=True)
             finally:
                 farm.stop()
     finally:
         subscriber.close()
         broker.process.stop()
     return runs
+
+
+def run_opcua(profile_name: str, only: list[str], work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
+    profile = PROFILES[profile_name]
+    # a collector connecting to servers of thousands of nodes reads them all and creates as many
+    # monitored items before its first scan: a minute or more on a busy box
+    timing = replace(profile.timing, start_timeout_s=max(profile.timing.start_timeout_s, 300.0))
+    broker = start_mosquitto(work / "opcua-mosquitto")
+    subscriber = Subscriber(broker.port, "")
+    runs: list[dict[str, object]] = []
+    try:
+        for workload in opcua_e2e.WORKLOADS[profile_name]:
+            if only and workload.name not in only:
+                continue
+            try:
+                farm = opcua_e2e.OpcUaFarm(workload, work / f"farm-{workload.name}.log")
+            except RuntimeError as exc:
+                print(f"  {workload.name}: FAILED: {exc}", flush=True)
+                runs.append({"workload": workload.name, "contender": "-", "error": str(exc)})
+                continue
+            try:
+                for repeat, contender in alternating(opcua_e2e.contenders(), profile.repeats):
+                    label = f"{workload.name}-{contender.name}-{contender.mode}-{repeat}"
+                    stacks = py_spy / f"{label}.txt" if py_spy else None
+                    try:
+                        run = opcua_e2e.measure(contender, farm, subscriber, broker.port, work / label, timing, stacks)
+                    except (RuntimeError, TimeoutError) as exc:
+                        print(f"  {label}: FAILED: {exc}", flush=True)
+                        runs.append(
+                            {"workload": workload.name, "contender": contender.name, "mode": contender.mode}
+                            | {"error": str(exc)}
+                        )
+                        continue
+                    run["repeat"] = repeat
+                    run["load_average"] = load_average()
+                    runs.append(run)
+                    print(
+                        f"  {label}: {_fmt(run['changes_per_cpu_s'], ',.0f')} changes/CPU-s, "
+                        f"{run['changes_per_s']:,.0f} changes/s, lost {run['changes_lost']}, "
+                        f"{run['peak_rss_mb']:.0f} MiB, load {run['load_average'][0]}",
+                        flush=True,
+                    )
+            finally:
+                farm.stop()
+    finally:
+        subscriber.close()
+        broker.process.stop()
+    return runs
+
+
+OPCUA_MEDIANS = (
+    "changes_per_s",
+    "cpu_share",
+    "changes_per_cpu_s",
+    "changes_lost",
+    "changes_written",
+    "peak_rss_mb",
+    "server_cpu_share",
+    "server_cycles_late",
+    "latency_p99_ms",
+)
+
+
+def summarise_opcua(runs: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Medians over the repeats of each (workload, mode, contender); ferrogate's ratio to the floor
+    in the same mode."""
+    keys = list(dict.fromkeys((r["workload"], r.get("mode"), r["contender"]) for r in runs))
+    rows = []
+    for workload, mode, contender in keys:
+        mine = [
+            r
+            for r in runs
+            if (r["workload"], r.get("mode"), r["contender"]) == (workload, mode, contender) and "error" not in r
+        ]
+        if not mine:
+            continue
+        row: dict[str, object] = {"workload": workload, "mode": mode, "contender": contender, "runs": len(mine)}
+        for name in OPCUA_MEDIANS:
+            values = [r[name] for r in mine if r[name] is not None]
+            row[name] = statistics.median(values) if values else None
+        rows.append(row)
+    for row in rows:
+        floor = next(
+            (r for r in rows if (r["workload"], r["mode"], r["contender"]) == (row["workload"], row["mode"], "floor")),
+            None,
+        )
+        ours, theirs = row["changes_per_cpu_s"], floor and floor["changes_per_cpu_s"]
+        row["ratio_to_floor"] = ours / theirs if ours and theirs else None
+    return rows
+
+
+def opcua_table(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| workload | mode | contender | changes/s | CPU % | changes/CPU-s | x floor | lost | peak RSS MiB "
+        "| server CPU % | server late | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['workload']} | {r['mode']} | {r['contender']} | {r['changes_per_s']:,.0f} "
+            f"| {100 * r['cpu_share']:.1f} | {_fmt(r['changes_per_cpu_s'], ',.0f')} "
+            f"| {_fmt(r['ratio_to_floor'], '.2f')} | {r['changes_lost']:,.0f} of {r['changes_written']:,.0f} "
+            f"| {r['peak_rss_mb']:.1f} | {100 * r['server_cpu_share']:.0f} | {r['server_cycles_late']:.0f} "
+            f"| {_fmt(r['latency_p99_ms'], '.0f')} |"
+        )
+    return "\n".join(lines)
 
 
 def run_ingest(profile_name: str, work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
@@ -353,20 +454,24 @@ def table(rows: list[dict[str, object]], peers: dict[str, str] | None = None) ->
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--only", nargs="*", default=[], help="workload names (bench/workloads.py)")
+    parser.add_argument("--only", nargs="*", default=[], help="workload names (bench/workloads.py, bench/opcua_e2e.py)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<profile>-<UTC time>.json)")
     parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(SUITES))
     parser.add_argument("--py-spy", type=Path, help="sample each contender with py-spy into this directory")
     parser.add_argument(
         "--peers", action="store_true", help="also Node-RED and ThingsBoard IoT Gateway (installed into a cache)"
     )
+    parser.add_argument("--repeats", type=int, help="measurements of each contender (default: the profile's)")
     args = parser.parse_args(argv)
+    if args.repeats:
+        PROFILES[args.profile] = replace(PROFILES[args.profile], repeats=args.repeats)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_before = load_average()
     print(f"bench {args.profile}: {started}, load average {load_before} on {machine()}", flush=True)
     ready, skipped = _peers(args.peers and "modbus" in args.suite)
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
         runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy, ready) if "modbus" in args.suite else []
+        opcua = run_opcua(args.profile, args.only, Path(tmp), args.py_spy) if "opcua" in args.suite else []
         ingest = run_ingest(args.profile, Path(tmp), args.py_spy) if "ingest" in args.suite else []
         held = run_sustained(args.profile, Path(tmp)) if "ingest" in args.suite else []
         latency = run_latency(args.profile, Path(tmp)) if "latency" in args.suite else []
@@ -382,6 +487,7 @@ def main(argv: list[str] | None = None) -> Path:
         "load_average_after": load_average(),
         "modbus": {"summary": rows, "runs": runs},
         "peers": {"versions": peers.versions(), "skipped": skipped} if args.peers else None,
+        "opcua": {"summary": summarise_opcua(opcua), "runs": opcua},
         "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest, "sustained": held},
         "latency": {"runs": latency},
         "accounting": {"runs": accounting},
@@ -394,6 +500,9 @@ def main(argv: list[str] | None = None) -> Path:
         print(table(rows, labels))
     for name, reason in skipped.items():
         print(f"{name}: not measured: {reason}")
+    if opcua:
+        print("\nOPC UA collection end to end, every node changing once a second (medians):")
+        print(opcua_table(report["opcua"]["summary"]))
     if ingest:
         print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB:")
         print(ingest_table(ingest))

@@ -20,14 +20,13 @@ import argparse
 import asyncio
 import json
 import math
-import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.server import ModbusTcpServer
 
+from bench.harness import answer_until_stopped
 from bench.workloads import find
 from ferrogate.gateway.ports import LOOPBACK, free_port
 from ferrogate.simulators.modbus_server import SimulatedModbusDevice
@@ -110,18 +109,7 @@ async def serve(workload_name: str, profile: str, clock: Clock | None = None) ->
         devices += group
         endpoints += [(port, d.unit) for d in group]
     print(json.dumps({"endpoints": endpoints}), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-
-    def on_line() -> None:
-        if not sys.stdin.readline():
-            stop.set()
-            return
-        print(json.dumps({"requests": sum(d.requests for d in devices)}), flush=True)
-
-    loop.add_reader(sys.stdin.fileno(), on_line)
-    await stop.wait()
+    await answer_until_stopped(lambda: {"requests": sum(d.requests for d in devices)})
     for server in servers:
         await server.shutdown()
 

@@ -8,6 +8,7 @@ on the same broker (so a point that never left the gateway does not count).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import paho.mqtt.client as mqtt
 
@@ -89,8 +91,74 @@ def load_average() -> list[float]:
 
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(ROOT)  # `bench` is importable by the farm and the floor
+    # `bench` is importable by the farm and the floor; the caller's own path stays after it
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     return env
+
+
+def spawn_farm(args: list[str], log: IO[bytes]) -> subprocess.Popen:
+    """A simulator process (`python -m <args>`): one JSON line out per line in, its log to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+
+
+async def answer_until_stopped(figures: Callable[[], dict[str, object]]) -> None:
+    """A simulator process's side of spawn_farm: each line on stdin is answered with `figures()` as
+    one JSON line; stdin closing or SIGTERM returns."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    def on_line() -> None:
+        if not sys.stdin.readline():
+            stop.set()
+            return
+        print(json.dumps(figures()), flush=True)
+
+    loop.add_reader(sys.stdin.fileno(), on_line)
+    await stop.wait()
+
+
+def snapshot(pid: int, **counts: float) -> dict[str, float]:
+    """The wall clock and process `pid`'s CPU seconds now, beside the contender's counts."""
+    user, system = cpu_times(pid)
+    return {"wall": time.time(), "user": user, "sys": system, **counts}
+
+
+def alternating(items: list, repeats: int):
+    """(repeat, item): the order reversed every other repeat, so no contender always meets the
+    box's load first."""
+    for repeat in range(repeats):
+        for item in items if repeat % 2 == 0 else items[::-1]:
+            yield repeat, item
+
+
+def window_figures(
+    before: dict[str, float], after: dict[str, float], latencies: list[float]
+) -> dict[str, float | None]:
+    """A contender's CPU over a window between two snapshots (wall, user, sys seconds) and the
+    latencies seen in it."""
+    wall = after["wall"] - before["wall"]
+    user, system = after["user"] - before["user"], after["sys"] - before["sys"]
+    cpu = user + system
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    return {
+        "window_s": round(wall, 3),
+        "cpu_s": cpu,
+        "user_cpu_s": user,
+        "sys_cpu_s": system,
+        "cpu_share": cpu / wall,
+        "sys_share": system / cpu if cpu else None,  # of the process's CPU time: the kernel's part
+        "latency_p50_ms": None if p50 is None else 1000 * p50,
+        "latency_p99_ms": None if p99 is None else 1000 * p99,
+    }
 
 
 class Farm:
@@ -98,15 +166,7 @@ class Farm:
 
     def __init__(self, workload: str, profile: str, log: Path, options: tuple[str, ...] = ()) -> None:
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.farm", workload, "--profile", profile, *options],
-            cwd=ROOT,
-            env=child_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
+        self.proc = spawn_farm(["bench.farm", workload, "--profile", profile, *options], self.log)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:

@@ -34,12 +34,12 @@ from bench.harness import (
     child_env,
     count_ferrogate,
     count_json_array,
-    cpu_times,
     peak_rss_mb,
-    percentile,
     py_spy,
+    snapshot,
     stop_process,
     wait_for,
+    window_figures,
 )
 from bench.workloads import Workload
 
@@ -87,34 +87,42 @@ class Ferrogate(Contender):
     prefix = f"{TOPIC_ROOT}/{SITE}/telemetry/"
 
     def command(self, workload: Workload, farm: Farm, broker_port: int, work: Path) -> list[str]:
-        plant = {
-            "site": {"id": SITE, "name": "bench", "timezone": "UTC"},
-            "mqtt": {
+        devices = [
+            {
+                "id": f"d{i:03d}",
+                "protocol": "modbus",
                 "host": "127.0.0.1",
-                "port": broker_port,
-                "topic_root": TOPIC_ROOT,
-                "spool": {"path": str(work / "mqtt-spool.sqlite"), "max_mib": 512},
-            },
-            "devices": [
-                {
-                    "id": f"d{i:03d}",
-                    "protocol": "modbus",
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "unit": unit,
-                    "scan_interval_s": INTERVAL_S,
-                    "points": workload.plant_points(),
-                }
-                for i, (port, unit) in enumerate(farm.endpoints)
-            ],
-        }
-        path = work / "plant.yaml"
-        # block-style YAML as a site writes it (PyYAML reads a one-line flow document far slower)
-        path.write_text(yaml.safe_dump(plant, sort_keys=False))
+                "port": port,
+                "unit": unit,
+                "scan_interval_s": INTERVAL_S,
+                "points": workload.plant_points(),
+            }
+            for i, (port, unit) in enumerate(farm.endpoints)
+        ]
+        path = site_plant(devices, broker_port, work)
         return [sys.executable, "-m", "ferrogate", "run", "--plant", str(path), "--role", "collect"]
 
     def counter(self) -> Counter:
         return count_ferrogate
+
+
+def site_plant(devices: list[dict[str, object]], broker_port: int, work: Path) -> Path:
+    """A plant file as a site writes it (deploy/plants/site-template.yaml): disk spool, QoS 1 to the
+    bench's broker; `work/plant.yaml`."""
+    plant = {
+        "site": {"id": SITE, "name": "bench", "timezone": "UTC"},
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": broker_port,
+            "topic_root": TOPIC_ROOT,
+            "spool": {"path": str(work / "mqtt-spool.sqlite"), "max_mib": 512},
+        },
+        "devices": devices,
+    }
+    path = work / "plant.yaml"
+    # block-style YAML as a site writes it (PyYAML reads a one-line flow document far slower)
+    path.write_text(yaml.safe_dump(plant, sort_keys=False))
+    return path
 
 
 class Floor(Contender):
@@ -185,23 +193,16 @@ def measure(
         platform.__exit__(None, None, None)
         log.close()
         subscriber.prefixes.pop(contender.prefix, None)
-    wall = after["wall"] - before["wall"]
-    user, system = after["user"] - before["user"], after["sys"] - before["sys"]
-    cpu = user + system
+    figures = window_figures(before, after, latencies)
+    wall, cpu = after["wall"] - before["wall"], figures["cpu_s"]
     points = after["points"] - before["points"]
     messages = after["messages"] - before["messages"]
     expected_scans = workload.devices * round(wall / INTERVAL_S)
-    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     return {
         "contender": contender.name,
         "workload": workload.name,
-        "window_s": round(wall, 3),
+        **figures,
         "points_per_s": points / wall,
-        "cpu_s": cpu,
-        "user_cpu_s": user,
-        "sys_cpu_s": system,
-        "cpu_share": cpu / wall,
-        "sys_share": system / cpu if cpu else None,  # of the process's CPU time: the kernel's part
         "points_per_cpu_s": points / cpu if cpu else None,
         "requests_per_scan": (after["requests"] - before["requests"]) / messages if messages else None,
         "missed_scans": max(0, expected_scans - messages),
@@ -209,20 +210,15 @@ def measure(
         "bad_points": after["bad"] - before["bad"],
         "undecodable": counts.undecodable,
         "peak_rss_mb": peak,
-        "latency_p50_ms": None if p50 is None else 1000 * p50,
-        "latency_p99_ms": None if p99 is None else 1000 * p99,
     }
 
 
 def _snapshot(pid: int, counts: Counts, farm: Farm) -> dict[str, float]:
-    user, system = cpu_times(pid)
-    return {
-        "wall": time.time(),
-        "user": user,
-        "sys": system,
-        "points": counts.points,
-        "messages": counts.messages,
-        "bad": counts.bad,
-        "requests": farm.requests(),
-        "latency_index": len(counts.latencies_s),
-    }
+    return snapshot(
+        pid,
+        points=counts.points,
+        messages=counts.messages,
+        bad=counts.bad,
+        requests=farm.requests(),
+        latency_index=len(counts.latencies_s),
+    )

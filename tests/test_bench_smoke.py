@@ -1,5 +1,6 @@
 """The benchmark suite keeps working: its smoke profile runs end to end (real collect, ingest, api
-and energy roles, the floors, simulator farm, Mosquitto, InfluxDB) and writes every figure.
+and energy roles, the floors, simulator farms for Modbus and OPC UA, Mosquitto, InfluxDB) and writes
+every figure.
 Timing is not asserted: that is the bench's job."""
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
         assert rows[(workload.name, "ferrogate")]["ratio_to_floor"] > 0
         assert rows[(workload.name, "ferrogate")]["latency_p99_ms"] is not None
     for run in report["modbus"]["runs"]:
+        assert "error" not in run, run
+        assert run["bad_points"] == 0 and run["undecodable"] == 0, run
+    # OPC UA: ferrogate and the floor, by subscription and by polling, each got the farm's changes
+    opcua = {(r["mode"], r["contender"]): r for r in report["opcua"]["summary"]}
+    assert set(opcua) == {(mode, name) for mode in ("subscribe", "poll") for name in ("ferrogate", "floor")}
+    for row in opcua.values():
+        assert row["changes_per_s"] > 0 and row["peak_rss_mb"] > 10, row
+        assert 0 <= row["changes_lost"] <= row["changes_written"], row
+    for run in report["opcua"]["runs"]:
         assert "error" not in run, run
         assert run["bad_points"] == 0 and run["undecodable"] == 0, run
     # ingest: every point of the burst counted in InfluxDB for ferrogate and the floor

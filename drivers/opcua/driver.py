@@ -19,21 +19,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from asyncua import Client, ua
-from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subscription
+from asyncua.common.subscription import Subscription
 from asyncua.crypto import security_policies
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from ferrogate.drivers.base import bad_readings, now_ns
+from ferrogate.drivers.opcua import notifications
 from ferrogate.drivers.opcua.config import DeadbandType, OpcUaDevice, OpcUaMode, SecurityMode
+from ferrogate.drivers.opcua.notifications import Change, Compact, changes, compact
 from ferrogate.drivers.opcua.trust import certificate_files, empty_trust_list
 from ferrogate.gateway.metrics import DeviceMetrics
 from ferrogate.gateway.reading import COMM_ERROR, CONFIG_ERROR, NOT_FINITE, TIMEOUT, Quality, Reading
-from ferrogate.gateway.timeutil import datetime_to_ns
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +91,13 @@ class OpcUaDriver:
         self._max_per_read = 0  # server's MaxNodesPerRead; 0 = no limit
         self._lost: str | None = None
         self._subscription: Subscription | None = None
-        self._consumer: asyncio.Task | None = None
+        self._keep = [p.keep for p in self._points]
         # per point: subscribed? (else polled), why it cannot be read at all (else None), last value,
         # values notified since the last scan
         self._subscribed = [False] * len(self._points)
         self._unreadable: list[str | None] = [None] * len(self._points)
-        self._latest: list[ua.DataValue | None] = [None] * len(self._points)
-        self._pending: list[list[ua.DataValue]] = [[] for _ in self._points]
+        self._latest: list[Compact | None] = [None] * len(self._points)
+        self._pending: list[list[Compact]] = [[] for _ in self._points]
 
     @property
     def subscribed_points(self) -> list[str]:
@@ -136,8 +137,8 @@ class OpcUaDriver:
             # seed every point's value (before subscribing: no notification may be overwritten)
             readable = self._readable(self._all)
             self._latest = [None] * len(self._points)
-            for i, dv in zip(readable, await self._read_values(readable), strict=True):
-                self._latest[i] = dv
+            for i, value in zip(readable, await self._read_values(readable), strict=True):
+                self._latest[i] = value
             self._pending = [[] for _ in self._points]
             if device.mode is not OpcUaMode.poll:
                 await self._subscribe(client)
@@ -190,17 +191,22 @@ class OpcUaDriver:
 
     async def _subscribe(self, client: Client) -> None:
         device = self.device
+        notifications.install()  # data changes read from their encoding, not through asyncua's objects
         try:
-            sub = await client.create_subscription(
-                self.publishing_interval_ms,
-                handler=None,
-                queue_maxsize=max(1000, 4 * sum(p.keep for p in self._points)),
-            )
+            # iterator mode with a queue that stays empty: the notifications never become events (below)
+            sub = await client.create_subscription(self.publishing_interval_ms, handler=None, queue_maxsize=1)
         except ua.UaStatusCodeError as exc:
             if device.mode is OpcUaMode.subscribe:
                 raise
             log.info("%s: no subscription (%s); polling every point", device.id, exc)
             return
+        # asyncua makes a DataChangeNotif and a DataChangeEvent of every monitored item of a publish
+        # response and queues them one by one: more CPU than everything else the collector does with
+        # the value. Its publish_callback (which also keeps the subscription's sequence numbers and
+        # liveness for asyncua's watchdog) looks `_explode_notifications` up on the instance for each
+        # response, so the driver takes the whole notification list there, in one pass, and yields
+        # no events (asyncua 2.1.0, pinned in pyproject.toml; tests/test_drivers_opcua.py covers it).
+        sub._explode_notifications = self._take_notifications  # type: ignore[method-assign]
         wanted = self._readable(self._all)
         results = await sub.create_monitored_items([self._monitor_request(i) for i in wanted])
         refused = []
@@ -215,7 +221,6 @@ class OpcUaDriver:
             how = "polling them" if device.mode is OpcUaMode.auto else "their readings are BAD"
             log.warning("%s: server refused monitored items %s; %s", device.id, ", ".join(refused), how)
         self._subscription = sub
-        self._consumer = asyncio.create_task(self._consume(sub), name=f"opcua-notifications:{device.id}")
 
     def _monitor_request(self, i: int) -> ua.MonitoredItemCreateRequest:
         point = self.device.points[i]
@@ -240,31 +245,36 @@ class OpcUaDriver:
         request.RequestedParameters = params
         return request
 
-    async def _consume(self, sub: Subscription) -> None:
-        """Notifications -> per-point pending values; no awaiting, no per-value logging."""
-        pending, latest, points = self._pending, self._latest, self._points
-        async for event in sub:
-            if isinstance(event, DataChangeEvent):
-                i = event.data.monitored_item.ClientHandle - _HANDLE_BASE
-                dv = event.data.monitored_item.Value
-                queue = pending[i]
-                queue.append(dv)
-                if len(queue) > points[i].keep:
-                    del queue[0]
-                latest[i] = dv
-            elif isinstance(event, StatusChangeEvent):
-                status = event.notification.Status
+    def _take_notifications(self, notifications: Iterable[object]) -> tuple[()]:
+        """A publish response's notifications -> per-point pending values: one pass over its
+        monitored items, read from their encoding (notifications.py), a point's index straight from
+        the client handle; no awaiting, no per-value logging. Returns no events for asyncua."""
+        for notification in notifications:
+            if isinstance(notification, ua.DataChangeNotification):
+                self._take_changes(changes(notification))
+            elif isinstance(notification, ua.StatusChangeNotification):
+                status = notification.Status
                 if not status.is_good():
                     self._lost = f"{COMM_ERROR}: subscription status {status.name}"
+        return ()
+
+    def _take_changes(self, changed: list[Change]) -> None:
+        pending, latest, keep = self._pending, self._latest, self._keep
+        count = len(pending)
+        for handle, value in changed:
+            i = handle - _HANDLE_BASE
+            if not 0 <= i < count:  # not one of ours: nothing to keep
+                continue
+            queue = pending[i]
+            queue.append(value)
+            if len(queue) > keep[i]:
+                del queue[0]
+            latest[i] = value
 
     async def _on_connection_lost(self, exc: Exception) -> None:
         self._lost = f"{COMM_ERROR}: connection lost: {type(exc).__name__}: {exc}"
 
     async def close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            consumer.cancel()
-            await asyncio.gather(consumer, return_exceptions=True)
         self._subscription = None
         client, self._client = self._client, None
         if client is not None:
@@ -272,15 +282,15 @@ class OpcUaDriver:
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def _read_values(self, indices: list[int]) -> list[ua.DataValue]:
+    async def _read_values(self, indices: list[int]) -> list[Compact]:
         """One Read call per MaxNodesPerRead nodes (one call for all when the server sets no limit)."""
         assert self._client is not None
         size = self._max_per_read or max(1, len(indices))
-        values: list[ua.DataValue] = []
+        values: list[Compact] = []
         for start in range(0, len(indices), size):
             nodes = [self._nodes[i] for i in indices[start : start + size]]
             self.metrics.requests += 1
-            values += await self._client.read_attributes(nodes, ua.AttributeIds.Value)
+            values += map(compact, await self._client.read_attributes(nodes, ua.AttributeIds.Value))
         return values
 
     async def read(self, group: list[int] | None = None) -> list[Reading]:
@@ -294,7 +304,7 @@ class OpcUaDriver:
             return bad_readings(units, reason, now_ns())
         subscribed = self._subscribed
         polled = [i for i in self._readable(indices) if not subscribed[i]]
-        polled_values: dict[int, ua.DataValue] = {}
+        polled_values: dict[int, Compact] = {}
         if polled:
             try:
                 values = await self._read_values(polled)
@@ -323,23 +333,26 @@ class OpcUaDriver:
                 readings.append(Reading(p.id, None, p.unit, t_gateway, Quality.BAD, self._unreadable[i]))
         return readings
 
-    def _reading(self, i: int, dv: ua.DataValue | None, t_gateway: int) -> Reading:
+    def _reading(self, i: int, value: Compact | None, t_gateway: int) -> Reading:
         p = self._points[i]
-        if dv is None:
+        if value is None:
             return Reading(p.id, None, p.unit, t_gateway, Quality.BAD, f"{COMM_ERROR}: no value received yet")
-        quality, reason = quality_of(dv.StatusCode)
-        stamp = dv.SourceTimestamp or dv.ServerTimestamp
-        t = datetime_to_ns(stamp) if stamp is not None else t_gateway
-        if quality is Quality.BAD:
-            # some servers send a value with a Bad status (a failed sensor's 0.0): it is no reading
-            return Reading(p.id, None, p.unit, t, quality, reason)
-        raw = dv.Value.Value if dv.Value is not None else None
+        raw, status, t = value
+        if t is None:
+            t = t_gateway
+        if status >> 30 == 0:  # Good (OPC UA severity bits 00)
+            quality, reason = Quality.GOOD, None
+        else:
+            quality, reason = quality_of(ua.StatusCode(status))
+            if quality is Quality.BAD:
+                # some servers send a value with a Bad status (a failed sensor's 0.0): it is no reading
+                return Reading(p.id, None, p.unit, t, quality, reason)
         if not isinstance(raw, (int, float)):  # bool is an int: True -> 1.0
             return Reading(p.id, None, p.unit, t, Quality.BAD, f"{CONFIG_ERROR}: not a number ({type(raw).__name__})")
-        value = float(raw) * p.scale + p.add
-        if not math.isfinite(value):
+        number = float(raw) * p.scale + p.add
+        if not math.isfinite(number):
             return Reading(p.id, None, p.unit, t, Quality.BAD, f"{NOT_FINITE}: {raw}")
-        return Reading(p.id, value, p.unit, t, quality, reason)  # an Uncertain value keeps its reason
+        return Reading(p.id, number, p.unit, t, quality, reason)  # an Uncertain value keeps its reason
 
 
 def _scan_ms(device: OpcUaDevice, point) -> float:
