@@ -31,6 +31,41 @@ LONG = os.environ.get("FERROGATE_RELIABILITY_LONG") == "1"  # scripts/reliabilit
 HEAT_KINDS = {"eaf_heat": ("eaf1", "eaf2"), "saf_tap": ("saf1", "saf2", "saf3")}
 
 
+def runqueue_wait_s() -> float:
+    """Seconds this process's main thread (the event loop's) has waited for a core so far: the
+    second field of /proc/self/schedstat (run-queue wait, ns); 0.0 where the kernel keeps none."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+@dataclass
+class LoopStalls:
+    """When this process's event loop (the demo's gateway and the recorder run in it) was held up
+    by waiting for a core: a short sleep that overran, counted only as far as the kernel says the
+    loop's thread sat in the run queue meanwhile, as (start, end, seconds waited) on the loop's
+    clock. A box short of cores delays every device's scans alike; a faulty device that holds up
+    the others does so while the loop runs (or blocks it on the core), which stays counted."""
+
+    tick_s: float = 0.05
+    spans: list[tuple[float, float, float]] = field(default_factory=list)
+
+    async def watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before, waited_before = loop.time(), runqueue_wait_s()
+            await asyncio.sleep(self.tick_s)
+            after, waited = loop.time(), runqueue_wait_s() - waited_before
+            overran = after - before - self.tick_s
+            if overran > self.tick_s and waited > 0:
+                self.spans.append((before + self.tick_s, after, min(overran, waited)))
+
+    def within(self, start: float, end: float) -> float:
+        """Seconds of `start`..`end` the loop waited for a core (a span's share where it overlaps)."""
+        return sum(w * max(0.0, min(end, b) - max(start, a)) / (b - a) for a, b, w in self.spans if b > a)
+
+
 @dataclass
 class Seen:
     """One telemetry batch as it arrived: when (the loop's monotonic clock), and what it said."""
@@ -65,41 +100,6 @@ class Telemetry:
 
     def since(self, device: str, mark: float) -> list[Seen]:
         return [b for b in self.batches.get(device, []) if b.received >= mark]
-
-
-def runqueue_wait_s() -> float:
-    """Seconds this process's main thread (the event loop's) has waited for a core so far: the
-    second field of /proc/self/schedstat (run-queue wait, ns); 0.0 where the kernel keeps none."""
-    try:
-        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-@dataclass
-class LoopStalls:
-    """When this process's event loop (the demo's gateway and the recorder run in it) was held up
-    by waiting for a core: a short sleep that overran, counted only as far as the kernel says the
-    loop's thread sat in the run queue meanwhile, as (start, end, seconds waited) on the loop's
-    clock. A box short of cores delays every device's scans alike; a faulty device that holds up
-    the others does so while the loop runs (or blocks it on the core), which stays counted."""
-
-    tick_s: float = 0.05
-    spans: list[tuple[float, float, float]] = field(default_factory=list)
-
-    async def watch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            before, waited_before = loop.time(), runqueue_wait_s()
-            await asyncio.sleep(self.tick_s)
-            after, waited = loop.time(), runqueue_wait_s() - waited_before
-            overran = after - before - self.tick_s
-            if overran > self.tick_s and waited > 0:
-                self.spans.append((before + self.tick_s, after, min(overran, waited)))
-
-    def within(self, start: float, end: float) -> float:
-        """Seconds of `start`..`end` the loop waited for a core (a span's share where it overlaps)."""
-        return sum(w * max(0.0, min(end, b) - max(start, a)) / (b - a) for a, b, w in self.spans if b > a)
 
     async def wait_for(
         self, device: str, what: str, check: Callable[[list[Seen]], bool], mark: float, within_s: float = 90
