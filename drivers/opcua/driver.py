@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import asyncua
 from asyncua import Client, ua
 from asyncua.common.subscription import Subscription
 from asyncua.crypto import security_policies
@@ -206,6 +207,8 @@ class OpcUaDriver:
         # liveness for asyncua's watchdog) looks `_explode_notifications` up on the instance for each
         # response, so the driver takes the whole notification list there, in one pass, and yields
         # no events (asyncua 2.1.0, pinned in pyproject.toml; tests/test_drivers_opcua.py covers it).
+        if not hasattr(sub, "_explode_notifications"):  # an asyncua other than the pinned one
+            raise RuntimeError(f"asyncua {asyncua.__version__}: no Subscription._explode_notifications to hook")
         sub._explode_notifications = self._take_notifications  # type: ignore[method-assign]
         wanted = self._readable(self._all)
         results = await sub.create_monitored_items([self._monitor_request(i) for i in wanted])

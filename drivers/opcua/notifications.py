@@ -17,6 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import asyncua
 from asyncua import ua
 from asyncua.common.utils import Buffer
 from asyncua.ua import ua_binary
@@ -139,9 +140,18 @@ def _deserializer(objtype: type | str) -> Callable[[Buffer], Any]:
     return _asyncua_decoder(objtype)
 
 
-def install() -> None:
-    """Make this process's asyncua keep DataChangeNotifications encoded (idempotent). asyncua looks
-    its deserializers up by type through `_create_dataclass_deserializer` (asyncua 2.1.0, pinned)."""
+# the asyncua release whose private decoder hooks this was written and tested against (pinned in
+# pyproject.toml); with any other, asyncua decodes as it ships and `changes()` reads its objects
+CHECKED_ASYNCUA = "2.1.0"
+
+
+def install() -> bool:
+    """Make this process's asyncua keep DataChangeNotifications encoded (idempotent); False (asyncua
+    left as it is) on a release this was not checked against. asyncua looks its deserializers up by
+    type through `_create_dataclass_deserializer`."""
+    if asyncua.__version__ != CHECKED_ASYNCUA:
+        return False
     if ua_binary._create_dataclass_deserializer is not _deserializer:
         ua_binary._create_dataclass_deserializer = _deserializer
         ua_binary._create_type_deserializer.cache_clear()  # deserializers built before still decode
+    return True
