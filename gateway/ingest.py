@@ -162,6 +162,7 @@ class InfluxWriter:
             if groups and not await self._make_durable(groups):
                 self._stuck = (groups, acks)
                 return
+            self.faults.recovered()
             self._acknowledge(acks)
 
     async def _make_durable(self, groups: list[list[str]]) -> bool:
@@ -270,7 +271,6 @@ class InfluxWriter:
         except SPOOL_WRITE_ERRORS as exc:
             self.faults.failed(exc, self.pending)
             return False
-        self.faults.recovered(0)
         self.spooled_batches += 1
         self.spooled_lines += count
         return True

@@ -61,15 +61,15 @@ class SpoolFaults:
             )
         self.failing = True
 
-    def recovered(self, held: int) -> None:
+    def recovered(self) -> None:
+        """A write went through after refused ones (cheap to call after every write)."""
         if self.failing:
             self.failing = False
             log.warning(
-                "spool %s in %s takes writes again after %d refused; %d held entries written to it",
+                "spool %s in %s: writes go through again (%d were refused)",
                 self.spool.name,
                 self.spool.path or "memory",
                 self.errors,
-                held,
             )
 
 
@@ -101,13 +101,12 @@ class MemoryOverflow:
             except SPOOL_WRITE_ERRORS as exc:
                 self.faults.failed(exc, len(self.held) + 1)
             else:
-                self.faults.recovered(0)
+                self.faults.recovered()
                 return
         self._hold(_Held(topic, payload, items, retain))
 
     def flush(self) -> bool:
         """Write held entries to the spool, oldest first; True once none is held."""
-        written = 0
         while self.held:
             entry = self.held[0]
             try:
@@ -117,8 +116,7 @@ class MemoryOverflow:
                 return False
             self.held.popleft()
             self.held_bytes -= len(entry.payload)
-            written += 1
-        self.faults.recovered(written)
+        self.faults.recovered()
         return True
 
     def remove_through(self, last_id: int) -> bool:

@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ferrogate.gateway.config import InfluxConfig
@@ -29,20 +30,30 @@ from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.services import LOOPBACK, InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
 from tests.conftest import ROOT
 from tests.meters import CountingMeter, Key, plant_config, plant_doc, served, start_meters, stop_meters
+from tests.reliability.small_disk import SmallDisks
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import eventually
 
 SCAN_INTERVAL_S = 1.0  # the plant's scan: one read of each meter a second
 # ingest notices a database outage, and its end, within about a second
+# each small disk (tmpfs) under a spool: room for the spool's SQLite files of a short run (a few hundred
+# KiB) many times over, small enough to fill in a moment
+DISK_BYTES = 8 << 20
 FAST_RETRY = {"flush_interval_s": 0.2, "max_retries": 1, "retry_initial_s": 0.2, "retry_max_s": 1.0}
 
 
 class RoleProcess:
-    """One `ferrogate run --role ...` process; its output goes to `<name>.log`."""
+    """One `ferrogate run --role ...` process (behind `prefix`, e.g. nsenter); its output goes to `<name>.log`.
+    With the api role, `api_port` serves its /metrics."""
 
-    def __init__(self, name: str, plant_file: Path, roles: str, directory: Path, *extra: str) -> None:
+    def __init__(
+        self, name: str, plant_file: Path, roles: str, directory: Path, prefix: list[str] | None = None
+    ) -> None:
         self.name, self.log = name, directory / f"{name}.log"
-        self.argv = [sys.executable, "-m", "ferrogate", "run", "--plant", str(plant_file), "--role", roles, *extra]
+        self.api_port = free_port() if "api" in roles.split(",") else None
+        extra = ["--api-port", str(self.api_port)] if self.api_port else []
+        run = [sys.executable, "-m", "ferrogate", "run", "--plant", str(plant_file), "--role", roles, *extra]
+        self.argv = [*(prefix or []), *run]
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -73,6 +84,23 @@ class RoleProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             await asyncio.to_thread(self.proc.wait)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def metrics(self, prefix: str) -> dict[str, float]:
+        """The process's /metrics samples whose name starts with `prefix`, by name and labels."""
+        assert self.api_port is not None, f"{self.name} runs no api role"
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(f"http://{LOOPBACK}:{self.api_port}/metrics")
+        response.raise_for_status()
+        samples = {}
+        for line in response.text.splitlines():
+            if line.startswith(prefix):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        return samples
 
     def tail(self, lines: int = 30) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else "(no log)"
@@ -125,9 +153,22 @@ class FlakyHttp:
 class DeliveryStack:
     """The plant, the services and the three role processes, in `directory`."""
 
-    def __init__(self, directory: Path, site: str, *, wan_relay: bool = False, flaky_database: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        site: str,
+        *,
+        wan_relay: bool = False,
+        flaky_database: bool = False,
+        small_disks: bool = False,
+    ) -> None:
         self.directory, self.site = directory, site
         self.wan_relay, self.flaky_database = wan_relay, flaky_database
+        # the collector's and ingest's spools (and dead letters) on small disks that the test fills
+        # up (tests/reliability/small_disk.py); those two roles then also serve /metrics (api role)
+        self.collector_disk, self.ingest_disk = directory / "collector-disk", directory / "ingest-disk"
+        disks = dict.fromkeys((self.collector_disk, self.ingest_disk), DISK_BYTES)
+        self.disks = SmallDisks(disks) if small_disks else None
         self.broker: Mosquitto | None = None
         self.database: InfluxDB | None = None
         self.meters: list[CountingMeter] = []
@@ -135,10 +176,15 @@ class DeliveryStack:
         self.flaky: FlakyHttp | None = None
         self.roles: dict[str, RoleProcess] = {}
         self.client: InfluxV1Client | None = None
-        self.collector_spool = directory / "collector.sqlite"
+        self.collector_spool = (self.collector_disk if small_disks else directory) / "collector.sqlite"
+        self.ingest_spool = (self.ingest_disk if small_disks else directory) / "ingest.sqlite"
 
     async def start(self, collector_mqtt: dict[str, Any] | None = None) -> None:
         d = self.directory
+        prefix = None
+        if self.disks is not None:
+            await self.disks.start()
+            prefix = self.disks.nsenter_argv()
         self.broker = await asyncio.to_thread(start_mosquitto, d / "broker")
         self.database = await asyncio.to_thread(start_influxdb, d / "influxdb")
         self.meters = await start_meters(2)
@@ -161,15 +207,24 @@ class DeliveryStack:
             "spool": {"path": str(self.collector_spool)},
             **(collector_mqtt or {}),
         }
-        ingest_influx = {**influx, "spool": {"path": str(d / "ingest.sqlite")}}
+        ingest_influx = {**influx, "spool": {"path": str(self.ingest_spool)}}
+        if self.disks is not None:
+            # these two processes also run the api role (for /metrics): their live view's MQTT client
+            # must not take the energy,api process's client id ({prefix}-live-{gateway})
+            collect_mqtt["client_id_prefix"] = "fg-collect"
+            ingest_mqtt = {**mqtt, "client_id_prefix": "fg-ingest"}
+        else:
+            ingest_mqtt = mqtt
         files = {}
-        for name, m, i in (("collect", collect_mqtt, influx), ("ingest", mqtt, ingest_influx), ("api", mqtt, influx)):
+        roles = (("collect", collect_mqtt, influx), ("ingest", ingest_mqtt, ingest_influx), ("api", mqtt, influx))
+        for name, m, i in roles:
             files[name] = d / f"{name}.yaml"
             plant_config(plant_doc(self.site, self.meters, m, i, SCAN_INTERVAL_S), files[name])
+        with_api = ",api" if self.disks is not None else ""
         self.roles = {
-            "collect": RoleProcess("collect", files["collect"], "collect", d),
-            "ingest": RoleProcess("ingest", files["ingest"], "ingest", d),
-            "energy,api": RoleProcess("energy,api", files["api"], "energy,api", d, "--api-port", str(free_port())),
+            "collect": RoleProcess("collect", files["collect"], "collect" + with_api, d, prefix),
+            "ingest": RoleProcess("ingest", files["ingest"], "ingest" + with_api, d, prefix),
+            "energy,api": RoleProcess("energy,api", files["api"], "energy,api", d),
         }
         for role in self.roles.values():
             role.start()
@@ -195,6 +250,8 @@ class DeliveryStack:
         for service in (self.broker, self.database):
             if service is not None:
                 await asyncio.to_thread(service.process.stop)
+        if self.disks is not None:
+            await self.disks.close()
 
     def logs(self) -> str:
         return "\n".join(role.tail() for role in self.roles.values())
@@ -282,11 +339,16 @@ class DeliveryStack:
 
     def spool_rows(self) -> int:
         """Entries in the collector's spool (batches not yet confirmed durable), read from outside."""
-        db = sqlite3.connect(f"file:{self.collector_spool}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{self.collector_spool_view}?mode=ro", uri=True)
         try:
             return db.execute("SELECT count(*) FROM mqtt_outbox").fetchone()[0]
         finally:
             db.close()
+
+    @property
+    def collector_spool_view(self) -> Path:
+        """The collector's spool file as the test reaches it (through the small disk's namespace)."""
+        return self.disks.view(self.collector_spool) if self.disks is not None else self.collector_spool
 
     def resume_meters(self) -> None:
         for meter in self.meters:
