@@ -27,14 +27,19 @@ import pytest
 
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.services import LOOPBACK, InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
 from tests.conftest import ROOT
-from tests.meters import CountingMeter, Key, plant_config, plant_doc, served, start_meters, stop_meters
+from tests.meters import POINTS, CountingMeter, Key, plant_config, plant_doc, served, start_meters, stop_meters
+from tests.reliability.books_check import INTERVAL_S, BooksCompared, add_books, books_equal_recompute
 from tests.reliability.small_disk import SmallDisks
 from tests.tcp_proxy import TcpProxy
 from tests.waiting import eventually
 
 SCAN_INTERVAL_S = 1.0  # the plant's scan: one read of each meter a second
+# meter-clock time per read: a run of a few dozen scans then spans several of the books' one-minute
+# buckets (tests/reliability/books_check.py), so the books compared have closed rows
+METER_STEP_MS = 15_000
 # ingest notices a database outage, and its end, within about a second
 # each small disk (tmpfs) under a spool: room for the spool's SQLite files of a short run (a few hundred
 # KiB) many times over, small enough to fill in a moment
@@ -176,6 +181,7 @@ class DeliveryStack:
         self.flaky: FlakyHttp | None = None
         self.roles: dict[str, RoleProcess] = {}
         self.client: InfluxV1Client | None = None
+        self.plant: PlantFile | None = None  # the plant file every role reads
         self.collector_spool = (self.collector_disk if small_disks else directory) / "collector.sqlite"
         self.ingest_spool = (self.ingest_disk if small_disks else directory) / "ingest.sqlite"
 
@@ -187,7 +193,7 @@ class DeliveryStack:
             prefix = self.disks.nsenter_argv()
         self.broker = await asyncio.to_thread(start_mosquitto, d / "broker")
         self.database = await asyncio.to_thread(start_influxdb, d / "influxdb")
-        self.meters = await start_meters(2)
+        self.meters = await start_meters(2, METER_STEP_MS)
         self.client = InfluxV1Client(InfluxConfig(url=self.database.url, database="faults"))
         await self.client.ensure_database()
         broker_port = self.broker.port
@@ -219,7 +225,9 @@ class DeliveryStack:
         roles = (("collect", collect_mqtt, influx), ("ingest", ingest_mqtt, ingest_influx), ("api", mqtt, influx))
         for name, m, i in roles:
             files[name] = d / f"{name}.yaml"
-            plant_config(plant_doc(self.site, self.meters, m, i, SCAN_INTERVAL_S), files[name])
+            # every role reads the same plant, with the books' unit (tests/reliability/books_check.py)
+            plant = plant_config(add_books(plant_doc(self.site, self.meters, m, i, SCAN_INTERVAL_S)), files[name])
+        self.plant = plant
         with_api = ",api" if self.disks is not None else ""
         self.roles = {
             "collect": RoleProcess("collect", files["collect"], "collect" + with_api, d, prefix),
@@ -263,7 +271,7 @@ class DeliveryStack:
     async def stored_counts(self) -> Counter[Key]:
         """How often InfluxDB holds each good reading, by (device, point, time) across every series."""
         assert self.client is not None
-        series = await self.client.query(f"SELECT quality, device, point FROM reading WHERE site='{self.site}'")
+        series = await self.client.query(f"SELECT quality, device, point FROM reading WHERE {self._metered}")
         counts: Counter[Key] = Counter()
         for s in series:
             for row in s.rows():
@@ -271,9 +279,14 @@ class DeliveryStack:
                     counts[(row["device"], row["point"], row["time"])] += 1
         return counts
 
+    @property
+    def _metered(self) -> str:
+        """The readings the meters serve (not the books' extra view of a counter, OUTPUT_POINT)."""
+        return f"site='{self.site}' AND point =~ /^({'|'.join(POINTS)})$/"
+
     async def stored_values(self) -> dict[Key, float]:
         assert self.client is not None
-        series = await self.client.query(f"SELECT value, quality, device, point FROM reading WHERE site='{self.site}'")
+        series = await self.client.query(f"SELECT value, quality, device, point FROM reading WHERE {self._metered}")
         return {
             (row["device"], row["point"], row["time"]): row["value"]
             for s in series
@@ -326,11 +339,23 @@ class DeliveryStack:
         return figures
 
     async def verify_exactly_once(self, case: str) -> dict[str, int]:
+        """`verify`, asserting nothing lost, doubled, changed or invented; then the books against a recompute."""
         figures = await self.verify(case)
         assert (figures["lost"], figures["duplicates"], figures["changed"], figures["never_served"]) == (0, 0, 0, 0), (
             f"{case}: {figures}\n{self.logs()}"
         )
+        await self.verify_books(case)
         return figures
+
+    async def verify_books(self, case: str) -> BooksCompared:
+        """The energy role's books equal a recompute from the readings in InfluxDB (after `verify`)."""
+        assert self.database is not None and self.plant is not None
+        last_ns = max(t for _, _, t in served(self.meters))
+        influx = InfluxConfig(url=self.database.url, database="faults")
+        compared = await books_equal_recompute(self.plant, influx, last_ns + 2 * INTERVAL_S * 1_000_000_000, 90)
+        print(f"[{case}] " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in compared.figures().items()))
+        assert compared.equal, (case, compared, self.roles["energy,api"].tail())
+        return compared
 
     def replayed_batches(self) -> int:
         """Batches the collector process(es) sent again after a reconnect or restart (from their log)."""
