@@ -365,7 +365,8 @@ class MqttPublisher:
                 sent = entries[-1].id
             else:
                 await _first_of(self._publish(client, entries), lost)
-                self.spool.remove_through(entries[-1].id)
+                if not self.overflow.remove_through(entries[-1].id):
+                    sent = entries[-1].id  # a full disk kept them: pruned with a later window, not sent again
             for entry in entries:
                 if entry.retain:
                     self.status_published += 1
