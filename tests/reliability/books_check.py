@@ -19,11 +19,9 @@ from ferrogate.gateway.accounting_service import AccountingService, read_derived
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.energy.model import AccountingModel, resolve
 from ferrogate.gateway.plant_file import PlantFile
-from tests.meters import START_MS
 from tests.waiting import eventually
 
 INTERVAL_S = 60  # the smallest bucket the books allow: a run of a minute or two closes one or two
-NS_PER_S = 1_000_000_000
 # a stored row and its recompute agree when within this (kWh or t): the same float sums, in any order
 AGREE = 1e-6
 OUTPUT_POINT = "output"  # meter2's counter register read again as the product counter (t)
@@ -90,12 +88,12 @@ def _compare(books: dict[str, tuple[float, str]], again: dict[str, tuple[float, 
             out.differ.append(f"{key}: books {value} {label}, recompute {value_again} {label_again}")
 
 
-async def compare_books(model: AccountingModel, influx: InfluxConfig, end_ns: int) -> BooksCompared:
-    """The energy role's stored books against a recompute from the stored readings, from the meters'
-    first reading to `end_ns`."""
+async def compare_books(model: AccountingModel, influx: InfluxConfig, span: tuple[int, int]) -> BooksCompared:
+    """The energy role's stored books against a recompute from the stored readings, over `span`
+    ([start, end) ns: from before the meters' first reading to after their last)."""
+    start_ns, end_ns = span
     service = AccountingService(model, MqttConfig(), influx)  # only its reads of InfluxDB are used
     try:
-        start_ns = START_MS * 1_000_000 - INTERVAL_S * NS_PER_S
         store = await service.read_raw(start_ns, end_ns)
         derived = service.books.derive(store, start_ns, end_ns, since_ns=start_ns)
         records, rows = await read_derived(
@@ -121,7 +119,9 @@ async def compare_books(model: AccountingModel, influx: InfluxConfig, end_ns: in
     return out
 
 
-async def books_equal_recompute(plant: PlantFile, influx: InfluxConfig, end_ns: int, within_s: float) -> BooksCompared:
+async def books_equal_recompute(
+    plant: PlantFile, influx: InfluxConfig, span: tuple[int, int], within_s: float
+) -> BooksCompared:
     """Wait (up to `within_s`: the energy role derives every couple of seconds) until the books equal
     a recompute; the comparison either way."""
     model, problems = resolve(plant, plant.accounting)
@@ -130,7 +130,7 @@ async def books_equal_recompute(plant: PlantFile, influx: InfluxConfig, end_ns: 
 
     async def equal() -> bool:
         nonlocal compared
-        compared = await compare_books(model, influx, end_ns)
+        compared = await compare_books(model, influx, span)
         return compared.equal
 
     with contextlib.suppress(pytest.fail.Exception):  # the caller asserts, with the differences

@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,17 @@ from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.services import LOOPBACK, InfluxDB, Mosquitto, free_port, start_influxdb, start_mosquitto
 from tests.conftest import ROOT
-from tests.meters import POINTS, CountingMeter, Key, plant_config, plant_doc, served, start_meters, stop_meters
+from tests.meters import (
+    POINTS,
+    START_MS,
+    CountingMeter,
+    Key,
+    plant_config,
+    plant_doc,
+    served,
+    start_meters,
+    stop_meters,
+)
 from tests.reliability.books_check import INTERVAL_S, BooksCompared, add_books, books_equal_recompute
 from tests.reliability.small_disk import SmallDisks
 from tests.tcp_proxy import TcpProxy
@@ -40,6 +51,8 @@ SCAN_INTERVAL_S = 1.0  # the plant's scan: one read of each meter a second
 # meter-clock time per read: a run of a few dozen scans then spans several of the books' one-minute
 # buckets (tests/reliability/books_check.py), so the books compared have closed rows
 METER_STEP_MS = 15_000
+# where the meters' clocks start, behind the wall clock: a run of up to 240 scans stays in the past
+METER_CLOCK_BEHIND_MS = 3_600_000
 # ingest notices a database outage, and its end, within about a second
 # each small disk (tmpfs) under a spool: room for the spool's SQLite files of a short run (a few hundred
 # KiB) many times over, small enough to fill in a moment
@@ -194,6 +207,11 @@ class DeliveryStack:
         self.broker = await asyncio.to_thread(start_mosquitto, d / "broker")
         self.database = await asyncio.to_thread(start_influxdb, d / "influxdb")
         self.meters = await start_meters(2, METER_STEP_MS)
+        # the meters' clocks start an hour before now (on a bucket boundary), as a real meter's are
+        # near the wall clock: inside the span the energy role reads back from InfluxDB when it starts
+        behind_ms = time.time_ns() // 1_000_000 - METER_CLOCK_BEHIND_MS - START_MS
+        for meter in self.meters:
+            meter.offset_ms += behind_ms - behind_ms % (INTERVAL_S * 1000)
         self.client = InfluxV1Client(InfluxConfig(url=self.database.url, database="faults"))
         await self.client.ensure_database()
         broker_port = self.broker.port
@@ -350,9 +368,12 @@ class DeliveryStack:
     async def verify_books(self, case: str) -> BooksCompared:
         """The energy role's books equal a recompute from the readings in InfluxDB (after `verify`)."""
         assert self.database is not None and self.plant is not None
-        last_ns = max(t for _, _, t in served(self.meters))
+        times = [t for _, _, t in served(self.meters)]
         influx = InfluxConfig(url=self.database.url, database="faults")
-        compared = await books_equal_recompute(self.plant, influx, last_ns + 2 * INTERVAL_S * 1_000_000_000, 90)
+        bucket_ns = INTERVAL_S * 1_000_000_000
+        # from the bucket of the meters' first reading (the one before holds no reading to compare)
+        span = (min(times) - min(times) % bucket_ns, max(times) + 2 * bucket_ns)
+        compared = await books_equal_recompute(self.plant, influx, span, 90)
         print(f"[{case}] " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in compared.figures().items()))
         assert compared.equal, (case, compared, self.roles["energy,api"].tail())
         return compared
