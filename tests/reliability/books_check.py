@@ -89,13 +89,17 @@ def _compare(books: dict[str, tuple[float, str]], again: dict[str, tuple[float, 
 
 
 async def compare_books(model: AccountingModel, influx: InfluxConfig, span: tuple[int, int]) -> BooksCompared:
-    """The energy role's stored books against a recompute from the stored readings, over `span`
-    ([start, end) ns: from before the meters' first reading to after their last)."""
+    """The energy role's stored books against a recompute from the stored readings: the buckets and
+    records inside `span` ([start, end) ns: the meters' first bucket to the end of the last whole
+    bucket they were read in). The bucket the meters stopped in is left out: after it come only
+    their gateway-stamped bad readings (paused meters), which the live books see arrive one scan at a
+    time, so where the books stop there moves with the moment of asking."""
     start_ns, end_ns = span
+    read_until = end_ns + 2 * int(model.config.interval_s * 1e9)  # the last bucket bracketed by a later reading
     service = AccountingService(model, MqttConfig(), influx)  # only its reads of InfluxDB are used
     try:
-        store = await service.read_raw(start_ns, end_ns)
-        derived = service.books.derive(store, start_ns, end_ns, since_ns=start_ns)
+        store = await service.read_raw(start_ns, read_until)
+        derived = service.books.derive(store, start_ns, read_until, since_ns=start_ns)
         records, rows = await read_derived(
             service.influx, model.site, start_ns, end_ns, service.material_units, service.books.interval_ns
         )
@@ -106,14 +110,15 @@ async def compare_books(model: AccountingModel, influx: InfluxConfig, span: tupl
     def label(quality: Any, flags: Any) -> str:
         return f"{quality.value}:{','.join(sorted(flags))}"
 
+    rows_again = [r for r in derived.intervals if r.end_ns <= end_ns]
     _compare(
-        {f"{r.asset}/{r.role}/{r.start_ns}": (r.value, label(r.quality, r.flags)) for r in rows},
-        {f"{r.asset}/{r.role}/{r.start_ns}": (r.value, label(r.quality, r.flags)) for r in derived.intervals},
+        {f"{r.asset}/{r.role}/{r.start_ns}": (r.value, label(r.quality, r.flags)) for r in rows if r.end_ns <= end_ns},
+        {f"{r.asset}/{r.role}/{r.start_ns}": (r.value, label(r.quality, r.flags)) for r in rows_again},
         out,
     )
     _compare(
-        {r.id: (r.electricity_kwh, label(r.quality, r.flags)) for r in records},
-        {r.id: (r.electricity_kwh, label(r.quality, r.flags)) for r in derived.records},
+        {r.id: (r.electricity_kwh, label(r.quality, r.flags)) for r in records if r.end_ns <= end_ns},
+        {r.id: (r.electricity_kwh, label(r.quality, r.flags)) for r in derived.records if r.end_ns <= end_ns},
         out,
     )
     return out
