@@ -17,7 +17,9 @@ import pytest
 
 from ferrogate.gateway.accounting_service import AccountingService, read_derived
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
+from ferrogate.gateway.energy.books import IntervalRow
 from ferrogate.gateway.energy.model import AccountingModel, resolve
+from ferrogate.gateway.energy.production import ProductionRecord
 from ferrogate.gateway.plant_file import PlantFile
 from tests.waiting import eventually
 
@@ -74,6 +76,14 @@ class BooksCompared:
             "books_max_difference": f"{self.max_difference:.3g}",
         }
 
+    def differences(self) -> str:
+        """What differs, for the failure message (empty when equal)."""
+        return "; ".join(
+            f"{what}: {items[:4]}"
+            for what, items in (("missing", self.missing), ("extra", self.extra), ("differ", self.differ))
+            if items
+        )
+
 
 def _compare(books: dict[str, tuple[float, str]], again: dict[str, tuple[float, str]], out: BooksCompared) -> None:
     """Rows by key: (value, quality and flags)."""
@@ -95,13 +105,16 @@ async def compare_books(model: AccountingModel, influx: InfluxConfig, span: tupl
     their gateway-stamped bad readings (paused meters), which the live books see arrive one scan at a
     time, so where the books stop there moves with the moment of asking."""
     start_ns, end_ns = span
-    read_until = end_ns + 2 * int(model.config.interval_s * 1e9)  # the last bucket bracketed by a later reading
+    bucket_ns = int(model.config.interval_s * 1e9)
+    # derived as the energy role does (from a bucket before the first reading it has), and read on to a
+    # reading after the last bucket compared, which brackets it
+    derive_from, read_until = start_ns - bucket_ns, end_ns + 2 * bucket_ns
     service = AccountingService(model, MqttConfig(), influx)  # only its reads of InfluxDB are used
     try:
-        store = await service.read_raw(start_ns, read_until)
-        derived = service.books.derive(store, start_ns, read_until, since_ns=start_ns)
+        store = await service.read_raw(derive_from, read_until)
+        derived = service.books.derive(store, derive_from, read_until, since_ns=derive_from)
         records, rows = await read_derived(
-            service.influx, model.site, start_ns, end_ns, service.material_units, service.books.interval_ns
+            service.influx, model.site, derive_from, read_until, service.material_units, service.books.interval_ns
         )
     finally:
         await service.aclose()
@@ -110,15 +123,21 @@ async def compare_books(model: AccountingModel, influx: InfluxConfig, span: tupl
     def label(quality: Any, flags: Any) -> str:
         return f"{quality.value}:{','.join(sorted(flags))}"
 
-    rows_again = [r for r in derived.intervals if r.end_ns <= end_ns]
+    def inside(r: IntervalRow | ProductionRecord) -> bool:
+        return start_ns <= r.start_ns and r.end_ns <= end_ns
+
     _compare(
-        {f"{r.asset}/{r.role}/{r.start_ns}": (r.value, label(r.quality, r.flags)) for r in rows if r.end_ns <= end_ns},
-        {f"{r.asset}/{r.role}/{r.start_ns}": (r.value, label(r.quality, r.flags)) for r in rows_again},
+        {f"{r.asset}/{r.role}/{r.start_ns}": (r.value, label(r.quality, r.flags)) for r in rows if inside(r)},
+        {
+            f"{r.asset}/{r.role}/{r.start_ns}": (r.value, label(r.quality, r.flags))
+            for r in derived.intervals
+            if inside(r)
+        },
         out,
     )
     _compare(
-        {r.id: (r.electricity_kwh, label(r.quality, r.flags)) for r in records if r.end_ns <= end_ns},
-        {r.id: (r.electricity_kwh, label(r.quality, r.flags)) for r in derived.records if r.end_ns <= end_ns},
+        {r.id: (r.electricity_kwh, label(r.quality, r.flags)) for r in records if inside(r)},
+        {r.id: (r.electricity_kwh, label(r.quality, r.flags)) for r in derived.records if inside(r)},
         out,
     )
     return out

@@ -378,6 +378,8 @@ class DeliveryStack:
         compared = await books_equal_recompute(self.plant, influx, span, 90)
         figures = {**compared.figures(), "books_check_s": f"{time.monotonic() - started:.1f}"}
         print(f"[{case}] " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in figures.items()))
+        if not compared.equal:
+            print(f"[{case}] books against the recompute: {compared.differences()}")
         assert compared.equal, (case, compared, self.roles["energy,api"].tail())
         return compared
 
