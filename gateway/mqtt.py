@@ -284,7 +284,8 @@ class MqttPublisher:
         return self.spool.rows
 
     def submit(self, batch: ScanBatch) -> None:
-        """Commit a batch to the spool (durable when this returns); the run loop publishes it."""
+        """Commit a batch to the spool (durable when this returns; if the disk refuses it, held in bounded
+        memory until it takes it, gateway/spool_faults.py); the run loop publishes it."""
         topic = telemetry_topic(self.config.topic_root, batch.site, batch.device)
         self.overflow.append(topic, encode_batch(batch, self.config.payload_schema), len(batch.readings))
         self.submitted += 1
