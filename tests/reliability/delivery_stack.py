@@ -356,16 +356,18 @@ class DeliveryStack:
         print(f"\n[{case}] " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in figures.items()))
         return figures
 
-    async def verify_exactly_once(self, case: str) -> dict[str, int]:
-        """`verify`, asserting nothing lost, doubled, changed or invented; then the books against a recompute."""
+    async def verify_exactly_once(self, case: str, books_gap: str | None = None) -> dict[str, int]:
+        """`verify`, asserting nothing lost, doubled, changed or invented; then the books against a
+        recompute. `books_gap`: a known way this fault leaves the books short (the test is then an
+        expected failure when they are, with that reason, and passes when they are not)."""
         figures = await self.verify(case)
         assert (figures["lost"], figures["duplicates"], figures["changed"], figures["never_served"]) == (0, 0, 0, 0), (
             f"{case}: {figures}\n{self.logs()}"
         )
-        await self.verify_books(case)
+        await self.verify_books(case, books_gap)
         return figures
 
-    async def verify_books(self, case: str) -> BooksCompared:
+    async def verify_books(self, case: str, books_gap: str | None = None) -> BooksCompared:
         """The energy role's books equal a recompute from the readings in InfluxDB (after `verify`)."""
         assert self.database is not None and self.plant is not None
         times = [t for _, _, t in served(self.meters)]
@@ -383,6 +385,8 @@ class DeliveryStack:
         print(f"[{case}] " + ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in figures.items()))
         if not compared.equal:
             print(f"[{case}] books against the recompute: {compared.differences()}")
+            if books_gap is not None:
+                pytest.xfail(f"{books_gap}: {compared.differences()}")
         assert compared.equal, (case, compared, self.roles["energy,api"].tail())
         return compared
 

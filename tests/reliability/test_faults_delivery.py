@@ -145,7 +145,11 @@ async def test_broker_stopped_and_restarted_loses_nothing(tmp_path: Path, persis
         await stack.until_scanned(FAULT_SCANS)
         await asyncio.to_thread(stack.broker.process.start)
         await stack.until_flowing()
-        await stack.verify_exactly_once(f"broker stopped and restarted, persistence file {persistence_file}")
+        # the books' own session and its queue go with the persistence file, and the energy role does
+        # not read back from InfluxDB what was published before it subscribed again (open, README)
+        lost_session = "the energy books miss what was published before their new session"
+        gap = lost_session if persistence_file == "deleted" else None
+        await stack.verify_exactly_once(f"broker stopped and restarted, persistence file {persistence_file}", gap)
     finally:
         await stack.close()
 
