@@ -6,6 +6,7 @@ so after fixing the cause (e.g. a field type conflict) they can be written again
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ class DeadLetters:
         self.lines = 0
         self._next_log = 0.0
         self._unlogged = 0
+        self.write_errors = 0  # records the disk refused (full); their batches were not acknowledged
         if path is None:
             log.warning("no dead-letter file configured: batches InfluxDB rejects are only logged")
         else:
@@ -39,14 +41,11 @@ class DeadLetters:
 
     def add(self, lines: list[str], error: InfluxError, now_ns: int) -> None:
         """Keep a rejected batch (durably, before the caller acknowledges its messages)."""
-        self.batches += 1
-        self.lines += len(lines)
         if self.path is not None:
             record = {"time": iso_utc(now_ns), "status": error.status, "error": str(error), "lines": lines}
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            self._append(json.dumps(record, ensure_ascii=False) + "\n")
+        self.batches += 1
+        self.lines += len(lines)
         now = time.monotonic()
         if now < self._next_log:
             self._unlogged += 1
@@ -64,6 +63,27 @@ class DeadLetters:
             f" ({self._unlogged} more rejected batches not logged)" if self._unlogged else "",
         )
         self._unlogged = 0
+
+    def _append(self, record: str) -> None:
+        """Append one record durably; on a write error (a full disk) cut off any part of it that got
+        in, so the file stays whole lines, and raise: the caller must not acknowledge the batch."""
+        assert self.path is not None
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                data = memoryview(record.encode())
+                while data:  # a write may take part of the record
+                    data = data[os.write(fd, data) :]
+                os.fsync(fd)
+            except OSError as exc:
+                self.write_errors += 1
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                log.error("dead-letter file %s cannot be written (%s): its batch is kept, tried again", self.path, exc)
+                raise
+        finally:
+            os.close(fd)
 
 
 def read_dead_letters(path: Path) -> list[dict]:

@@ -46,6 +46,7 @@ from ferrogate.gateway.payload import (
 from ferrogate.gateway.reading import Columns
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.spool import Spool, open_spool
+from ferrogate.gateway.spool_faults import SPOOL_WRITE_ERRORS, SpoolFaults
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,10 @@ class InfluxWriter:
         # the worker's Receive Maximum unacknowledged)
         self.max_pending = max_pending
         self.buffer: deque[tuple[list[str], Ack | None]] = deque()
+        # a batch neither written, spooled nor dead-lettered (the disk refused): not acknowledged, so the
+        # broker and the collector keep its messages; it is tried again, ahead of newer ones, each flush
+        self._stuck: tuple[list[list[str]], list[Ack | None]] | None = None
+        self.faults = SpoolFaults(self.spool, "batches not acknowledged (the broker and the collectors keep them)")
         self.buffered_lines = 0
         self.added = 0  # entries (messages) handed over
         self.done = 0  # entries made durable and acknowledged
@@ -153,12 +158,24 @@ class InfluxWriter:
             await self._progress.wait_for(lambda: self.spool.rows == 0)
 
     async def _flush_buffer(self) -> None:
-        while self.buffer:
-            groups, acks = self._take()
-            # while the spool holds older batches, new ones queue behind them (order, and no hammering)
-            if groups and (self.spool.rows or not await self._write_retrying(groups)):
-                self._to_spool(groups)
+        while self._stuck is not None or self.buffer:
+            groups, acks = self._stuck or self._take()
+            self._stuck = None
+            if groups and not await self._make_durable(groups):
+                self._stuck = (groups, acks)
+                return
+            self.faults.recovered()
             self._acknowledge(acks)
+
+    async def _make_durable(self, groups: list[list[str]]) -> bool:
+        """Write, spool or dead-letter the groups; False when the disk refused (nothing may be acknowledged)."""
+        try:
+            # while the spool holds older batches, new ones queue behind them (order, and no hammering)
+            if self.spool.rows or not await self._write_retrying(groups):
+                return self._to_spool(groups)
+        except OSError:  # the dead-letter file could not be written (logged and counted by it)
+            return False
+        return True
 
     def _take(self) -> tuple[list[list[str]], list[Ack | None]]:
         """The oldest messages, whole, up to `batch_size` lines (at least one message): the lines of
@@ -247,12 +264,18 @@ class InfluxWriter:
             log.error("InfluxDB unavailable (%s): spooling batches to %s until it answers again", error, where)
         self._retry_at = asyncio.get_running_loop().time() + self._backoff.next_delay()
 
-    def _to_spool(self, groups: list[list[str]]) -> None:
-        # a full spool applies its policy (drop oldest/newest), counted and logged by the spool
+    def _to_spool(self, groups: list[list[str]]) -> bool:
+        """Spool the groups; False when the spool's disk refuses (full). A spool at its own limit
+        applies its policy (drop oldest/newest), counted and logged by the spool."""
         count = sum(map(len, groups))
-        self.spool.append("", "\n".join(line for group in groups for line in group).encode(), count)
+        try:
+            self.spool.append("", "\n".join(line for group in groups for line in group).encode(), count)
+        except SPOOL_WRITE_ERRORS as exc:
+            self.faults.failed(exc, self.pending)
+            return False
         self.spooled_batches += 1
         self.spooled_lines += count
+        return True
 
     async def _replay(self) -> None:
         """Write the spool's batches, oldest first, until it is empty or the database fails again."""
@@ -263,7 +286,7 @@ class InfluxWriter:
             groups = [entry.payload.decode().split("\n") for entry in entries]
             try:
                 await self._write(groups)
-            except InfluxError as exc:
+            except (InfluxError, OSError) as exc:  # OSError: a dead letter that could not be written
                 delay = self._backoff.next_delay()
                 self._retry_at = loop.time() + delay
                 log.warning(
@@ -273,16 +296,17 @@ class InfluxWriter:
                     delay,
                 )
                 return
-            self.spool.remove_through(entries[-1].id)
+            try:
+                self.spool.remove_through(entries[-1].id)
+            except SPOOL_WRITE_ERRORS as exc:  # written, but the disk refuses the delete: written again later
+                self.faults.failed(exc, self.pending)
+                self._retry_at = loop.time() + self._backoff.next_delay()
+                return
             self.replayed_batches += len(entries)
             self.replayed_lines += sum(map(len, groups))
             self._backoff.reset()
             # keep acknowledging new messages while a long backlog replays: they queue behind it
-            while self.buffer:
-                more, acks = self._take()
-                if more:
-                    self._to_spool(more)
-                self._acknowledge(acks)
+            await self._flush_buffer()
         self.database_down = False
         log.info(
             "InfluxDB spool replayed: %d batches now, %d batches (%d lines) in total",

@@ -100,3 +100,8 @@ class SpoolConfig(Strict):
     when_full: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
     # normal: survives a killed process (WAL); full: also a power cut, at one fsync per batch
     sync: Literal["normal", "full"] = "normal"
+    # while the spool's disk refuses writes (full), the collector holds its batches in memory, up to
+    # this; beyond, `when_full` applies (docs/store-and-forward.md)
+    memory_mib: float = Field(
+        64.0, gt=0, le=65_536, description="payload bytes held in memory while the disk refuses writes, MiB"
+    )

@@ -43,7 +43,8 @@ from ferrogate.gateway.payload import (
 )
 from ferrogate.gateway.reading import ScanBatch
 from ferrogate.gateway.rejections import Rejections
-from ferrogate.gateway.spool import Spool, SpoolEntry, open_spool
+from ferrogate.gateway.spool import MIB, Spool, SpoolEntry, open_spool
+from ferrogate.gateway.spool_faults import MemoryOverflow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -323,6 +324,8 @@ class MqttPublisher:
         self.site = site
         self.gateway_id = gateway_id
         self.spool = spool if spool is not None else open_spool(config.spool, SPOOL_NAME)
+        # what the spool's disk refuses (full) waits in memory, bounded (gateway/spool_faults.py)
+        self.overflow = MemoryOverflow(self.spool, int(config.spool.memory_mib * MIB))
         self.submitted = 0  # telemetry batches handed over by the collector in this run
         self.published = 0  # telemetry batches acknowledged by the broker (PUBACK)
         self.status_published = 0
@@ -343,8 +346,8 @@ class MqttPublisher:
 
     @property
     def dropped(self) -> int:
-        """Entries the full spool dropped (its policy), counted and logged by the spool."""
-        return self.spool.dropped
+        """Entries the full spool (or the full memory behind a full disk) dropped, counted and logged."""
+        return self.spool.dropped + self.overflow.dropped
 
     @property
     def backlog(self) -> int:
@@ -352,9 +355,10 @@ class MqttPublisher:
         return self.spool.rows
 
     def submit(self, batch: ScanBatch) -> None:
-        """Commit a batch to the spool (durable when this returns); the run loop publishes it."""
+        """Commit a batch to the spool (durable when this returns; if the disk refuses it, held in bounded
+        memory until it takes it, gateway/spool_faults.py); the run loop publishes it."""
         topic = telemetry_topic(self.config.topic_root, batch.site, batch.device)
-        self.spool.append(topic, encode_batch(batch, self.config.payload_schema), len(batch.readings))
+        self.overflow.append(topic, encode_batch(batch, self.config.payload_schema), len(batch.readings))
         self.submitted += 1
         self._wake.set()
 
@@ -365,7 +369,7 @@ class MqttPublisher:
             return
         self._device_online[device_id] = online
         payload = encode_device_status(self.site, device_id, online, time.time_ns())
-        self.spool.append(status_topic(self.config.topic_root, self.site, device_id), payload, 0, retain=True)
+        self.overflow.append(status_topic(self.config.topic_root, self.site, device_id), payload, 0, retain=True)
         self._wake.set()
 
     async def run(self) -> None:
@@ -433,7 +437,8 @@ class MqttPublisher:
                 sent = entries[-1].id
             else:
                 await _first_of(self._publish(client, entries), lost)
-                self.spool.remove_through(entries[-1].id)
+                if not self.overflow.remove_through(entries[-1].id):
+                    sent = entries[-1].id  # a full disk kept them: pruned with a later window, not sent again
             for entry in entries:
                 if entry.retain:
                     self.status_published += 1
@@ -530,12 +535,14 @@ class MqttPublisher:
         self.acked = mark
         self.acks += 1
         self._acked_at = now
-        self.spool.remove_through(mark)
+        self.overflow.remove_through(mark)  # a full disk refuses it: the next mark prunes past it
         async with self._progress:
             self._progress.notify_all()
 
     async def drain(self) -> None:
         """Wait until every batch submitted so far has been acknowledged (or dropped by a full spool)."""
+        if not self.overflow.flush():
+            log.error("%d batches are held in memory: the spool's disk refuses them", len(self.overflow.held))
         target = self.spool.last_id
         async with self._progress:
             await self._progress.wait_for(lambda: (self.spool.head_id() or target + 1) > target)

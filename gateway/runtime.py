@@ -40,6 +40,8 @@ from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.rejections import render_prometheus as render_rejections
+from ferrogate.gateway.spool_faults import SpoolState
+from ferrogate.gateway.spool_faults import render_prometheus as render_spools
 from ferrogate.gateway.uplink.energy_platform.service import check_credentials, start_energy_platforms
 from ferrogate.gateway.uplink.energy_platform.service import render_prometheus as render_energy_platforms
 from ferrogate.gateway.uplink.service import UplinkService
@@ -300,9 +302,21 @@ class Gateway(RoleTasks):
         consumers = [self.live_rejections] if "api" in self.roles else []
         consumers += [worker.rejections for worker in (self.ingest, self.energy, self.uplink) if worker is not None]
         parts.append(render_rejections(consumers))
+        parts.append(render_spools(self._spool_states()))
         if self.uplink is not None and self.uplink.energy_platforms:
             parts.append(render_energy_platforms(self.uplink.energy_platforms))
         return "".join(parts)
+
+    def _spool_states(self) -> list[SpoolState]:
+        states = []
+        if self.publisher is not None:
+            p = self.publisher
+            states.append(SpoolState("collect", p.spool, p.overflow.faults.errors, len(p.overflow.held), p.dropped))
+        if self.ingest is not None:
+            w = self.ingest.writer
+            errors = w.faults.errors + w.dead_letters.write_errors
+            states.append(SpoolState("ingest", w.spool, errors, w.pending, w.spool.dropped))
+        return states
 
     async def stop_collecting(self) -> int:
         """Stop scanning (the other roles go on) and wait until the broker acknowledged every batch

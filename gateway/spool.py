@@ -107,7 +107,7 @@ class Spool:
                 cursor = db.execute(self._insert, (time.time_ns(), topic, int(retain), items, payload))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)
                 raise
         else:
             cursor = db.execute(self._insert, (time.time_ns(), topic, int(retain), items, payload))
@@ -148,7 +148,7 @@ class Spool:
             db.execute(f"DELETE FROM {self.name} WHERE id <= ?", (last_id,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         self.rows -= rows
         self.bytes -= size
@@ -212,6 +212,13 @@ def open_spool(config: SpoolConfig, name: str) -> Spool:
     elif spool.recovered:
         log.info("spool %s: %d entries (%d items) left by an earlier run", name, spool.rows, spool.items)
     return spool
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back after a failed statement. SQLite may have rolled back already (a full disk, SQLITE_FULL,
+    ends the transaction), and a ROLLBACK then would raise and hide the error that matters."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def _lock(path: Path, name: str) -> IO[str]:

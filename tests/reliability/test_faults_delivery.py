@@ -120,7 +120,7 @@ async def test_each_role_killed_and_restarted_in_turn_loses_nothing(tmp_path: Pa
         devices = {m.device_id for m in stack.meters}
 
         async def committed() -> bool:
-            return failures_committed(stack, stack.collector_spool) | await bad_stored(stack) >= devices
+            return failures_committed(stack, stack.collector_spool_view) | await bad_stored(stack) >= devices
 
         await eventually(committed, "every served read committed to the collector's spool", 60)
         await stack.collect.kill()
@@ -145,7 +145,11 @@ async def test_broker_stopped_and_restarted_loses_nothing(tmp_path: Path, persis
         await stack.until_scanned(FAULT_SCANS)
         await asyncio.to_thread(stack.broker.process.start)
         await stack.until_flowing()
-        await stack.verify_exactly_once(f"broker stopped and restarted, persistence file {persistence_file}")
+        # the books' own session and its queue go with the persistence file, and the energy role does
+        # not read back from InfluxDB what was published before it subscribed again (open, README)
+        lost_session = "the energy books miss what was published before their new session"
+        gap = lost_session if persistence_file == "deleted" else None
+        await stack.verify_exactly_once(f"broker stopped and restarted, persistence file {persistence_file}", gap)
     finally:
         await stack.close()
 
@@ -192,5 +196,53 @@ async def test_network_between_collector_and_broker_cut_loses_nothing(tmp_path: 
         await stack.relay.restore()
         await stack.until_flowing()
         await stack.verify_exactly_once("network collector-broker cut")
+    finally:
+        await stack.close()
+
+
+async def fill_until_refused(stack: DeliveryStack, role: str, disk: Path, spool: str) -> dict[str, float]:
+    """Fill `disk` up while the plant runs, wait until the role's spool write is refused (counted in its
+    /metrics) and FAULT_SCANS more scans; the role's spool metrics then."""
+    assert stack.disks is not None
+    process = stack.roles[role]
+    label = f'{{role="{role}",spool="{spool}"}}'
+    filled = await asyncio.to_thread(stack.disks.fill, disk)
+    metrics: dict[str, float] = {}
+
+    async def refused() -> bool:
+        metrics.update(await process.metrics("ferrogate_spool_"))
+        return metrics.get(f"ferrogate_spool_write_errors_total{label}", 0) > 0
+
+    await eventually(refused, f"{role}'s spool write refused by its full disk", 60)
+    await stack.until_scanned(FAULT_SCANS)
+    metrics.update(await process.metrics("ferrogate_spool_"))
+    figures = {k.split("{")[0].removeprefix("ferrogate_spool_"): v for k, v in metrics.items() if label in k}
+    print(f"\n[disk full under {role}'s spool] filler: {filled} bytes, spool metrics: {figures}")
+    assert process.running and process.starts == 1, f"{role} died on a full disk\n{process.tail()}"
+    assert figures["held_entries"] > 0 and figures["dropped_total"] == 0, figures
+    return figures
+
+
+async def test_disk_full_under_the_spools_loses_nothing(tmp_path: Path) -> None:
+    """The collector's disk, then ingest's (while InfluxDB answers 503, so ingest must spool), fill up
+    for real (ENOSPC on a small tmpfs) while the plant runs, and are freed again: both processes keep
+    running, say so in their log and /metrics, and every scan reaches InfluxDB exactly once."""
+    stack = await run_stack(tmp_path, "fault_f", small_disks=True, flaky_database=True)
+    try:
+        assert stack.disks is not None and stack.flaky is not None
+        # the collector holds in memory what its spool refuses, and publishes it once the disk takes it
+        await fill_until_refused(stack, "collect", stack.collector_disk, "mqtt_outbox")
+        stack.disks.free(stack.collector_disk)
+        await stack.until_flowing()
+        # ingest can neither write (503) nor spool: it acknowledges nothing, the broker and collector keep it
+        stack.flaky.failing = True
+        await fill_until_refused(stack, "ingest", stack.ingest_disk, "influx_outbox")
+        stack.disks.free(stack.ingest_disk)
+        stack.flaky.failing = False
+        await stack.until_flowing()
+        await stack.verify_exactly_once("disk full under the collector's spool, then under ingest's")
+        for role in ("collect", "ingest"):
+            log = stack.roles[role].log.read_text(errors="replace")
+            assert "cannot be written" in log and "writes go through again" in log, stack.roles[role].tail()
     finally:
         await stack.close()
