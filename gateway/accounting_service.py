@@ -2,6 +2,9 @@
 period from InfluxDB. Derived series go to InfluxDB and MQTT (docs/accounting.md §6).
 
 Live: readings of the accounting meters are kept for a window (`tap_lookback_h` x 2) in memory;
+on a session the broker did not resume (the first one, a broker restarted without its persistence
+file) the books read back from InfluxDB what was published before they subscribed, once ingest has
+stored it (gateway/energy/session_gaps.py);
 every cycle the books are re-derived from the earliest reading that arrived since the last cycle
 (so a late or replayed reading corrects the figures), and the KPIs of every period touched are
 re-summed from the records and buckets kept since the start of the previous month. Readings older
@@ -26,6 +29,7 @@ from ferrogate.gateway.energy.books import ALL_PERIODS, BalanceRow, Books, Inter
 from ferrogate.gateway.energy.model import AccountingModel, resolve
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP, ProductionRecord
 from ferrogate.gateway.energy.series import Series
+from ferrogate.gateway.energy.session_gaps import Gap, SessionGaps
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.mqtt import Backoff, Message, Outbox, follow_telemetry
@@ -114,7 +118,10 @@ class AccountingService:
         self.max_ahead_ns = int(model.config.max_clock_ahead_s * 1e9)
         self.ahead_of_clock = 0  # readings left out: their source time was ahead of the gateway clock
         self._ahead_devices: set[str] = set()
-        self._early: deque[ScanBatch] | None = None
+        # batches held while loading state; None marks where a new (not resumed) MQTT session began
+        self._early: deque[ScanBatch | None] | None = None
+        self.gaps = SessionGaps(d for d, _ in self.store)
+        self.read_back = 0  # readings read back from InfluxDB for spans a new session missed
         self.subscribed = asyncio.Event()
         self.database_ready = asyncio.Event()
         self._dirty_from: int | None = None
@@ -138,6 +145,8 @@ class AccountingService:
         # against the gateway's clock, not the wall clock: a step of the wall clock back an hour would
         # otherwise make every device that keeps good time look an hour ahead, and leave it out
         ahead_limit = GATEWAY_CLOCK.now_ns() + self.max_ahead_ns
+        if self.gaps.awaiting:  # a new session: its first usable reading marks where its stream began
+            self.gaps.first_live(batch, store, ahead_limit)
         for r in batch.readings:
             series = store.get((device, r.point))
             if series is None:
@@ -185,7 +194,10 @@ class AccountingService:
                     self.early_dropped,
                 )
             for batch in early:
-                self.handle(batch)
+                if batch is None:
+                    self.gaps.new_session()
+                else:
+                    self.handle(batch)
             tg.create_task(self._outbox.run(), name="energy-mqtt-out")
             tg.create_task(self._loop(), name="energy-books")
 
@@ -225,8 +237,26 @@ class AccountingService:
         # a plain (non-shared) subscription: the books need every scan, whoever else listens
         ident = f"{self.mqtt.client_id_prefix}-energy-{self.gateway_id}"
         await follow_telemetry(
-            self.mqtt, self.site, ident, self.handle, self.subscribed, qos=1, rejections=self.rejections
+            self.mqtt,
+            self.site,
+            ident,
+            self.handle,
+            self.subscribed,
+            qos=1,
+            rejections=self.rejections,
+            on_session=self.on_session,
         )
+
+    def on_session(self, resumed: bool) -> None:
+        """Each MQTT connection, before its messages: a session the broker did not resume had no
+        queue for the books, so what was published before it is read back (`_read_back`)."""
+        if resumed:
+            return
+        log.info("energy: new MQTT session (no queue kept for the books): reading back what it missed")
+        if self._early is not None:
+            self._early.append(None)  # in order with the batches held while loading state
+        else:
+            self.gaps.new_session()
 
     async def _loop(self) -> None:
         while True:
@@ -251,6 +281,8 @@ class AccountingService:
     async def cycle(self) -> None:
         if self.pending_lines:
             await self._write([])
+        if self.gaps.ready:  # only after a new MQTT session: no query on an ordinary cycle
+            await self._read_back()
         dirty = self._dirty_from
         if dirty is not None:
             self._dirty_from = None
@@ -270,6 +302,36 @@ class AccountingService:
             for series in self.store.values():
                 series.prune_before(keep_from)
         self.cycles += 1
+
+    async def _read_back(self) -> None:
+        """Take in, from InfluxDB, the readings a new session missed, for every device whose span
+        InfluxDB now holds whole (a reading at or after the span's marker: ingest stores a device's
+        batches in order). A reading the books already have is overwritten with itself (`Series.add`)."""
+        since = min(g.marker_ns for g in self.gaps.ready.values())
+        # last(value): usable readings only, stamped by the device's clock like the marker (the bad
+        # ones the gateway makes up carry no value and its own clock, which may be far ahead)
+        series = await self.influx.query(
+            f"SELECT last(value) FROM reading WHERE site='{_q(self.site)}' AND time >= {since} GROUP BY device"
+        )
+        newest = {s.tags["device"]: int(s.values[0][0]) for s in series if s.values}
+        lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
+        for device, gap in self.gaps.filled_through(newest).items():
+            await self._take_back(device, gap, lookback)
+
+    async def _take_back(self, device: str, gap: Gap, lookback: int) -> None:
+        start = gap.start_ns if gap.start_ns is not None else gap.marker_ns - lookback
+        keys = [key for key in self.store if key[0] == device]
+        earliest = self._dirty_from
+        taken = 0
+        for key, found in (await self.read_raw(start, gap.marker_ns, keys)).items():
+            series = self.store[key]
+            for t, value, quality in zip(found.times, found.values, found.qualities, strict=True):
+                changed_from = series.add(t, value, quality)
+                earliest = changed_from if earliest is None else min(earliest, changed_from)
+                taken += 1
+        self._dirty_from = earliest
+        self.read_back += taken
+        log.info("energy: read back %d readings of %s from InfluxDB (the span a new session missed)", taken, device)
 
     def _since(self, start_ns: int, floor_ns: int) -> int:
         """Readings needed to re-derive from `start_ns`: back to each unit's tap before it (known
@@ -405,9 +467,11 @@ class AccountingService:
 
     # --- recompute from InfluxDB ---------------------------------------------------------------------
 
-    async def read_raw(self, start_ns: int, end_ns: int) -> dict[tuple[str, str], Series]:
-        """The accounting meters' readings in [start_ns, end_ns) from measurement `reading`."""
-        store: dict[tuple[str, str], Series] = {key: Series() for key in self.store}
+    async def read_raw(
+        self, start_ns: int, end_ns: int, keys: Iterable[tuple[str, str]] | None = None
+    ) -> dict[tuple[str, str], Series]:
+        """The accounting meters' readings (or those of `keys`) in [start_ns, end_ns) from measurement `reading`."""
+        store: dict[tuple[str, str], Series] = {key: Series() for key in (self.store if keys is None else keys)}
         if not store:
             return store
         match = " OR ".join(f"(device='{_q(d)}' AND point='{_q(p)}')" for d, p in store)

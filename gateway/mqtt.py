@@ -71,6 +71,8 @@ class Client(aiomqtt.Client):
     """
 
     _abandoned = False  # a connect that failed or was cancelled part way: see _abandon
+    # the CONNACK's session-present flag: the broker resumed this client id's session (and its queue)
+    session_present = False
 
     async def __aenter__(self) -> Client:
         self._abandoned = False
@@ -112,11 +114,13 @@ class Client(aiomqtt.Client):
         self._abandoned = True
         self._client.disconnect()
 
-    def _on_connect(self, client: Any, *args: Any, **kwargs: Any) -> None:
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, *args: Any, **kwargs: Any) -> None:
         if self._abandoned:
             client.disconnect()
             return
-        super()._on_connect(client, *args, **kwargs)
+        # paho's ConnectFlags; aiomqtt 2.5 (pinned) reads only the reason code
+        self.session_present = bool(flags.session_present)
+        super()._on_connect(client, userdata, flags, *args, **kwargs)
 
     def _on_disconnect(self, *args: Any, **kwargs: Any) -> None:
         if not self._abandoned:
@@ -575,17 +579,19 @@ async def follow_telemetry(
     subscribed: asyncio.Event | None = None,
     qos: int = 0,
     rejections: Rejections | None = None,
+    on_session: Callable[[bool], None] | None = None,
 ) -> None:
     """Hand every decodable telemetry batch of `site` to `on_batch`, reconnecting with backoff.
     A plain (non-shared) subscription: each follower (live cache, energy books) sees every scan.
     `subscribed` is set while connected and cleared while the broker is away. A message that is
     too large, malformed, of another schema, or that `on_batch` refuses (PayloadError) or fails on
-    is counted in `rejections` and the stream goes on."""
+    is counted in `rejections` and the stream goes on. `on_session`: see `follow`."""
 
     def on_message(topic: str, payload: bytes) -> None:
         on_batch(decode_batch(payload))
 
-    await follow(config, identifier, telemetry_filter(config.topic_root, site), on_message, subscribed, qos, rejections)
+    topic_filter = telemetry_filter(config.topic_root, site)
+    await follow(config, identifier, topic_filter, on_message, subscribed, qos, rejections, on_session)
 
 
 async def follow(
@@ -596,15 +602,25 @@ async def follow(
     subscribed: asyncio.Event | None = None,
     qos: int = 0,
     rejections: Rejections | None = None,
+    on_session: Callable[[bool], None] | None = None,
 ) -> None:
     """Hand every message on `topic_filter` to `on_message(topic, payload)`, reconnecting with
     backoff (see follow_telemetry): an oversized message or one `on_message` refuses (PayloadError)
-    or fails on is counted in `rejections` and the stream goes on."""
+    or fails on is counted in `rejections` and the stream goes on.
+
+    `on_session(resumed)` is called on each connection, before any of its messages is handed on:
+    `resumed` is the CONNACK's session-present flag. False (the first session, a broker restarted
+    without its persistence file, an expired session) means nothing published while this follower
+    was away was queued for it."""
     rejections = rejections if rejections is not None else Rejections(identifier)
     backoff = Backoff()
     while True:
         try:
             async with make_client(config, identifier) as client:
+                if on_session is not None:
+                    # a resumed session's queued messages may arrive before the SUBACK; they wait in
+                    # aiomqtt's queue until the loop below, so this is ordered before all of them
+                    on_session(client.session_present)
                 await client.subscribe(topic_filter, qos=qos)
                 if subscribed is not None:
                     subscribed.set()
