@@ -145,8 +145,8 @@ class AccountingService:
         # against the gateway's clock, not the wall clock: a step of the wall clock back an hour would
         # otherwise make every device that keeps good time look an hour ahead, and leave it out
         ahead_limit = GATEWAY_CLOCK.now_ns() + self.max_ahead_ns
-        if self.gaps.awaiting:  # a new session: its first usable reading marks where its stream began
-            self.gaps.first_live(batch, store, ahead_limit)
+        if self.gaps.awaiting:  # a new session: its first batch of a device marks where its stream began
+            self.gaps.first_live(batch, store)
         for r in batch.readings:
             series = store.get((device, r.point))
             if series is None:
@@ -305,25 +305,27 @@ class AccountingService:
 
     async def _read_back(self) -> None:
         """Take in, from InfluxDB, the readings a new session missed, for every device whose span
-        InfluxDB now holds whole (a reading at or after the span's marker: ingest stores a device's
-        batches in order). A reading the books already have is overwritten with itself (`Series.add`)."""
-        since = min(g.marker_ns for g in self.gaps.ready.values())
-        # last(value): usable readings only, stamped by the device's clock like the marker (the bad
-        # ones the gateway makes up carry no value and its own clock, which may be far ahead)
-        series = await self.influx.query(
-            f"SELECT last(value) FROM reading WHERE site='{_q(self.site)}' AND time >= {since} GROUP BY device"
-        )
-        newest = {s.tags["device"]: int(s.values[0][0]) for s in series if s.values}
-        lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
-        for device, gap in self.gaps.filled_through(newest).items():
-            await self._take_back(device, gap, lookback)
+        InfluxDB now holds whole: it holds the span's marker (ingest stores a device's batches in the
+        order they were published). One query per device with a span open, only after a new session."""
+        site = _q(self.site)
+        for device, gap in list(self.gaps.ready.items()):
+            marker = await self.influx.query(
+                f"SELECT count(quality) FROM reading WHERE site='{site}' AND device='{_q(device)}' "
+                f"AND point='{_q(gap.point)}' AND time = {gap.marker_ns}"
+            )
+            if any(s.values and s.values[0][1] for s in marker):
+                await self._take_back(device, self.gaps.take(device))
 
-    async def _take_back(self, device: str, gap: Gap, lookback: int) -> None:
-        start = gap.start_ns if gap.start_ns is not None else gap.marker_ns - lookback
+    async def _take_back(self, device: str, gap: Gap) -> None:
+        """The device's readings from the span's start on (those after the marker came live too: the
+        same reading again is an overwrite); each re-derives what it touches, as a late one does."""
+        now = GATEWAY_CLOCK.now_ns()
+        lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
+        start = gap.start_ns if gap.start_ns is not None else min(gap.marker_ns, now) - lookback
         keys = [key for key in self.store if key[0] == device]
         earliest = self._dirty_from
         taken = 0
-        for key, found in (await self.read_raw(start, gap.marker_ns, keys)).items():
+        for key, found in (await self.read_raw(start, now + self.max_ahead_ns, keys)).items():
             series = self.store[key]
             for t, value, quality in zip(found.times, found.values, found.qualities, strict=True):
                 changed_from = series.add(t, value, quality)
