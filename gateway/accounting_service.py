@@ -317,15 +317,20 @@ class AccountingService:
                 await self._take_back(device, self.gaps.take(device))
 
     async def _take_back(self, device: str, gap: Gap) -> None:
-        """The device's readings from the span's start on (those after the marker came live too: the
-        same reading again is an overwrite); each re-derives what it touches, as a late one does."""
+        """The device's readings from the span's start to the newest one the books hold of it (those
+        after the marker came live too: the same reading again is an overwrite); each re-derives what
+        it touches, as a late one does."""
         now = GATEWAY_CLOCK.now_ns()
         lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
         start = gap.start_ns if gap.start_ns is not None else min(gap.marker_ns, now) - lookback
         keys = [key for key in self.store if key[0] == device]
+        # what was published before the marker is no newer than what came after it (a device's clock
+        # runs forward); the marker itself may be a bad reading stamped by the gateway's clock
+        newest = max([gap.marker_ns, *(self.store[k].times[-1] for k in keys if self.store[k].times)])
+        end = min(newest + 1, now + self.max_ahead_ns)
         earliest = self._dirty_from
         taken = 0
-        for key, found in (await self.read_raw(start, now + self.max_ahead_ns, keys)).items():
+        for key, found in (await self.read_raw(start, end, keys)).items():
             series = self.store[key]
             for t, value, quality in zip(found.times, found.values, found.qualities, strict=True):
                 changed_from = series.add(t, value, quality)
