@@ -145,7 +145,8 @@ class AccountingService:
         # against the gateway's clock, not the wall clock: a step of the wall clock back an hour would
         # otherwise make every device that keeps good time look an hour ahead, and leave it out
         ahead_limit = GATEWAY_CLOCK.now_ns() + self.max_ahead_ns
-        if self.gaps.awaiting:  # a new session: its first batch of a device marks where its stream began
+        awaiting = self.gaps.awaiting
+        if awaiting and device in awaiting:  # a new session's first batch of the device: where its stream began
             self.gaps.first_live(batch, store)
         for r in batch.readings:
             series = store.get((device, r.point))

@@ -39,7 +39,8 @@ async def test_scans_published_while_the_database_is_down_reach_the_books(
             publisher.submit(batch)
 
         async def held() -> bool:
-            return service._early is not None and len(service._early) == len(scans)
+            # and where the first session began (None: the books read back what came before it)
+            return service._early is not None and [b for b in service._early if b is not None] == scans
 
         await eventually(held, "every scan held while InfluxDB is down", within_s=30)
         assert service.batches == 0 and service.database_ready.is_set() is False
