@@ -1,6 +1,8 @@
 """MQTT connections (aiomqtt over paho-mqtt, MQTT v5) and the publisher the collector feeds.
 
-The publisher is store-and-forward: every scan batch is committed to the disk spool first and leaves
+The publisher is store-and-forward: every scan batch is committed to the disk spool (within
+SPOOL_FLUSH_S of its scan, in one transaction with the other devices' batches of that moment) before
+it is published, and leaves
 it only once ingest says it is durable in the database (gateway/delivery.py; or, with
 `ack_from_ingest: false`, on the broker's PUBACK), so a broker outage or crash or a killed gateway
 loses nothing; after a reconnect or a restart the spool is replayed in order. A batch may therefore
@@ -19,6 +21,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -57,6 +60,9 @@ INGEST_WAIT_WARNING_S = 30.0
 # ingest reports its mark held by a hole (a message the broker dropped without closing a connection)
 # and the mark has not moved for this long: send everything past it again (s)
 RESEND_AFTER_HOLE_S = 10.0
+# batches handed over within this long share one spool transaction (a scan round of every device
+# on a link finishes within a few ms): one commit instead of one per device (s)
+SPOOL_FLUSH_S = 0.02
 
 
 class Client(aiomqtt.Client):
@@ -129,6 +135,54 @@ class Client(aiomqtt.Client):
         await super().publish(*args, **kwargs)
         if cancel_pending():
             raise asyncio.CancelledError
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes, bool, Properties | None]]) -> None:
+        """Publish (topic, payload, retain, properties) messages with QoS 1, in order, and wait for
+        every PUBACK (at most `timeout` s, else MqttError). What aiomqtt's `publish` does per
+        message (a task, an event and a timeout each), done once for the window."""
+        waiter = _Acks(asyncio.get_running_loop())
+        pending = self._pending_publishes
+        publish = self._client.publish
+        mids: list[int] = []
+        try:
+            for topic, payload, retain, properties in messages:
+                info = publish(topic, payload, 1, retain, properties)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    lost = self._disconnected
+                    cause = lost.exception() if lost.done() and not lost.cancelled() else None
+                    raise aiomqtt.MqttCodeError(info.rc, "Could not publish message") from cause
+                if not info.is_published():
+                    pending[info.mid] = waiter  # aiomqtt's on_publish calls waiter.set()
+                    mids.append(info.mid)
+                    waiter.expected += 1
+            if waiter.expected:
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await waiter.done
+                except TimeoutError:
+                    raise aiomqtt.MqttError("Operation timed out") from None
+        finally:
+            for mid in mids:
+                if pending.get(mid) is waiter:
+                    del pending[mid]
+        if cancel_pending():
+            raise asyncio.CancelledError
+
+
+class _Acks:
+    """Counts the PUBACKs of a window (aiomqtt's on_publish calls `set` per message)."""
+
+    __slots__ = ("done", "expected", "seen")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.expected = 0
+        self.seen = 0
+
+    def set(self) -> None:
+        self.seen += 1
+        if self.seen >= self.expected and not self.done.done():
+            self.done.set_result(None)
 
 
 def make_client(
@@ -266,6 +320,10 @@ class MqttPublisher:
         self._resend = False  # set by a hole report: the forward loop starts again at the head
         self._acked_at = 0.0  # loop time of the last move of the mark (or of the connect)
         self.connected = asyncio.Event()
+        # handed over, not yet committed (SPOOL_FLUSH_S): (topic, payload, items, retain)
+        self._staged: list[tuple[str, bytes, int, bool]] = []
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._flush_error: BaseException | None = None
         self._device_online: dict[str, bool] = {}
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
@@ -278,13 +336,44 @@ class MqttPublisher:
     @property
     def backlog(self) -> int:
         """Entries waiting in the spool (spooled while the broker was away, or in flight)."""
-        return self.spool.rows
+        return self.spool.rows + len(self._staged)
 
     def submit(self, batch: ScanBatch) -> None:
-        """Commit a batch to the spool (durable when this returns); the run loop publishes it."""
+        """Hand a batch over: committed to the spool within SPOOL_FLUSH_S (with whatever else is
+        handed over meanwhile), then the run loop publishes it."""
         topic = telemetry_topic(self.config.topic_root, batch.site, batch.device)
-        self.spool.append(topic, encode_batch(batch, self.config.payload_schema), len(batch.readings))
+        self._stage(topic, encode_batch(batch, self.config.payload_schema), len(batch.readings), False)
         self.submitted += 1
+
+    def _stage(self, topic: str, payload: bytes, items: int, retain: bool) -> None:
+        if self._flush_error is not None:  # the spool failed: the caller (the collector) stops
+            error, self._flush_error = self._flush_error, None
+            raise error
+        self._staged.append((topic, payload, items, retain))
+        if self._flush_at is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (a script, a test): commit at once
+                self.flush()
+                return
+            self._flush_at = loop.call_later(SPOOL_FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        """Commit what was handed over, in one transaction, and wake the run loop. A failure (the
+        disk) is logged and raised again by the next hand-over, so the collector stops as if the
+        spool had failed under it."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
+        try:
+            self.spool.append_many(staged)
+        except Exception as exc:
+            log.error("MQTT spool: %d batches could not be committed: %s", len(staged), exc)
+            self._flush_error = exc
+            return
         self._wake.set()
 
     def set_device_status(self, device_id: str, online: bool) -> None:
@@ -294,8 +383,7 @@ class MqttPublisher:
             return
         self._device_online[device_id] = online
         payload = encode_device_status(self.site, device_id, online, time.time_ns())
-        self.spool.append(status_topic(self.config.topic_root, self.site, device_id), payload, 0, retain=True)
-        self._wake.set()
+        self._stage(status_topic(self.config.topic_root, self.site, device_id), payload, 0, True)
 
     async def run(self) -> None:
         root = self.config.topic_root
@@ -334,7 +422,7 @@ class MqttPublisher:
                 log.warning("MQTT publisher: %s; reconnecting in %.1f s (%d batches spooled)", exc, delay, self.backlog)
                 await asyncio.sleep(delay)
 
-    async def _forward(self, client: aiomqtt.Client, replay_through: int) -> None:
+    async def _forward(self, client: Client, replay_through: int) -> None:
         """Publish the spool, a window of `max_inflight` at a time, until the connection drops: from
         the head each time when the broker's PUBACK deletes, else everything past what this connection
         sent (the spool then waits for ingest's mark, `_follow_acks`)."""
@@ -402,19 +490,18 @@ class MqttPublisher:
             log.info("an ingest worker is subscribed: forwarding %d spooled batches", self.backlog)
 
     @staticmethod
-    async def _publish(client: aiomqtt.Client, entries: list[SpoolEntry]) -> None:
+    async def _publish(client: Client, entries: list[SpoolEntry]) -> None:
         # paho sends them in this order; all must be acknowledged before the spool forgets them
-        await asyncio.gather(*(client.publish(e.topic, e.payload, qos=1, retain=e.retain) for e in entries))
+        await client.publish_many([(e.topic, e.payload, e.retain, None) for e in entries])
 
-    async def _publish_tagged(self, client: aiomqtt.Client, entries: list[SpoolEntry], prev: int) -> None:
+    async def _publish_tagged(self, client: Client, entries: list[SpoolEntry], prev: int) -> None:
         """Publish with delivery tags (gateway/delivery.py): each entry names the one sent before it."""
         stream, epoch = self.stream, self.spool.epoch
-        sends = []
+        messages = []
         for e in entries:
-            properties = tag_properties(stream, epoch, e.id, prev)
-            sends.append(client.publish(e.topic, e.payload, qos=1, retain=e.retain, properties=properties))
+            messages.append((e.topic, e.payload, e.retain, tag_properties(stream, epoch, e.id, prev)))
             prev = e.id
-        await asyncio.gather(*sends)
+        await client.publish_many(messages)
 
     async def _follow_acks(self, client: aiomqtt.Client) -> asyncio.Task[None] | None:
         """Subscribe to ingest's durable mark for this collector (retained: the last one comes at once)
@@ -465,11 +552,13 @@ class MqttPublisher:
 
     async def drain(self) -> None:
         """Wait until every batch submitted so far has been acknowledged (or dropped by a full spool)."""
+        self.flush()
         target = self.spool.last_id
         async with self._progress:
             await self._progress.wait_for(lambda: (self.spool.head_id() or target + 1) > target)
 
     def close(self) -> None:
+        self.flush()
         self.spool.close()
 
 
