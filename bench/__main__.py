@@ -1,10 +1,12 @@
 """The benchmark suite: one command, a table on stdout, the figures as JSON in bench/results/.
 
     .venv/bin/python -m bench [--profile smoke|quick|full] [--only WORKLOAD ...] [--out FILE]
+    .venv/bin/python -m bench --suite memory [--profile ...]   # the collect role's RSS over time
 
 Profiles: `smoke` (seconds; CI runs it so the suite keeps working: tiny workloads, one short
 window), `quick` (the real workloads, 20 s windows, each contender twice, medians), `full` (60 s
-windows, three times). Nothing is asserted: these are measurements. bench/README.md says what each
+windows, three times); the memory soak (`--suite memory`, not run unless asked) lasts 20 s, 3 min
+and 30 min in them. Nothing is asserted: these are measurements. bench/README.md says what each
 figure means.
 """
 
@@ -18,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ingest_e2e
+from bench import ingest_e2e, memory_soak
 from bench.harness import ROOT, Farm, Subscriber, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
@@ -33,14 +35,29 @@ class Profile:
     repeats: int
     ingest_points: int
     ingest_batch_sizes: tuple[int, ...]
+    soak: memory_soak.SoakTiming
 
 
 PROFILES = {
-    "smoke": Profile(Timing(warmup_s=1.0, window_s=3), 1, 20_000, (5000,)),
-    "quick": Profile(Timing(warmup_s=5.0, window_s=20), 2, 500_000, (1000, 5000, 20_000)),
-    "full": Profile(Timing(warmup_s=10.0, window_s=60), 3, 500_000, (1000, 5000, 20_000)),
+    "smoke": Profile(Timing(warmup_s=1.0, window_s=3), 1, 20_000, (5000,), memory_soak.SoakTiming(2.0, 20.0, 1.0)),
+    "quick": Profile(
+        Timing(warmup_s=5.0, window_s=20),
+        2,
+        500_000,
+        (1000, 5000, 20_000),
+        memory_soak.SoakTiming(10.0, 180.0, 2.0),
+    ),
+    "full": Profile(
+        Timing(warmup_s=10.0, window_s=60),
+        3,
+        500_000,
+        (1000, 5000, 20_000),
+        memory_soak.SoakTiming(30.0, 1800.0, 5.0),
+    ),
 }
-SUITES = ("modbus", "ingest")
+SUITES = ("modbus", "ingest", "memory")
+# what `--suite` runs when not given: the soak takes half an hour in the full profile, so it is asked for
+DEFAULT_SUITES = ("modbus", "ingest")
 MEDIAN_FIELDS = (
     "points_per_s",
     "cpu_share",
@@ -95,6 +112,24 @@ def run_modbus(profile_name: str, only: list[str], work: Path, py_spy: Path | No
         subscriber.close()
         broker.process.stop()
     return runs
+
+
+def run_memory(profile_name: str, work: Path) -> list[dict[str, object]]:
+    timing = PROFILES[profile_name].soak
+    workload = memory_soak.soak_workload(profile_name)
+    print(f"  memory soak: {workload.name}, {timing.duration_s / 60:.1f} min after {timing.warmup_s:.0f} s", flush=True)
+    broker = start_mosquitto(work / "soak-mosquitto")
+    subscriber = Subscriber(broker.port, "")
+    try:
+        run = memory_soak.soak(workload, profile_name, broker.port, subscriber, work / "soak", timing)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"  memory soak: FAILED: {exc}", flush=True)
+        return [{"workload": workload.name, "error": str(exc)}]
+    finally:
+        subscriber.close()
+        broker.process.stop()
+    run["load_average"] = load_average()
+    return [run]
 
 
 def run_ingest(profile_name: str, work: Path) -> list[dict[str, object]]:
@@ -205,7 +240,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--only", nargs="*", default=[], help="workload names (bench/workloads.py)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<profile>-<UTC time>.json)")
-    parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(SUITES))
+    parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(DEFAULT_SUITES))
     parser.add_argument("--py-spy", type=Path, help="sample each contender with py-spy into this directory")
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -214,6 +249,7 @@ def main(argv: list[str] | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
         runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy) if "modbus" in args.suite else []
         ingest = run_ingest(args.profile, Path(tmp)) if "ingest" in args.suite else []
+        memory = run_memory(args.profile, Path(tmp)) if "memory" in args.suite else []
     rows = summarise(runs)
     report = {
         "profile": args.profile,
@@ -224,6 +260,7 @@ def main(argv: list[str] | None = None) -> Path:
         "load_average_after": load_average(),
         "modbus": {"summary": rows, "runs": runs},
         "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest},
+        "memory": {"runs": memory},
     }
     out = args.out or RESULTS / f"{args.profile}-{started.replace(':', '')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +271,11 @@ def main(argv: list[str] | None = None) -> Path:
     if ingest:
         print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB:")
         print(ingest_table(ingest))
+    soaked = [r for r in memory if "error" not in r]
+    if soaked:
+        print("\nMemory soak of the collect role (VmRSS; growth: least-squares slope over the soak):")
+        print(memory_soak.REPORT_HEAD)
+        print("\n".join(memory_soak.report(r) for r in soaked))
     print(f"\nload average before {load_before}, after {report['load_average_after']}; JSON: {out}")
     return out
 

@@ -52,3 +52,25 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
         assert run["points"] == report["ingest"]["points_per_burst"] > 0
         assert run["points_per_cpu_s"] > 0 and run["peak_rss_mb"] > 10 and run["wall_s"] > 0, run
     assert ingest["ferrogate"]["ratio_to_floor"] > 0
+
+
+async def test_memory_soak_smoke_samples_rss_over_time(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bench", "--suite", "memory", "--profile", "smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "growth MiB/10 min" in done.stdout  # the table
+    report = json.loads(out.read_text())
+    assert report["modbus"]["runs"] == [] and report["ingest"]["runs"] == []  # only the suite asked for
+    [run] = report["memory"]["runs"]
+    assert "error" not in run, run
+    assert run["duration_s"] >= 19 and len(run["samples"]) >= 10, run  # 20 s, a sample a second
+    assert all(rss > 10 for _, rss in run["samples"]), run  # a Python process with its libraries
+    assert run["peak_rss_mb"] >= run["rss_max_mb"] - 1, run  # VmHWM is at least every sample (kB rounding)
+    assert run["growth_mb_per_10min"] is not None and run["points_per_s"] > 0, run
