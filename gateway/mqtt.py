@@ -139,8 +139,10 @@ class Client(aiomqtt.Client):
     async def publish_many(self, messages: Sequence[tuple[str, bytes, bool, Properties | None]]) -> None:
         """Publish (topic, payload, retain, properties) messages with QoS 1, in order, and wait for
         every PUBACK (at most `timeout` s, else MqttError). What aiomqtt's `publish` does per
-        message (a task, an event and a timeout each), done once for the window."""
+        message (a task, an event and a timeout each), done once for the window; a connection that
+        drops meanwhile raises MqttError at once."""
         waiter = _Acks(asyncio.get_running_loop())
+        lost = self._disconnected
         pending = self._pending_publishes
         publish = self._client.publish
         mids: list[int] = []
@@ -148,7 +150,6 @@ class Client(aiomqtt.Client):
             for topic, payload, retain, properties in messages:
                 info = publish(topic, payload, 1, retain, properties)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    lost = self._disconnected
                     cause = lost.exception() if lost.done() and not lost.cancelled() else None
                     raise aiomqtt.MqttCodeError(info.rc, "Could not publish message") from cause
                 if not info.is_published():
@@ -156,11 +157,14 @@ class Client(aiomqtt.Client):
                     mids.append(info.mid)
                     waiter.expected += 1
             if waiter.expected:
+                lost.add_done_callback(waiter.lost)
                 try:
                     async with asyncio.timeout(self.timeout):
                         await waiter.done
                 except TimeoutError:
                     raise aiomqtt.MqttError("Operation timed out") from None
+                finally:
+                    lost.remove_done_callback(waiter.lost)
         finally:
             for mid in mids:
                 if pending.get(mid) is waiter:
@@ -183,6 +187,11 @@ class _Acks:
         self.seen += 1
         if self.seen >= self.expected and not self.done.done():
             self.done.set_result(None)
+
+    def lost(self, disconnected: asyncio.Future[None]) -> None:
+        if not self.done.done():
+            cause = disconnected.exception() if not disconnected.cancelled() else None
+            self.done.set_exception(aiomqtt.MqttError(f"connection lost: {cause}"))
 
 
 def make_client(
@@ -446,10 +455,10 @@ class MqttPublisher:
                 await _first_of(self._wake.wait(), lost)
                 continue
             if self.durable_ack:
-                await _first_of(self._publish_tagged(client, entries, sent), lost)
+                await self._publish_tagged(client, entries, sent)  # raises MqttError when `lost`
                 sent = entries[-1].id
             else:
-                await _first_of(self._publish(client, entries), lost)
+                await self._publish(client, entries)
                 self.spool.remove_through(entries[-1].id)
             for entry in entries:
                 if entry.retain:

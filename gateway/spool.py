@@ -38,7 +38,7 @@ MIB = 1 << 20
 DROP_LOG_INTERVAL_S = 60.0
 # payload bytes of the newest entries kept in memory for `peek` (a sender's next window); older
 # entries are read from the file
-TAIL_MAX_BYTES = 4 * MIB
+TAIL_MAX_BYTES = 1 * MIB  # a sender's window is max_inflight (100) entries
 _ID = attrgetter("id")
 
 
