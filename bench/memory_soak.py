@@ -11,13 +11,12 @@ the spool's own file cache and SQLite page cache are part of the figure, as they
 
 from __future__ import annotations
 
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import ROOT, Farm, Subscriber, child_env, peak_rss_mb, stop_process, wait_for
-from bench.modbus_e2e import Ferrogate
+from bench.harness import Farm, Subscriber, peak_rss_mb, stop_process, wait_for
+from bench.modbus_e2e import Ferrogate, start
 from bench.workloads import Workload, find
 
 TEN_MINUTES_S = 600.0
@@ -61,14 +60,7 @@ def soak(
     log = open(work / "ferrogate.log", "ab")  # noqa: SIM115 - closed below
     proc = None
     try:
-        proc = subprocess.Popen(
-            contender.command(workload, farm, broker_port, work),
-            cwd=ROOT,
-            env=child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = start(contender, workload, farm, broker_port, work, log)
         wait_for(
             lambda: len(counts.devices) >= workload.devices or proc.poll() is not None,
             90,

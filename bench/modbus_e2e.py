@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -119,6 +120,20 @@ class Floor(Contender):
         return [sys.executable, "-m", "bench.floor_modbus", str(path)]
 
 
+def start(
+    contender: Contender, workload: Workload, farm: Farm, broker_port: int, work: Path, log: IO[bytes]
+) -> subprocess.Popen:
+    """The contender's process on the workload's farm, its output into `log`."""
+    return subprocess.Popen(
+        contender.command(workload, farm, broker_port, work),
+        cwd=ROOT,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def measure(
     contender: Contender,
     workload: Workload,
@@ -134,14 +149,7 @@ def measure(
     work.mkdir(parents=True, exist_ok=True)
     counts = subscriber.watch(contender.prefix, contender.counter())
     log = open(work / f"{contender.name}.log", "ab")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        contender.command(workload, farm, broker_port, work),
-        cwd=ROOT,
-        env=child_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start(contender, workload, farm, broker_port, work, log)
     try:
         wait_for(
             lambda: len(counts.devices) >= workload.devices or proc.poll() is not None,

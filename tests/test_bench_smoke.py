@@ -14,17 +14,23 @@ from bench.workloads import workloads
 from tests.conftest import ROOT
 
 
-async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "smoke.json"
+async def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench ARGS` in its own process; it must succeed."""
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "bench", "--profile", "smoke", "--out", str(out)],
+        [sys.executable, "-m", "bench", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    done = await _bench("--profile", "smoke", "--out", str(out))
     assert "points/CPU-s" in done.stdout  # the table
     report = json.loads(out.read_text())
     assert report["profile"] == "smoke"
@@ -56,15 +62,7 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
 
 async def test_memory_soak_smoke_samples_rss_over_time(tmp_path: Path) -> None:
     out = tmp_path / "soak.json"
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bench", "--suite", "memory", "--profile", "smoke", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = await _bench("--suite", "memory", "--profile", "smoke", "--out", str(out))
     assert "growth MiB/10 min" in done.stdout  # the table
     report = json.loads(out.read_text())
     assert report["modbus"]["runs"] == [] and report["ingest"]["runs"] == []  # only the suite asked for
