@@ -162,7 +162,8 @@ class Spool:
         """The oldest entries with an id above `after`, in order: at most `limit`, and stopping once
         `max_items` are reached."""
         tail = self._tail
-        if tail and after >= tail[0].id - 1:  # all of them are in memory
+        # in memory: every entry past `after` (the tail is the file's newest entries, or all of them)
+        if tail and (after >= tail[0].id - 1 or len(tail) == self.rows):
             start = bisect.bisect_right(tail, after, key=_ID)
             if max_items is None:
                 return tail[start : start + limit]

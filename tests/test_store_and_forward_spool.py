@@ -160,5 +160,6 @@ def test_entries_appended_together_read_the_same_from_memory_and_from_the_file(t
         assert sum(window[:-1]) < 3 <= sum(window) or window == [x[2] for x in rest[:7]], after
     spool.remove_through(ids[45])
     assert [(e.id, e.topic, e.items) for e in spool.peek(100)] == everything[46:]
-    assert spool.rows == 4
+    assert spool.rows == 4 and len(spool._tail) == 4  # all in memory: from the head too
+    assert [(e.id, e.topic, e.items) for e in spool.peek(3)] == everything[46:49]
     spool.close()
