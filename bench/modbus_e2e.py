@@ -22,6 +22,7 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -145,6 +146,20 @@ class Floor(Contender):
         return [sys.executable, "-m", "bench.floor_modbus", str(path)]
 
 
+def start(
+    contender: Contender, workload: Workload, farm: Farm, broker_port: int, work: Path, log: IO[bytes]
+) -> subprocess.Popen:
+    """The contender's process on the workload's farm, its output into `log`."""
+    return subprocess.Popen(
+        contender.command(workload, farm, broker_port, work),
+        cwd=contender.cwd(work),
+        env=contender.env(work),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def measure(
     contender: Contender,
     workload: Workload,
@@ -162,14 +177,7 @@ def measure(
     log = open(work / f"{contender.name}.log", "ab")  # noqa: SIM115 - closed below
     platform = contender.beside(broker_port)
     platform.__enter__()
-    proc = subprocess.Popen(
-        contender.command(workload, farm, broker_port, work),
-        cwd=contender.cwd(work),
-        env=contender.env(work),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start(contender, workload, farm, broker_port, work, log)
     try:
         wait_for(
             lambda: len(counts.devices) >= workload.devices or proc.poll() is not None,

@@ -22,11 +22,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import (
     ROOT,
+    Scan,
     Subscriber,
     child_env,
     peak_rss_mb,
@@ -129,17 +131,17 @@ class Changes:
                 by_second[second] += 1
                 self.changes += 1
 
-    def ferrogate(self, payload: bytes) -> tuple[int, int, int | None]:
+    def ferrogate(self, payload: bytes) -> Iterable[Scan]:
         batch = decode_batch(payload)
         values = [r.value for r in batch.readings if r.value is not None]
         self.add(values)
-        return len(batch.readings), len(batch.readings) - len(values), batch.gateway_time_ns
+        return ((None, len(batch.readings), len(batch.readings) - len(values), batch.gateway_time_ns),)
 
-    def floor(self, payload: bytes) -> tuple[int, int, int | None]:
+    def floor(self, payload: bytes) -> Iterable[Scan]:
         values = json.loads(payload)
         good = [v for v in values if v is not None]
         self.add(good)
-        return len(values), len(values) - len(good), None
+        return ((None, len(values), len(values) - len(good), None),)
 
 
 BASELINE = "FERROGATE_BENCH_BASELINE"  # a PYTHONPATH under which `ferrogate` is another version

@@ -154,13 +154,15 @@ def parse_roles(text: str) -> tuple[str, ...]:
 
 async def _run(args: argparse.Namespace) -> int:
     from ferrogate.gateway.center_config import CenterFile
-    from ferrogate.gateway.center_runtime import CENTER_ROLES, Center
     from ferrogate.gateway.runtime import Gateway, RoleConfigError, RoleTasks
 
     config = load_config_or_exit(args.plant)
     try:
         gateway: RoleTasks
         if isinstance(config, CenterFile):  # a group center: ingest and the group API (docs/group.md)
+            # imported only here: a plant gateway's roles load their own modules (gateway/runtime.py)
+            from ferrogate.gateway.center_runtime import CENTER_ROLES, Center
+
             roles = parse_roles(args.role) if args.role else CENTER_ROLES
             gateway = Center(config, roles, args.api_host, args.api_port, gateway_id=args.worker_id)
         else:
