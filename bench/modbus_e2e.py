@@ -37,9 +37,10 @@ from bench.harness import (
     count_json_array,
     peak_rss_mb,
     py_spy,
+    settle,
     snapshot,
     stop_process,
-    wait_for,
+    until_delivering,
     window_figures,
 )
 from bench.workloads import Workload
@@ -179,15 +180,14 @@ def measure(
     platform.__enter__()
     proc = start(contender, workload, farm, broker_port, work, log)
     try:
-        wait_for(
-            lambda: len(counts.devices) >= workload.devices or proc.poll() is not None,
+        until_delivering(
+            proc,
+            lambda: len(counts.devices) >= workload.devices,
             t.start_timeout_s,
             f"{contender.name}: data from all {workload.devices} devices",
+            work / f"{contender.name}.log",
         )
-        if proc.poll() is not None:
-            raise RuntimeError(f"{contender.name} exited with {proc.returncode}: see {work / contender.name}.log")
-        time.sleep(t.warmup_s)
-        time.sleep(1.5 - time.time() % 1.0)  # half a scan past a wall-clock second
+        settle(t.warmup_s)
         before = _snapshot(proc.pid, counts, farm)
         sampler = py_spy(proc.pid, profile_to, t.window_s) if profile_to is not None else None
         time.sleep(t.window_s - (time.time() - before["wall"]))

@@ -33,10 +33,11 @@ from bench.harness import (
     child_env,
     peak_rss_mb,
     py_spy,
+    settle,
     snapshot,
     spawn_farm,
     stop_process,
-    wait_for,
+    until_delivering,
     window_figures,
 )
 from bench.modbus_e2e import INTERVAL_S, Timing, site_plant
@@ -219,15 +220,14 @@ def measure(
     )
     servers = len(farm.servers)
     try:
-        wait_for(
-            lambda: (len(counts.devices) >= servers and changes.changes > 0) or proc.poll() is not None,
+        until_delivering(
+            proc,
+            lambda: len(counts.devices) >= servers and changes.changes > 0,
             t.start_timeout_s,
             f"{contender.name} ({contender.mode}): changes from all {servers} servers",
+            work / f"{contender.name}.log",
         )
-        if proc.poll() is not None:
-            raise RuntimeError(f"{contender.name} exited with {proc.returncode}: see {work / contender.name}.log")
-        time.sleep(t.warmup_s)
-        time.sleep(1.5 - time.time() % 1.0)  # half a scan past a wall-clock second
+        settle(t.warmup_s)
         start = farm.figures()  # the servers' writing from here on
         before = _snapshot(proc.pid, changes, len(counts.latencies_s))
         sampler = py_spy(proc.pid, profile_to, t.window_s) if profile_to is not None else None
