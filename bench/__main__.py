@@ -1,10 +1,12 @@
 """The benchmark suite: one command, a table on stdout, the figures as JSON in bench/results/.
 
     .venv/bin/python -m bench [--profile smoke|quick|full] [--only WORKLOAD ...] [--suite SUITE ...] [--peers]
+    .venv/bin/python -m bench --suite memory [--profile ...]   # the collect role's RSS over time
 
 Profiles: `smoke` (seconds; CI runs it so the suite keeps working: tiny workloads, one short
 window), `quick` (the real workloads, 20 s windows, each contender twice, medians), `full` (60 s
-windows, three times). `--peers` adds Node-RED and ThingsBoard IoT Gateway (bench/peers/, installed
+windows, three times); the memory soak (`--suite memory`, not run unless asked) lasts 20 s, 3 min
+and 30 min in them. `--peers` adds Node-RED and ThingsBoard IoT Gateway (bench/peers/, installed
 on first use into a cache). Nothing is asserted: these are measurements. bench/README.md says what each
 figure means.
 """
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import accounting_e2e, ingest_e2e, latency_e2e, opcua_e2e, peers
+from bench import accounting_e2e, ingest_e2e, latency_e2e, memory_soak, opcua_e2e, peers
 from bench.harness import ROOT, Farm, Subscriber, alternating, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
@@ -40,18 +42,47 @@ class Profile:
     latency_timing: Timing
     accounting_hours: int  # of 1-second readings of 10 assets; the issue asks for a month (720)
     sustained: tuple[int, int]  # ingest fed this many points/s for this many seconds
+    soak: memory_soak.SoakTiming
 
 
 PROFILES = {
-    "smoke": Profile(Timing(1.0, 3), 1, 20_000, (5000,), "plant10x100", Timing(3.0, 5), 2, (2000, 4)),
+    "smoke": Profile(
+        Timing(1.0, 3),
+        1,
+        20_000,
+        (5000,),
+        "plant10x100",
+        Timing(3.0, 5),
+        2,
+        (2000, 4),
+        memory_soak.SoakTiming(2.0, 20.0, 1.0),
+    ),
     "quick": Profile(
-        Timing(5.0, 20), 2, 500_000, (1000, 5000, 20_000), "plant100x100", Timing(10.0, 60), 24, (10_000, 60)
+        Timing(5.0, 20),
+        2,
+        500_000,
+        (1000, 5000, 20_000),
+        "plant100x100",
+        Timing(10.0, 60),
+        24,
+        (10_000, 60),
+        memory_soak.SoakTiming(10.0, 180.0, 2.0),
     ),
     "full": Profile(
-        Timing(10.0, 60), 3, 500_000, (1000, 5000, 20_000), "plant100x100", Timing(30.0, 300), 720, (10_000, 300)
+        Timing(10.0, 60),
+        3,
+        500_000,
+        (1000, 5000, 20_000),
+        "plant100x100",
+        Timing(30.0, 300),
+        720,
+        (10_000, 300),
+        memory_soak.SoakTiming(30.0, 1800.0, 5.0),
     ),
 }
-SUITES = ("modbus", "opcua", "ingest", "latency", "accounting")
+SUITES = ("modbus", "opcua", "ingest", "latency", "accounting", "memory")
+# what `--suite` runs when not given: the soak takes half an hour in the full profile, so it is asked for
+DEFAULT_SUITES = ("modbus", "opcua", "ingest", "latency", "accounting")
 MEDIAN_FIELDS = (
     "points_per_s",
     "cpu_share",
@@ -217,6 +248,24 @@ def opcua_table(rows: list[dict[str, object]]) -> str:
             f"| {_fmt(r['latency_p99_ms'], '.0f')} |"
         )
     return "\n".join(lines)
+
+
+def run_memory(profile_name: str, work: Path) -> list[dict[str, object]]:
+    timing = PROFILES[profile_name].soak
+    workload = memory_soak.soak_workload(profile_name)
+    print(f"  memory soak: {workload.name}, {timing.duration_s / 60:.1f} min after {timing.warmup_s:.0f} s", flush=True)
+    broker = start_mosquitto(work / "soak-mosquitto")
+    subscriber = Subscriber(broker.port, "")
+    try:
+        run = memory_soak.soak(workload, profile_name, broker.port, subscriber, work / "soak", timing)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"  memory soak: FAILED: {exc}", flush=True)
+        return [{"workload": workload.name, "error": str(exc)}]
+    finally:
+        subscriber.close()
+        broker.process.stop()
+    run["load_average"] = load_average()
+    return [run]
 
 
 def run_ingest(profile_name: str, work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
@@ -456,7 +505,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--only", nargs="*", default=[], help="workload names (bench/workloads.py, bench/opcua_e2e.py)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<profile>-<UTC time>.json)")
-    parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(SUITES))
+    parser.add_argument("--suite", nargs="*", choices=SUITES, default=list(DEFAULT_SUITES))
     parser.add_argument("--py-spy", type=Path, help="sample each contender with py-spy into this directory")
     parser.add_argument(
         "--peers", action="store_true", help="also Node-RED and ThingsBoard IoT Gateway (installed into a cache)"
@@ -475,6 +524,7 @@ def main(argv: list[str] | None = None) -> Path:
         ingest = run_ingest(args.profile, Path(tmp), args.py_spy) if "ingest" in args.suite else []
         held = run_sustained(args.profile, Path(tmp)) if "ingest" in args.suite else []
         latency = run_latency(args.profile, Path(tmp)) if "latency" in args.suite else []
+        memory = run_memory(args.profile, Path(tmp)) if "memory" in args.suite else []
         accounting = run_accounting(args.profile, Path(tmp)) if "accounting" in args.suite else []
     labels = {p.name: p.label for p in ready}
     rows = summarise(runs, labels)
@@ -491,6 +541,7 @@ def main(argv: list[str] | None = None) -> Path:
         "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest, "sustained": held},
         "latency": {"runs": latency},
         "accounting": {"runs": accounting},
+        "memory": {"runs": memory},
     }
     out = args.out or RESULTS / f"{args.profile}-{started.replace(':', '')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -515,6 +566,11 @@ def main(argv: list[str] | None = None) -> Path:
     if accounting:
         print("\nAccounting recompute from InfluxDB through the API (energy role):")
         print(accounting_table(accounting))
+    soaked = [r for r in memory if "error" not in r]
+    if soaked:
+        print("\nMemory soak of the collect role (VmRSS; growth: least-squares slope over the soak):")
+        print(memory_soak.REPORT_HEAD)
+        print("\n".join(memory_soak.report(r) for r in soaked))
     print(f"\nload average before {load_before}, after {report['load_average_after']}; JSON: {out}")
     return out
 

@@ -6,7 +6,8 @@ the shared subscription, one InfluxDB; all on this machine (started here in a te
 
 The plants are a load generator, not 20 gateways: every second it publishes, for each plant, one
 scan batch per device (`--points` / `--devices` readings each) in the real payload format
-(`ferrogate/1`, gateway/payload.py encode_batch, encoded once and restamped each second) on the
+(the schema a collector publishes by default, `mqtt.payload_schema`: gateway/payload.py encode_batch,
+encoded once and restamped each second) on the
 plant's own topic, QoS 1, one MQTT connection per plant (as each plant's bridge has one). The
 workers are real processes: `python -m ferrogate run --plant center.yaml --role ingest --worker-id wN`.
 
@@ -60,6 +61,8 @@ def pid_of(service: Mosquitto | InfluxDB) -> int:
 
 
 STAMP = 1_000_000_000_000_000_000  # a 19-digit placeholder time, replaced by each second's (same length)
+# what a plant's collector publishes unless its file says otherwise
+PLANT_SCHEMA = MqttConfig.model_fields["payload_schema"].default
 
 
 def plant_templates(root: str, plant: int, devices: int, per_device: int) -> list[tuple[str, bytes]]:
@@ -71,7 +74,7 @@ def plant_templates(root: str, plant: int, devices: int, per_device: int) -> lis
         device = f"dev{d:03d}"
         readings = [Reading(f"p{i:04d}", 1000.0 + d + i / 8, "kWh", STAMP) for i in range(per_device)]
         batch = ScanBatch(site, device, 0, STAMP, readings, {})
-        out.append((telemetry_topic(root, site, device), encode_batch(batch)))
+        out.append((telemetry_topic(root, site, device), encode_batch(batch, PLANT_SCHEMA)))
     return out
 
 

@@ -272,6 +272,21 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def until_delivering(
+    proc: subprocess.Popen, delivering: Callable[[], bool], timeout: float, what: str, log: Path
+) -> None:
+    """Wait until a contender's process delivers (`delivering`), failing at once if it exits."""
+    wait_for(lambda: delivering() or proc.poll() is not None, timeout, what)
+    if proc.poll() is not None:
+        raise RuntimeError(f"{what}: the process exited with {proc.returncode}: see {log}")
+
+
+def settle(warmup_s: float) -> None:
+    """Warm up, then start the window half a scan past a wall-clock second (whole 1 s scans inside)."""
+    time.sleep(warmup_s)
+    time.sleep(1.5 - time.time() % 1.0)
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None

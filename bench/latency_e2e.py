@@ -29,6 +29,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,7 @@ from bench.farm import change_time_ms
 from bench.harness import (
     ROOT,
     Farm,
+    Scan,
     Subscriber,
     child_env,
     count_ferrogate,
@@ -188,7 +190,7 @@ def measure(
     subscriber = Subscriber(broker_port, "")
     prefix = f"{ROOT_TOPIC}/{SITE}/telemetry/"
 
-    def count_and_observe(payload: bytes) -> tuple[int, int, int | None]:
+    def count_and_observe(payload: bytes) -> Iterable[Scan]:
         batch = decode_batch(payload)
         now = time.time()
         for r in batch.readings:

@@ -22,6 +22,7 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -36,9 +37,10 @@ from bench.harness import (
     count_json_array,
     peak_rss_mb,
     py_spy,
+    settle,
     snapshot,
     stop_process,
-    wait_for,
+    until_delivering,
     window_figures,
 )
 from bench.workloads import Workload
@@ -145,6 +147,20 @@ class Floor(Contender):
         return [sys.executable, "-m", "bench.floor_modbus", str(path)]
 
 
+def start(
+    contender: Contender, workload: Workload, farm: Farm, broker_port: int, work: Path, log: IO[bytes]
+) -> subprocess.Popen:
+    """The contender's process on the workload's farm, its output into `log`."""
+    return subprocess.Popen(
+        contender.command(workload, farm, broker_port, work),
+        cwd=contender.cwd(work),
+        env=contender.env(work),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def measure(
     contender: Contender,
     workload: Workload,
@@ -162,24 +178,16 @@ def measure(
     log = open(work / f"{contender.name}.log", "ab")  # noqa: SIM115 - closed below
     platform = contender.beside(broker_port)
     platform.__enter__()
-    proc = subprocess.Popen(
-        contender.command(workload, farm, broker_port, work),
-        cwd=contender.cwd(work),
-        env=contender.env(work),
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start(contender, workload, farm, broker_port, work, log)
     try:
-        wait_for(
-            lambda: len(counts.devices) >= workload.devices or proc.poll() is not None,
+        until_delivering(
+            proc,
+            lambda: len(counts.devices) >= workload.devices,
             t.start_timeout_s,
             f"{contender.name}: data from all {workload.devices} devices",
+            work / f"{contender.name}.log",
         )
-        if proc.poll() is not None:
-            raise RuntimeError(f"{contender.name} exited with {proc.returncode}: see {work / contender.name}.log")
-        time.sleep(t.warmup_s)
-        time.sleep(1.5 - time.time() % 1.0)  # half a scan past a wall-clock second
+        settle(t.warmup_s)
         before = _snapshot(proc.pid, counts, farm)
         sampler = py_spy(proc.pid, profile_to, t.window_s) if profile_to is not None else None
         time.sleep(t.window_s - (time.time() - before["wall"]))

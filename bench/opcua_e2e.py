@@ -22,19 +22,22 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.harness import (
     ROOT,
+    Scan,
     Subscriber,
     child_env,
     peak_rss_mb,
     py_spy,
+    settle,
     snapshot,
     spawn_farm,
     stop_process,
-    wait_for,
+    until_delivering,
     window_figures,
 )
 from bench.modbus_e2e import INTERVAL_S, Timing, site_plant
@@ -129,17 +132,17 @@ class Changes:
                 by_second[second] += 1
                 self.changes += 1
 
-    def ferrogate(self, payload: bytes) -> tuple[int, int, int | None]:
+    def ferrogate(self, payload: bytes) -> Iterable[Scan]:
         batch = decode_batch(payload)
         values = [r.value for r in batch.readings if r.value is not None]
         self.add(values)
-        return len(batch.readings), len(batch.readings) - len(values), batch.gateway_time_ns
+        return ((None, len(batch.readings), len(batch.readings) - len(values), batch.gateway_time_ns),)
 
-    def floor(self, payload: bytes) -> tuple[int, int, int | None]:
+    def floor(self, payload: bytes) -> Iterable[Scan]:
         values = json.loads(payload)
         good = [v for v in values if v is not None]
         self.add(good)
-        return len(values), len(values) - len(good), None
+        return ((None, len(values), len(values) - len(good), None),)
 
 
 BASELINE = "FERROGATE_BENCH_BASELINE"  # a PYTHONPATH under which `ferrogate` is another version
@@ -217,15 +220,14 @@ def measure(
     )
     servers = len(farm.servers)
     try:
-        wait_for(
-            lambda: (len(counts.devices) >= servers and changes.changes > 0) or proc.poll() is not None,
+        until_delivering(
+            proc,
+            lambda: len(counts.devices) >= servers and changes.changes > 0,
             t.start_timeout_s,
             f"{contender.name} ({contender.mode}): changes from all {servers} servers",
+            work / f"{contender.name}.log",
         )
-        if proc.poll() is not None:
-            raise RuntimeError(f"{contender.name} exited with {proc.returncode}: see {work / contender.name}.log")
-        time.sleep(t.warmup_s)
-        time.sleep(1.5 - time.time() % 1.0)  # half a scan past a wall-clock second
+        settle(t.warmup_s)
         start = farm.figures()  # the servers' writing from here on
         before = _snapshot(proc.pid, changes, len(counts.latencies_s))
         sampler = py_spy(proc.pid, profile_to, t.window_s) if profile_to is not None else None

@@ -14,10 +14,6 @@ import socket
 import sys
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID
-
 DEFAULT_URI = "urn:ferrogate:gateway"  # the config's default `application_uri`
 
 
@@ -44,7 +40,11 @@ def make_certificate(
     force: bool = False,
 ) -> tuple[Path, Path]:
     """Write the certificate and key; returns (certificate path, key path)."""
+    # here, not at the top: every `ferrogate` command imports this module for its parser
     from asyncua.crypto import cert_gen
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import ExtendedKeyUsageOID
 
     if days < 1:
         raise ValueError("--days must be at least 1")

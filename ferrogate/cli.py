@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import re
 import signal
@@ -154,13 +155,15 @@ def parse_roles(text: str) -> tuple[str, ...]:
 
 async def _run(args: argparse.Namespace) -> int:
     from ferrogate.gateway.center_config import CenterFile
-    from ferrogate.gateway.center_runtime import CENTER_ROLES, Center
     from ferrogate.gateway.runtime import Gateway, RoleConfigError, RoleTasks
 
     config = load_config_or_exit(args.plant)
     try:
         gateway: RoleTasks
         if isinstance(config, CenterFile):  # a group center: ingest and the group API (docs/group.md)
+            # imported only here: a plant gateway's roles load their own modules (gateway/runtime.py)
+            from ferrogate.gateway.center_runtime import CENTER_ROLES, Center
+
             roles = parse_roles(args.role) if args.role else CENTER_ROLES
             gateway = Center(config, roles, args.api_host, args.api_port, gateway_id=args.worker_id)
         else:
@@ -172,6 +175,11 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"cannot run: {exc}", file=sys.stderr)
         return 1
     await gateway.start()
+    # what start-up built (imports, the plant model, clients) lives as long as the process: moved
+    # out of the cyclic GC's sight, a full collection scans only what the scans allocate, so its
+    # pause cannot make a scan round late
+    gc.collect()
+    gc.freeze()
     try:
         await gateway.wait()
     finally:

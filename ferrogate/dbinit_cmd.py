@@ -7,12 +7,16 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ferrogate.gateway.config import InfluxConfig
-from ferrogate.gateway.influx import InfluxError, InfluxV1Client
-from ferrogate.gateway.influx_setup import RetentionPolicy, User, apply_setup, default_policies
 from ferrogate.gateway.redact import remember
 from ferrogate.plant_file import load_or_exit
+
+# the InfluxDB client (httpx) only when this command runs: every `ferrogate` command imports this
+# module for its parser, `run --role collect` too
+if TYPE_CHECKING:
+    from ferrogate.gateway.config import InfluxConfig
+    from ferrogate.gateway.influx_setup import RetentionPolicy, User
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +45,8 @@ def _secret(env: str | None, file: Path | None, what: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ferrogate.gateway.influx_setup import User, default_policies
+
     plant = load_or_exit(args.plant)
     if plant.influxdb is None:
         print(f"{args.plant}: no 'influxdb' section to set up", file=sys.stderr)
@@ -65,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
 async def _apply(
     influx: InfluxConfig, admin_user: User | None, policies: list[RetentionPolicy], users: list[User]
 ) -> int:
+    from ferrogate.gateway.influx import InfluxError, InfluxV1Client
+    from ferrogate.gateway.influx_setup import apply_setup
+
     # talk to the server as the admin (or anonymously where auth is off), not as the gateway
     anonymous = influx.model_copy(update={"username": None, "password_env": None, "password_file": None})
     client = InfluxV1Client(anonymous, (admin_user.name, admin_user.password) if admin_user else None)

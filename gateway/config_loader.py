@@ -203,7 +203,147 @@ def parse_plant(text: str, file: Path) -> PlantFile:
 
 def parse_config(text: str, file: Path) -> PlantFile | CenterFile:
     """A plant file, or a group center file (told by its `group:` section), validated; raises
-    ConfigError with every problem."""
+    ConfigError with every problem.
+
+    A file that is fine is read once, into plain data, and validated: no node tree, no line index
+    (at 10,000 points those held most of the load's memory peak). Any problem reads it again the
+    careful way (`_parse_with_lines`), which finds every problem with its line."""
+    plant = _parse_fast(text)
+    return plant if plant is not None else _parse_with_lines(text, file)
+
+
+def _parse_fast(text: str) -> PlantFile | CenterFile | None:
+    """The validated file, or None when it has a problem of any kind (the careful way reports it)."""
+    try:
+        data = _load_data(text)
+    except (yaml.YAMLError, RecursionError, _NotPlain):
+        return None
+    if not isinstance(data, dict) or "extends" in data or not _plain_tree(data):
+        return None
+    model: type[PlantFile] | type[CenterFile] = CenterFile if "group" in data else PlantFile
+    try:
+        plant = model.model_validate(data)
+    except ValidationError:
+        return None
+    del data
+    return None if plant.reference_errors() else plant
+
+
+class _NotPlain(Exception):
+    """Something `_load_data` leaves to the careful way: merge keys, explicit collection tags,
+    an alias inside its own anchor, a collection as a mapping key."""
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_DEFAULT_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _load_data(text: str) -> object:
+    """The document as yaml.load(text, FastPlantLoader) makes it, built straight from libyaml's
+    events: PyYAML's own load composes the whole node tree first, two marks per scalar, about 45
+    MiB at 10,000 points (the peak of a collect process's memory). Scalars are resolved and
+    constructed by the loader's own rules, one at a time; anchors and aliases share the object as
+    PyYAML does. Raises yaml.YAMLError or _NotPlain."""
+    loader = FastPlantLoader(text)
+    constructors = loader.yaml_constructors
+    try:
+        anchors: dict[str, object] = {}
+        open_anchors: set[str] = set()
+        # containers being filled: [container, key waiting for its value (mappings), has key, anchor]
+        stack: list[list] = []
+        root: object = None
+
+        def add(value: object) -> None:
+            nonlocal root
+            if not stack:
+                root = value
+                return
+            top = stack[-1]
+            if isinstance(top[0], list):
+                top[0].append(value)
+            elif not top[2]:
+                if isinstance(value, dict | list):
+                    raise _NotPlain("a collection as a mapping key")
+                top[1], top[2] = value, True
+            else:
+                top[0][top[1]] = value
+                top[1], top[2] = None, False
+
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.ScalarEvent):
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if tag == _MERGE_TAG:
+                    raise _NotPlain("merge key")
+                node = yaml.ScalarNode(tag, event.value, None, None, event.style)
+                build = constructors.get(tag, constructors[None])
+                value = build(loader, node)
+                if event.anchor is not None:
+                    anchors[event.anchor] = value
+                add(value)
+            elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                if event.tag not in _DEFAULT_TAGS:
+                    raise _NotPlain(f"tag {event.tag}")
+                container: object = {} if isinstance(event, yaml.MappingStartEvent) else []
+                if event.anchor is not None:
+                    anchors[event.anchor] = container
+                    open_anchors.add(event.anchor)
+                stack.append([container, None, False, event.anchor])
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                container, _, _, anchor = stack.pop()
+                open_anchors.discard(anchor)
+                add(container)
+            elif isinstance(event, yaml.AliasEvent):
+                if event.anchor in open_anchors or event.anchor not in anchors:
+                    raise _NotPlain("an alias inside its own anchor, or to no anchor")
+                add(anchors[event.anchor])
+            elif isinstance(event, yaml.DocumentStartEvent) and root is not None:
+                raise _NotPlain("more than one document")
+        return root
+    except yaml.constructor.ConstructorError as exc:
+        raise _NotPlain(str(exc)) from exc
+    finally:
+        loader.dispose()
+
+
+def _plain_tree(data: object) -> bool:
+    """Whether loaded data is one the careful way would accept as it is: no deeper than
+    MAX_FAST_DEPTH, no alias expanding it beyond MAX_NODES or into itself. The same measures as
+    `_deeper_than` and `_expansion_problem`, on the data (an alias is a shared container)."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[object, int, bool]] = [(data, 1, False)]
+    while stack:
+        node, depth, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            children = node.items() if isinstance(node, dict) else node  # type: ignore[attr-defined]
+            total = 1
+            for child in children:
+                if isinstance(child, tuple):  # a mapping's key and value
+                    total += 1 + (size[id(child[1])] if isinstance(child[1], dict | list) else 1)
+                else:
+                    total += size[id(child)] if isinstance(child, dict | list) else 1
+            size[key] = total
+            if total > MAX_NODES:
+                return False
+            continue
+        if depth > MAX_FAST_DEPTH or key in on_path:
+            return False
+        if key in size:
+            continue
+        on_path.add(key)
+        stack.append((node, depth, True))
+        values = node.values() if isinstance(node, dict) else node  # type: ignore[attr-defined]
+        stack += [(child, depth + 1, False) for child in values if isinstance(child, dict | list)]
+    return True
+
+
+def _parse_with_lines(text: str, file: Path) -> PlantFile | CenterFile:
+    """parse_config the careful way: the node tree for line numbers, every problem reported."""
     try:
         root, data, expansion = _load_yaml(text)
         if expansion is not None:

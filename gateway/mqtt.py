@@ -1,6 +1,8 @@
 """MQTT connections (aiomqtt over paho-mqtt, MQTT v5) and the publisher the collector feeds.
 
-The publisher is store-and-forward: every scan batch is committed to the disk spool first and leaves
+The publisher is store-and-forward: every scan batch is committed to the disk spool (within
+SPOOL_FLUSH_S of its scan, in one transaction with the other devices' batches of that moment) before
+it is published, and leaves
 it only once ingest says it is durable in the database (gateway/delivery.py; or, with
 `ack_from_ingest: false`, on the broker's PUBACK), so a broker outage or crash or a killed gateway
 loses nothing; after a reconnect or a restart the spool is replayed in order. A batch may therefore
@@ -21,6 +23,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -60,6 +63,9 @@ INGEST_WAIT_WARNING_S = 30.0
 # ingest reports its mark held by a hole (a message the broker dropped without closing a connection)
 # and the mark has not moved for this long: send everything past it again (s)
 RESEND_AFTER_HOLE_S = 10.0
+# batches handed over within this long share one spool transaction (a scan round of every device
+# on a link finishes within a few ms): one commit instead of one per device (s)
+SPOOL_FLUSH_S = 0.02
 
 
 class Client(aiomqtt.Client):
@@ -136,6 +142,63 @@ class Client(aiomqtt.Client):
         await super().publish(*args, **kwargs)
         if cancel_pending():
             raise asyncio.CancelledError
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes, bool, Properties | None]]) -> None:
+        """Publish (topic, payload, retain, properties) messages with QoS 1, in order, and wait for
+        every PUBACK (at most `timeout` s, else MqttError). What aiomqtt's `publish` does per
+        message (a task, an event and a timeout each), done once for the window; a connection that
+        drops meanwhile raises MqttError at once."""
+        waiter = _Acks(asyncio.get_running_loop())
+        lost = self._disconnected
+        pending = self._pending_publishes
+        publish = self._client.publish
+        mids: list[int] = []
+        try:
+            for topic, payload, retain, properties in messages:
+                info = publish(topic, payload, 1, retain, properties)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    cause = lost.exception() if lost.done() and not lost.cancelled() else None
+                    raise aiomqtt.MqttCodeError(info.rc, "Could not publish message") from cause
+                if not info.is_published():
+                    pending[info.mid] = waiter  # aiomqtt's on_publish calls waiter.set()
+                    mids.append(info.mid)
+                    waiter.expected += 1
+            if waiter.expected:
+                lost.add_done_callback(waiter.lost)
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await waiter.done
+                except TimeoutError:
+                    raise aiomqtt.MqttError("Operation timed out") from None
+                finally:
+                    lost.remove_done_callback(waiter.lost)
+        finally:
+            for mid in mids:
+                if pending.get(mid) is waiter:
+                    del pending[mid]
+        if cancel_pending():
+            raise asyncio.CancelledError
+
+
+class _Acks:
+    """Counts the PUBACKs of a window (aiomqtt's on_publish calls `set` per message)."""
+
+    __slots__ = ("done", "expected", "seen")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.expected = 0
+        self.seen = 0
+
+    def set(self) -> None:
+        self.seen += 1
+        if self.seen >= self.expected and not self.done.done():
+            self.done.set_result(None)
+
+    def lost(self, disconnected: asyncio.Future[None]) -> None:
+        if not self.done.done():
+            cause = disconnected.exception() if not disconnected.cancelled() else None
+            self.done.set_exception(aiomqtt.MqttError(f"connection lost: {cause}"))
 
 
 def make_client(
@@ -344,6 +407,10 @@ class MqttPublisher:
         self._resend = False  # set by a hole report: the forward loop starts again at the head
         self._acked_at = 0.0  # loop time of the last move of the mark (or of the connect)
         self.connected = asyncio.Event()
+        # handed over, not yet committed (SPOOL_FLUSH_S): (topic, payload, items, retain)
+        self._staged: list[tuple[str, bytes, int, bool]] = []
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._flush_error: BaseException | None = None
         self._device_online: dict[str, bool] = {}
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
@@ -356,14 +423,45 @@ class MqttPublisher:
     @property
     def backlog(self) -> int:
         """Entries waiting in the spool (spooled while the broker was away, or in flight)."""
-        return self.spool.rows
+        return self.spool.rows + len(self._staged)
 
     def submit(self, batch: ScanBatch) -> None:
-        """Commit a batch to the spool (durable when this returns; if the disk refuses it, held in bounded
-        memory until it takes it, gateway/spool_faults.py); the run loop publishes it."""
+        """Hand a batch over: committed to the spool within SPOOL_FLUSH_S (with whatever else is
+        handed over meanwhile; if the disk refuses it, held in bounded memory until it takes it,
+        gateway/spool_faults.py), then the run loop publishes it."""
         topic = telemetry_topic(self.config.topic_root, batch.site, batch.device)
-        self.overflow.append(topic, encode_batch(batch, self.config.payload_schema), len(batch.readings))
+        self._stage(topic, encode_batch(batch, self.config.payload_schema), len(batch.readings), False)
         self.submitted += 1
+
+    def _stage(self, topic: str, payload: bytes, items: int, retain: bool) -> None:
+        if self._flush_error is not None:  # the spool failed: the caller (the collector) stops
+            error, self._flush_error = self._flush_error, None
+            raise error
+        self._staged.append((topic, payload, items, retain))
+        if self._flush_at is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop (a script, a test): commit at once
+                self.flush()
+                return
+            self._flush_at = loop.call_later(SPOOL_FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        """Commit what was handed over, in one transaction, and wake the run loop. A failure (the
+        disk) is logged and raised again by the next hand-over, so the collector stops as if the
+        spool had failed under it."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        staged, self._staged = self._staged, []
+        if not staged:
+            return
+        try:
+            self.overflow.append_many(staged)  # what the disk refuses is held in memory, in order
+        except Exception as exc:
+            log.error("MQTT spool: %d batches could not be committed: %s", len(staged), exc)
+            self._flush_error = exc
+            return
         self._wake.set()
 
     def set_device_status(self, device_id: str, online: bool) -> None:
@@ -373,8 +471,7 @@ class MqttPublisher:
             return
         self._device_online[device_id] = online
         payload = encode_device_status(self.site, device_id, online, time.time_ns())
-        self.overflow.append(status_topic(self.config.topic_root, self.site, device_id), payload, 0, retain=True)
-        self._wake.set()
+        self._stage(status_topic(self.config.topic_root, self.site, device_id), payload, 0, True)
 
     async def run(self) -> None:
         root = self.config.topic_root
@@ -413,7 +510,7 @@ class MqttPublisher:
                 log.warning("MQTT publisher: %s; reconnecting in %.1f s (%d batches spooled)", exc, delay, self.backlog)
                 await asyncio.sleep(delay)
 
-    async def _forward(self, client: aiomqtt.Client, replay_through: int) -> None:
+    async def _forward(self, client: Client, replay_through: int) -> None:
         """Publish the spool, a window of `max_inflight` at a time, until the connection drops: from
         the head each time when the broker's PUBACK deletes, else everything past what this connection
         sent (the spool then waits for ingest's mark, `_follow_acks`)."""
@@ -437,10 +534,10 @@ class MqttPublisher:
                 await _first_of(self._wake.wait(), lost)
                 continue
             if self.durable_ack:
-                await _first_of(self._publish_tagged(client, entries, sent), lost)
+                await self._publish_tagged(client, entries, sent)  # raises MqttError when `lost`
                 sent = entries[-1].id
             else:
-                await _first_of(self._publish(client, entries), lost)
+                await self._publish(client, entries)
                 if not self.overflow.remove_through(entries[-1].id):
                     sent = entries[-1].id  # a full disk kept them: pruned with a later window, not sent again
             for entry in entries:
@@ -482,19 +579,18 @@ class MqttPublisher:
             log.info("an ingest worker is subscribed: forwarding %d spooled batches", self.backlog)
 
     @staticmethod
-    async def _publish(client: aiomqtt.Client, entries: list[SpoolEntry]) -> None:
+    async def _publish(client: Client, entries: list[SpoolEntry]) -> None:
         # paho sends them in this order; all must be acknowledged before the spool forgets them
-        await asyncio.gather(*(client.publish(e.topic, e.payload, qos=1, retain=e.retain) for e in entries))
+        await client.publish_many([(e.topic, e.payload, e.retain, None) for e in entries])
 
-    async def _publish_tagged(self, client: aiomqtt.Client, entries: list[SpoolEntry], prev: int) -> None:
+    async def _publish_tagged(self, client: Client, entries: list[SpoolEntry], prev: int) -> None:
         """Publish with delivery tags (gateway/delivery.py): each entry names the one sent before it."""
         stream, epoch = self.stream, self.spool.epoch
-        sends = []
+        messages = []
         for e in entries:
-            properties = tag_properties(stream, epoch, e.id, prev)
-            sends.append(client.publish(e.topic, e.payload, qos=1, retain=e.retain, properties=properties))
+            messages.append((e.topic, e.payload, e.retain, tag_properties(stream, epoch, e.id, prev)))
             prev = e.id
-        await asyncio.gather(*sends)
+        await client.publish_many(messages)
 
     async def _follow_acks(self, client: aiomqtt.Client) -> asyncio.Task[None] | None:
         """Subscribe to ingest's durable mark for this collector (retained: the last one comes at once)
@@ -545,6 +641,7 @@ class MqttPublisher:
 
     async def drain(self) -> None:
         """Wait until every batch submitted so far has been acknowledged (or dropped by a full spool)."""
+        self.flush()
         if not self.overflow.flush():
             log.error("%d batches are held in memory: the spool's disk refuses them", len(self.overflow.held))
         target = self.spool.last_id
@@ -552,6 +649,7 @@ class MqttPublisher:
             await self._progress.wait_for(lambda: (self.spool.head_id() or target + 1) > target)
 
     def close(self) -> None:
+        self.flush()
         self.spool.close()
 
 

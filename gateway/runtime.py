@@ -12,39 +12,34 @@ import socket
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from ferrogate.api.app import create_app
-from ferrogate.api.config import ApiConfig
-from ferrogate.api.context import ApiContext, ReadinessCheck
-from ferrogate.api.keys import KeyStore, StoredKey
-from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_metrics
-from ferrogate.gateway.accounting_service import AccountingService, start_accounting
-from ferrogate.gateway.alarm_journal import write_journal
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
-from ferrogate.gateway.compliance.model import build as build_compliance
-from ferrogate.gateway.compliance_inputs import InputStore
-from ferrogate.gateway.compliance_service import ComplianceService, ComplianceWatch
 from ferrogate.gateway.cost.demand_watch import watch_demand
 from ferrogate.gateway.cost.model import resolve_cost
-from ferrogate.gateway.cost_service import start_cost
-from ferrogate.gateway.energy.model import resolve
-from ferrogate.gateway.influx import InfluxError, InfluxV1Client
-from ferrogate.gateway.ingest import IngestWorker
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, Outbox, follow_telemetry
-from ferrogate.gateway.plant_file import PlantFile
-from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
 from ferrogate.gateway.rejections import Rejections
 from ferrogate.gateway.rejections import render_prometheus as render_rejections
 from ferrogate.gateway.spool_faults import SpoolState
 from ferrogate.gateway.spool_faults import render_prometheus as render_spools
-from ferrogate.gateway.uplink.energy_platform.service import check_credentials, start_energy_platforms
-from ferrogate.gateway.uplink.energy_platform.service import render_prometheus as render_energy_platforms
-from ferrogate.gateway.uplink.service import UplinkService
+
+# A role's modules are imported when the role starts, so that a process runs only what its roles
+# need: `--role collect` never loads the API (fastapi, uvicorn), the books, ingest or the uplink,
+# which would be most of its memory (issue 15).
+if TYPE_CHECKING:
+    from ferrogate.api.config import ApiConfig
+    from ferrogate.api.context import ApiContext
+    from ferrogate.api.keys import StoredKey
+    from ferrogate.gateway.accounting_service import AccountingService
+    from ferrogate.gateway.compliance_service import ComplianceService, ComplianceWatch
+    from ferrogate.gateway.influx import InfluxV1Client
+    from ferrogate.gateway.ingest import IngestWorker
+    from ferrogate.gateway.plant_file import PlantFile
+    from ferrogate.gateway.uplink.service import UplinkService
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +148,8 @@ class Gateway(RoleTasks):
         if "ingest" in roles and plant.influxdb is None:
             raise RoleConfigError("the ingest role needs an 'influxdb' section in the plant file")
         if "uplink" in roles and plant.uplink is not None:
+            from ferrogate.gateway.uplink.energy_platform.service import check_credentials
+
             try:
                 for platform in plant.uplink.energy_platforms:
                     check_credentials(platform)
@@ -191,19 +188,32 @@ class Gateway(RoleTasks):
         plant, mqtt = self.plant, self.plant.mqtt
         assert mqtt is not None
         if "ingest" in self.roles:
+            from ferrogate.gateway.ingest import IngestWorker
+
             assert plant.influxdb is not None
             self.ingest = IngestWorker(mqtt, plant.influxdb, plant.site.id, self.gateway_id)
             self._spawn(self.ingest.run(), "ingest")
         if "uplink" in self.roles and plant.uplink is not None:
+            from ferrogate.gateway.uplink.energy_platform.service import start_energy_platforms
+            from ferrogate.gateway.uplink.service import UplinkService
+
             energy = start_energy_platforms(plant)
             self.uplink = UplinkService(plant.uplink, mqtt, plant.site.id, plant.site.timezone, self.gateway_id, energy)
             self._spawn(self.uplink.run(), "uplink")
         if "energy" in self.roles and plant.accounting is not None:
+            from ferrogate.gateway.accounting_service import start_accounting
+            from ferrogate.gateway.cost_service import start_cost
+
             self.energy = start_accounting(plant, self.gateway_id)
             if plant.cost is not None:  # electricity cost priced on the books (docs/cost.md)
                 self.energy.extensions.append(start_cost(plant, mqtt.topic_root))
             self._spawn(self.energy.run(), "energy")
         if "api" in self.roles:
+            from ferrogate.api.app import create_app
+            from ferrogate.gateway.alarm_journal import write_journal
+            from ferrogate.gateway.compliance_service import ComplianceWatch
+            from ferrogate.gateway.pollution.limits import EmissionLimitEvaluator
+
             ident = f"{mqtt.client_id_prefix}-live-{self.gateway_id}"
             self.live.listeners.append(lambda batch: self.alarm_evaluator.on_batch(batch, time.time_ns()))
             if plant.pollution is not None:
@@ -245,6 +255,14 @@ class Gateway(RoleTasks):
             self._spawn(self.collector.run(), "collector")
 
     def _api_context(self) -> ApiContext:
+        from ferrogate.api.context import ApiContext, ReadinessCheck
+        from ferrogate.api.keys import KeyStore
+        from ferrogate.gateway.compliance.model import build as build_compliance
+        from ferrogate.gateway.compliance_inputs import InputStore
+        from ferrogate.gateway.compliance_service import ComplianceService
+        from ferrogate.gateway.energy.model import resolve
+        from ferrogate.gateway.influx import InfluxV1Client
+
         keys = KeyStore.load(self.plant.api.keys_file, extra=self.api_keys)
         if not len(keys):
             log.warning("no API keys configured: every /api/v1 request will be refused (ferrogate api-key create)")
@@ -286,6 +304,8 @@ class Gateway(RoleTasks):
         return None if self.live_subscribed.is_set() else "not connected to the MQTT broker"
 
     async def _influx_ready(self) -> str | None:
+        from ferrogate.gateway.influx import InfluxError
+
         assert self._influx_probe is not None
         try:
             await self._influx_probe.ping()
@@ -297,6 +317,8 @@ class Gateway(RoleTasks):
         parts = []
         if self.collector is not None:
             parts.append(self.collector.metrics.render_prometheus())
+            from ferrogate.drivers.hj212.server import render_prometheus as render_hj212_metrics
+
             listeners = {f"{x.host}:{x.port}": x.server.stats for x in self.collector.listeners}
             parts.append(render_hj212_metrics(listeners))
         consumers = [self.live_rejections] if "api" in self.roles else []
@@ -304,6 +326,8 @@ class Gateway(RoleTasks):
         parts.append(render_rejections(consumers))
         parts.append(render_spools(self._spool_states()))
         if self.uplink is not None and self.uplink.energy_platforms:
+            from ferrogate.gateway.uplink.energy_platform.service import render_prometheus as render_energy_platforms
+
             parts.append(render_energy_platforms(self.uplink.energy_platforms))
         return "".join(parts)
 

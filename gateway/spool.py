@@ -8,18 +8,24 @@ never reused, even after deletes) for the life of the file, whose random `epoch`
 (same path, ids from 1 again) from the old one. The outbox is bounded by the payload
 bytes it holds; when full, the configured policy drops the oldest (or the newest) entries, and every
 drop is counted and logged.
+
+The newest committed entries are also kept in memory (up to TAIL_MAX_BYTES of payload), so that a
+sender reading what was just appended (`peek` past what it sent) gets them without a query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import fcntl
 import logging
 import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +36,10 @@ log = logging.getLogger(__name__)
 MIB = 1 << 20
 # a full spool logs its drops at most this often (seconds), with the running totals
 DROP_LOG_INTERVAL_S = 60.0
+# payload bytes of the newest entries kept in memory for `peek` (a sender's next window); older
+# entries are read from the file
+TAIL_MAX_BYTES = 1 * MIB  # a sender's window is max_inflight (100) entries
+_ID = attrgetter("id")
 
 
 class SpoolInUse(RuntimeError):
@@ -92,35 +102,79 @@ class Spool:
         self.dropped = 0  # entries dropped because the spool was full
         self.dropped_items = 0
         self._next_drop_log = 0.0
+        # the newest committed entries, in id order: every entry in the file from _tail[0] on
+        self._tail: list[SpoolEntry] = []
+        self._tail_bytes = 0
 
     def append(self, topic: str, payload: bytes, items: int, retain: bool = False) -> bool:
         """Commit one entry; False when the full-spool policy dropped this entry instead."""
-        size = len(payload)
+        return self.append_many([(topic, payload, items, retain)]) == 1
+
+    def append_many(self, entries: Sequence[tuple[str, bytes, int, bool]]) -> int:
+        """Commit (topic, payload, items, retain) entries in order in ONE transaction (a scan round
+        of many devices costs one commit); returns how many were kept, the others dropped by the
+        full-spool policy. On an error nothing is kept and the error is raised."""
         db = self._db
-        if self.bytes + size > self.max_bytes:
-            if self.when_full == "drop_newest" or size > self.max_bytes:
-                self._count_drop(1, items)
-                return False
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                self._drop_oldest(self.bytes + size - self.max_bytes)
-                cursor = db.execute(self._insert, (time.time_ns(), topic, int(retain), items, payload))
-                db.execute("COMMIT")
-            except BaseException:
-                _rollback(db)
-                raise
-        else:
-            cursor = db.execute(self._insert, (time.time_ns(), topic, int(retain), items, payload))
-        self.last_id = cursor.lastrowid or self.last_id
-        self.rows += 1
-        self.bytes += size
-        self.items += items
-        self.appended += 1
-        return True
+        counters = (self.rows, self.bytes, self.items, self.last_id, self.dropped, self.dropped_items)
+        kept: list[SpoolEntry] = []
+        now = time.time_ns()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for topic, payload, items, retain in entries:
+                size = len(payload)
+                if self.bytes + size > self.max_bytes:
+                    if self.when_full == "drop_newest" or size > self.max_bytes:
+                        self._count_drop(1, items)
+                        continue
+                    self._drop_oldest(self.bytes + size - self.max_bytes)
+                cursor = db.execute(self._insert, (now, topic, int(retain), items, payload))
+                self.last_id = cursor.lastrowid or self.last_id
+                kept.append(SpoolEntry(self.last_id, topic, payload, items, retain))
+                self.rows += 1
+                self.bytes += size
+                self.items += items
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            self.rows, self.bytes, self.items, self.last_id, self.dropped, self.dropped_items = counters
+            raise
+        self.appended += len(kept)
+        self._remember(kept)
+        return len(kept)
+
+    def _remember(self, entries: list[SpoolEntry]) -> None:
+        tail = self._tail
+        tail += entries
+        self._tail_bytes += sum(len(e.payload) for e in entries)
+        if self._tail_bytes > TAIL_MAX_BYTES:  # forget the oldest half: they are read from the file
+            cut = len(tail) // 2 or 1
+            self._tail_bytes -= sum(len(e.payload) for e in tail[:cut])
+            del tail[:cut]
+
+    def _forget_through(self, last_id: int) -> None:
+        tail = self._tail
+        cut = bisect.bisect_right(tail, last_id, key=_ID)
+        if cut:
+            self._tail_bytes -= sum(len(e.payload) for e in tail[:cut])
+            del tail[:cut]
 
     def peek(self, limit: int, max_items: int | None = None, after: int = 0) -> list[SpoolEntry]:
         """The oldest entries with an id above `after`, in order: at most `limit`, and stopping once
         `max_items` are reached."""
+        tail = self._tail
+        # in memory: every entry past `after` (the tail is the file's newest entries, or all of them)
+        if tail and (after >= tail[0].id - 1 or len(tail) == self.rows):
+            start = bisect.bisect_right(tail, after, key=_ID)
+            if max_items is None:
+                return tail[start : start + limit]
+            out: list[SpoolEntry] = []
+            total = 0
+            for entry in tail[start : start + limit]:
+                out.append(entry)
+                total += entry.items
+                if total >= max_items:
+                    break
+            return out
         cursor = self._db.execute(
             f"SELECT id, topic, payload, items, retain FROM {self.name} WHERE id > ? ORDER BY id LIMIT ?",
             (after, limit),
@@ -150,6 +204,7 @@ class Spool:
         except BaseException:
             _rollback(db)
             raise
+        self._forget_through(last_id)
         self.rows -= rows
         self.bytes -= size
         self.items -= items
@@ -174,6 +229,7 @@ class Spool:
         cursor.close()
         if cutoff is not None:
             self._db.execute(f"DELETE FROM {self.name} WHERE id <= ?", (cutoff,))
+            self._forget_through(cutoff)
         self.rows -= dropped
         self.bytes -= freed
         self.items -= items

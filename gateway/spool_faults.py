@@ -21,6 +21,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from ferrogate.gateway.spool import MIB, Spool
@@ -95,15 +96,21 @@ class MemoryOverflow:
 
     def append(self, topic: str, payload: bytes, items: int, retain: bool = False) -> None:
         """Commit an entry to the spool, or hold it (behind any entry already held)."""
+        self.append_many([(topic, payload, items, retain)])
+
+    def append_many(self, entries: Sequence[tuple[str, bytes, int, bool]]) -> None:
+        """Commit (topic, payload, items, retain) entries to the spool in one transaction, or hold
+        them all, in order, behind any entry already held (the transaction keeps none of them)."""
         if not self.held or self.flush():
             try:
-                self.spool.append(topic, payload, items, retain)
+                self.spool.append_many(entries)
             except SPOOL_WRITE_ERRORS as exc:
-                self.faults.failed(exc, len(self.held) + 1)
+                self.faults.failed(exc, len(self.held) + len(entries))
             else:
                 self.faults.recovered()
                 return
-        self._hold(_Held(topic, payload, items, retain))
+        for entry in entries:
+            self._hold(_Held(*entry))
 
     def flush(self) -> bool:
         """Write held entries to the spool, oldest first; True once none is held."""

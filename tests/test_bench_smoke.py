@@ -15,17 +15,23 @@ from bench.workloads import workloads
 from tests.conftest import ROOT
 
 
-async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "smoke.json"
+async def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench ARGS` in its own process; it must succeed."""
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "bench", "--profile", "smoke", "--out", str(out)],
+        [sys.executable, "-m", "bench", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,  # a ceiling for a loaded 2-core box; typically a few minutes
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    done = await _bench("--profile", "smoke", "--out", str(out))
     assert "points/CPU-s" in done.stdout  # the table
     report = json.loads(out.read_text())
     assert report["profile"] == "smoke"
@@ -76,3 +82,17 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
     (books,) = report["accounting"]["runs"]
     assert "error" not in books, books
     assert books["readings"] > 0 and books["recompute_s"] > 0 and books["readings_per_s"] > 0, books
+
+
+async def test_memory_soak_smoke_samples_rss_over_time(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    done = await _bench("--suite", "memory", "--profile", "smoke", "--out", str(out))
+    assert "growth MiB/10 min" in done.stdout  # the table
+    report = json.loads(out.read_text())
+    assert report["modbus"]["runs"] == [] and report["ingest"]["runs"] == []  # only the suite asked for
+    [run] = report["memory"]["runs"]
+    assert "error" not in run, run
+    assert run["duration_s"] >= 19 and len(run["samples"]) >= 10, run  # 20 s, a sample a second
+    assert all(rss > 10 for _, rss in run["samples"]), run  # a Python process with its libraries
+    assert run["peak_rss_mb"] >= run["rss_max_mb"] - 1, run  # VmHWM is at least every sample (kB rounding)
+    assert run["growth_mb_per_10min"] is not None and run["points_per_s"] > 0, run

@@ -139,3 +139,27 @@ def test_every_committed_entry_survives_sigkill(tmp_path: Path) -> None:
     spool.close()
     assert stored[: len(confirmed)] == [b"entry %d" % i for i in confirmed]
     assert len(stored) >= len(confirmed)  # perhaps one more, committed but not yet printed
+
+
+def test_entries_appended_together_read_the_same_from_memory_and_from_the_file(tmp_path: Path) -> None:
+    payload = b"x" * 100_000  # 11 of them pass TAIL_MAX_BYTES (1 MiB): older ones are then only in the file
+    spool = Spool(tmp_path / "s.sqlite", "outbox", max_bytes=1 << 30)
+    assert spool.append_many([(f"t/{i}", payload, i % 3, False) for i in range(25)]) == 25
+    assert (spool.rows, spool.appended, spool.items) == (25, 25, sum(i % 3 for i in range(25)))
+    spool.close()
+    spool = Spool(tmp_path / "s.sqlite", "outbox", max_bytes=1 << 30)  # reopened: nothing in memory
+    assert spool.append_many([(f"u/{i}", payload, i % 3, False) for i in range(25)]) == 25
+    everything = [(e.id, e.topic, e.items) for e in spool.peek(100)]
+    assert [t for _, t, _ in everything] == [f"t/{i}" for i in range(25)] + [f"u/{i}" for i in range(25)]
+    ids = [i for i, _, _ in everything]
+    # a sender's next window, from anywhere: the file, the edge of the memory, the newest
+    for after in (0, ids[24], ids[30], ids[40], ids[-2], ids[-1]):
+        rest = [x for x in everything if x[0] > after]
+        assert [(e.id, e.topic, e.items) for e in spool.peek(7, after=after)] == rest[:7], after
+        window = [e.items for e in spool.peek(7, max_items=3, after=after)]
+        assert sum(window[:-1]) < 3 <= sum(window) or window == [x[2] for x in rest[:7]], after
+    spool.remove_through(ids[45])
+    assert [(e.id, e.topic, e.items) for e in spool.peek(100)] == everything[46:]
+    assert spool.rows == 4 and len(spool._tail) == 4  # all in memory: from the head too
+    assert [(e.id, e.topic, e.items) for e in spool.peek(3)] == everything[46:49]
+    spool.close()

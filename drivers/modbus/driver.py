@@ -132,15 +132,15 @@ class ModbusDriver:
                 conn.last_done = time.monotonic()
             if rr.isError():
                 raise DeviceException(getattr(rr, "exception_code", 0))
-            values = rr.bits if table.is_bits else rr.registers
-            if len(values) < req.count:
-                raise ShortResponse(f"{DEVICE_EXCEPTION}: short response ({len(values)} of {req.count} values)")
             if table.is_bits:
-                return values
-            fmt = _REGISTER_STRUCTS.get(req.count)
-            if fmt is None:
-                fmt = _REGISTER_STRUCTS[req.count] = struct.Struct(f">{req.count}H")
-            return fmt.pack(*values[: req.count])
+                bits = rr.bits
+                if len(bits) < req.count:
+                    raise ShortResponse(f"{DEVICE_EXCEPTION}: short response ({len(bits)} of {req.count} values)")
+                return bits
+            raw = _register_bytes(rr)
+            if len(raw) < 2 * req.count:
+                raise ShortResponse(f"{DEVICE_EXCEPTION}: short response ({len(raw) // 2} of {req.count} values)")
+            return raw
         raise RequestTimeout(f"{TIMEOUT}: no answer within {device.timeout_s:g} s ({self._retry_note})")
 
     async def read(self, group: list[ReadRequest] | None = None) -> list[Reading]:
@@ -176,6 +176,19 @@ class ModbusDriver:
         if self.clock_point is not None:
             _stamp_with_device_clock(readings, self.clock_point, scan_time)
         return readings
+
+
+def _register_bytes(rr: object) -> bytes:
+    """A register response's registers as big-endian bytes: as they came (drivers/modbus/pdu.py), or
+    packed from pymodbus's list where a client has not been set up for that."""
+    raw = getattr(rr, "raw", None)
+    if raw is not None:
+        return raw
+    values = rr.registers  # type: ignore[attr-defined]
+    fmt = _REGISTER_STRUCTS.get(len(values))
+    if fmt is None:
+        fmt = _REGISTER_STRUCTS[len(values)] = struct.Struct(f">{len(values)}H")
+    return fmt.pack(*values)
 
 
 def _decode_into(readings: list[Reading], req: ReadRequest, data: bytes | list[bool], t: int) -> None:

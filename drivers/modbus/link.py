@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pymodbus.client import AsyncModbusTcpClient
 
 from ferrogate.drivers.modbus.config import ModbusDevice
+from ferrogate.drivers.modbus.pdu import use_raw_registers
 
 
 class LinkConnection:
@@ -74,6 +75,7 @@ class ModbusLink:
                     reconnect_delay=0,  # no background reconnect task: the collector owns reconnects
                     name=f"modbus:{self.host}:{self.port}#{i}",
                 )
+                use_raw_registers(client)  # register bytes as they came, decoded per point in one call
                 conn = LinkConnection(client)
                 self._connections.append(conn)
                 self._idle.put_nowait(conn)
