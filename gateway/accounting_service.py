@@ -315,7 +315,8 @@ class AccountingService:
                 f"AND point='{_q(gap.point)}' AND time = {gap.marker_ns}"
             )
             if any(s.values and s.values[0][1] for s in marker):
-                await self._take_back(device, self.gaps.take(device))
+                await self._take_back(device, gap)  # InfluxError: the span stays open for the next cycle
+                self.gaps.take(device)
 
     async def _take_back(self, device: str, gap: Gap) -> None:
         """The device's readings from the span's start to the newest one the books hold of it (those

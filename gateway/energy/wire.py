@@ -84,8 +84,11 @@ def line(measurement: str, tags: Mapping[str, str], fields: Mapping[str, Any], t
     return f"{measurement},{tag_text} {field_text} {t_ns}"
 
 
-def flags_text(flags: Any) -> str | None:
-    return ",".join(sorted(str(f) for f in flags)) or None
+def flags_text(flags: Any) -> str:
+    """Always a field, empty when there are none: a row corrected in place (a partial bucket made
+    whole by readings that came later) overwrites its point, and InfluxDB keeps any field the new
+    line leaves out, so an omitted `flags` would keep the old row's `partial_coverage`."""
+    return ",".join(sorted(str(f) for f in flags))
 
 
 def interval_line(site: str, row: IntervalRow) -> str:
