@@ -317,7 +317,7 @@ async def test_the_uplink_role_runs_the_energy_platform_beside_hj212_and_flags_w
     mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tmp_path: Path
 ) -> None:
     """`run --role uplink` on a plant file with an HJ 212 platform and an energy platform runs both.
-    The books hold nothing for yesterday: its periods are still sent, flagged (completeness 0 %),
+    The books hold nothing for the days reported: their periods are still sent, flagged (completeness 0 %),
     with no figures rather than zeros, and the failures show in the metrics."""
     certs = await certificates_and_database(tmp_path, influxdb, fresh_database, with_books=False)
     port = free_port()
@@ -325,9 +325,11 @@ async def test_the_uplink_role_runs_the_energy_platform_beside_hj212_and_flags_w
     https = HttpsPlatform(stub, port, certs)
     await https.start()
     zone = ZoneInfo("Asia/Shanghai")
-    yesterday = (datetime.fromtimestamp(time.time(), zone) - timedelta(days=1)).date()
+    # a day closed whatever the wall clock says: yesterday is built only `close_after_s` (30 min) after
+    # local midnight, so a run just after 00:00 in Shanghai would have waited for it in vain
+    closed_day = (datetime.fromtimestamp(time.time(), zone) - timedelta(days=2)).date()
     doc = plant_doc(influxdb, fresh_database, port, certs, tmp_path)
-    doc["uplink"]["energy_platforms"][0]["send_from"] = yesterday.isoformat()
+    doc["uplink"]["energy_platforms"][0]["send_from"] = closed_day.isoformat()
     doc["uplink"]["platforms"] = [
         {
             "id": "bureau",
@@ -341,7 +343,7 @@ async def test_the_uplink_role_runs_the_energy_platform_beside_hj212_and_flags_w
     doc["mqtt"] = {"port": mosquitto.port, "topic_root": f"{fresh_database}/ferrogate/v1"}
     plant = parse_plant(yaml.safe_dump(doc, allow_unicode=True), tmp_path / "plant.yaml")
     gateway = Gateway(plant, roles=("uplink",), gateway_id="ep-test")
-    day_id = f"GOLDEN0001:day:{yesterday.isoformat()}"
+    day_id = f"GOLDEN0001:day:{closed_day.isoformat()}"
     try:
         await gateway.start()
         assert gateway.uplink is not None
@@ -351,7 +353,7 @@ async def test_the_uplink_role_runs_the_energy_platform_beside_hj212_and_flags_w
         async def day_taken() -> bool:
             return day_id in stub.stored
 
-        await eventually(day_taken, "yesterday's day message at the platform", 30)
+        await eventually(day_taken, "the closed day's message at the platform", 60)
         metrics = gateway._metrics_text()
     finally:
         await gateway.stop()
@@ -365,7 +367,7 @@ async def test_the_uplink_role_runs_the_energy_platform_beside_hj212_and_flags_w
             assert item["value"] == 0.0
         else:
             assert item["value"] is None and item["quality"] == "bad" and "no_data" in item["flags"], item
-    first_quarter = f"GOLDEN0001:quarter:{yesterday.isoformat()}T00:00"
+    first_quarter = f"GOLDEN0001:quarter:{closed_day.isoformat()}T00:00"
     assert next(iter(stub.stored)) == first_quarter  # from 00:00 local of send_from, in order
     assert 'ferrogate_energy_platform_quality_failures_total{platform="province",rule="completeness"}' in metrics
 
