@@ -6,15 +6,12 @@ All roles run in one process by default; any subset can run alone, joined only b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import uvicorn
 
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
@@ -35,6 +32,7 @@ if TYPE_CHECKING:
     from ferrogate.api.context import ApiContext
     from ferrogate.api.keys import StoredKey
     from ferrogate.gateway.accounting_service import AccountingService
+    from ferrogate.gateway.api_server import EmbeddedServer
     from ferrogate.gateway.compliance_service import ComplianceService, ComplianceWatch
     from ferrogate.gateway.influx import InfluxV1Client
     from ferrogate.gateway.ingest import IngestWorker
@@ -48,20 +46,6 @@ ROLES = ("collect", "ingest", "api", "energy", "uplink")
 
 class RoleConfigError(ValueError):
     pass
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our event loop: the CLI, not uvicorn, owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def listening_socket(host: str) -> socket.socket:
-    """A TCP socket listening on `host` at a port the kernel picks (port 0)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, 0), family=family)
 
 
 class RoleTasks:
@@ -80,10 +64,14 @@ class RoleTasks:
         self.api_host, self.api_port = api_host, api_port
         self.gateway_id = gateway_id or socket.gethostname()
         self._tasks: list[asyncio.Task] = []
-        self.api_server: uvicorn.Server | None = None
+        self.api_server: EmbeddedServer | None = None
 
     def _serve_api(self, app: Any) -> None:
         """The API (an ASGI app) in this event loop, over HTTPS where `api.tls` says so."""
+        import uvicorn
+
+        from ferrogate.gateway.api_server import EmbeddedServer, listening_socket
+
         tls = self.api_tls
         config = uvicorn.Config(
             app,
