@@ -10,11 +10,12 @@ import gc
 import logging
 import sqlite3
 import tracemalloc
+from pathlib import Path
 
 import orjson
 import pytest
 
-from ferrogate.gateway.spool import Spool
+from ferrogate.gateway.spool import CACHE_KIB, Spool
 from ferrogate.gateway.spool_faults import MemoryOverflow
 
 ENTRIES = 200
@@ -71,3 +72,12 @@ def test_entries_held_behind_a_refusing_disk_hold_what_they_weigh(caplog: pytest
         return overflow
 
     assert held_bytes_per_payload_byte(keep) < 1.5
+
+
+def test_a_spool_file_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite", "outbox", max_bytes=1 << 20)
+    try:
+        # negative: KiB (SQLite's default is -2000)
+        assert spool._db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    finally:
+        spool.close()
