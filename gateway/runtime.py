@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
-from ferrogate.gateway.cost.demand_watch import watch_demand
-from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, Outbox, follow_telemetry
 from ferrogate.gateway.rejections import Rejections
@@ -34,6 +32,8 @@ if TYPE_CHECKING:
     from ferrogate.gateway.accounting_service import AccountingService
     from ferrogate.gateway.api_server import EmbeddedServer
     from ferrogate.gateway.compliance_service import ComplianceService, ComplianceWatch
+    from ferrogate.gateway.cost.demand_watch import DemandWatch
+    from ferrogate.gateway.cost.model import CostModel
     from ferrogate.gateway.influx import InfluxV1Client
     from ferrogate.gateway.ingest import IngestWorker
     from ferrogate.gateway.plant_file import PlantFile
@@ -161,8 +161,14 @@ class Gateway(RoleTasks):
             plant.api.stale_after_scans,
         )
         # electricity cost: the tariffs, and the live demand alarm of the api role (docs/cost.md)
-        self.cost = resolve_cost(plant, plant.cost, plant.accounting)[0] if plant.cost is not None else None
-        self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
+        self.cost: CostModel | None = None
+        self.demand_watch: DemandWatch | None = None
+        if plant.cost is not None:
+            from ferrogate.gateway.cost.demand_watch import watch_demand
+            from ferrogate.gateway.cost.model import resolve_cost
+
+            self.cost = resolve_cost(plant, plant.cost, plant.accounting)[0]
+            self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
         self.live_subscribed = asyncio.Event()
         self.api_context: ApiContext | None = None
         self.on_listen_moved = on_listen_moved
