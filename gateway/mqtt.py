@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ferrogate.gateway import mqtt_properties
 from ferrogate.gateway.cancellation import cancel_pending
 from ferrogate.gateway.config import MqttConfig
 from ferrogate.gateway.delivery import tag_properties
@@ -386,6 +387,7 @@ class MqttPublisher:
         must be in place before the first batch goes out; a follower's first-ever session has no
         queue on the broker yet, so what was published before it subscribed would never reach it.
         Waited for once per process; after that, persistent sessions queue for followers that are away."""
+        mqtt_properties.install()  # paho decodes every PUBACK's properties: without rebuilding its tables
         self.config = config
         self._first_wait_for = list(first_wait_for)
         self.site = site

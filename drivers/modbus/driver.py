@@ -11,7 +11,6 @@ of the scan BAD at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -109,8 +108,7 @@ class ModbusDriver:
             await conn.pace(device.min_request_interval_s)
             self.metrics.requests += 1
             try:
-                async with asyncio.timeout(device.timeout_s):
-                    data = await client.read(function, req.start, req.count, device.unit)
+                data = await client.read(function, req.start, req.count, device.unit, device.timeout_s)
             except TimeoutError:
                 # a late answer could be taken for the next request's (devices and gateways do
                 # not all keep transaction ids straight): drop the connection, retry on a new one
