@@ -390,7 +390,6 @@ class MqttPublisher:
         must be in place before the first batch goes out; a follower's first-ever session has no
         queue on the broker yet, so what was published before it subscribed would never reach it.
         Waited for once per process; after that, persistent sessions queue for followers that are away."""
-        mqtt_properties.install()  # paho decodes every PUBACK's properties: without rebuilding its tables
         self.config = config
         self._first_wait_for = list(first_wait_for)
         self.site = site
