@@ -10,6 +10,8 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ferrogate.gateway import delivery
 from ferrogate.gateway import ingest as ingest_module
@@ -34,6 +36,15 @@ def tag(entry_id: int, prev: int, stream: str = "gw", epoch: str = "e1") -> Deli
 def test_the_tag_travels_in_a_user_property() -> None:
     assert read_tag(tag_properties("gw-1", "ab12", 42, 41)) == tag(42, 41, "gw-1", "ab12")
     assert read_tag(None) is None
+
+
+def test_the_tag_is_packed_as_paho_packs_it() -> None:
+    """tag_properties packs its bytes itself: they must be what paho's own packing makes, for a short
+    tag and for one long enough that the properties' length takes two bytes."""
+    for stream, epoch, entry_id, prev in (("gw-1", "ab12", 42, 41), ("g" * 150, "e" * 16, 10**15, 10**15 - 1)):
+        reference = Properties(PacketTypes.PUBLISH)
+        reference.UserProperty = [("ferrogate-spool", f"{stream} {epoch} {entry_id} {prev}")]
+        assert tag_properties(stream, epoch, entry_id, prev).pack() == reference.pack()
 
 
 def test_the_mark_moves_only_over_an_unbroken_chain() -> None:
