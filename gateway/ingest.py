@@ -32,6 +32,7 @@ from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import DeadLetters
 from ferrogate.gateway.delivery import HOLE_REPORT_S, DeliveryTag, DurableMarks, read_tag
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
+from ferrogate.gateway.ingest_flow import ReadPause
 from ferrogate.gateway.lineprotocol import batch_lines, columns_lines, device_status_line
 from ferrogate.gateway.mqtt import Backoff, _first_of, ack, connection_lost, make_client
 from ferrogate.gateway.payload import (
@@ -58,6 +59,9 @@ SHARE_GROUP = "ferrogate-ingest"
 # a batch held for want of a durable place (no spool path or dead-letter file, a spool at its limit)
 # is logged at most this often (s)
 HOLD_LOG_INTERVAL_S = 60.0
+# messages received but not yet taken by the worker, at most (the broker's Receive Maximum is not
+# kept by Mosquitto 2.0 under load: gateway/ingest_flow.py); beyond, the socket is not read
+READ_AHEAD = 100
 SPOOL_NAME = "influx_outbox"
 Ack = Callable[[], None]
 
@@ -114,6 +118,7 @@ class InfluxWriter:
         self._retry_at = 0.0
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
+        self._room = asyncio.Event()  # set whenever the writer takes or acknowledges messages
         self.holds = HoldLog()  # batches held for want of a durable place
         self.failed_writes = 0  # writes the database did not take (unreachable, 5xx, ...): tried again
         # the write target (database, retention policies) is prepared before the first write and
@@ -139,6 +144,25 @@ class InfluxWriter:
         self.added += 1
         if self.buffered_lines >= self.config.batch_size or len(self.buffer) >= self.max_pending:
             self._wake.set()
+
+    def crowded(self) -> bool:
+        """More held than writing needs: `max_pending` messages, or the lines of two full writes
+        waiting besides the one under way (the worker then stops reading: gateway/ingest_flow.py)."""
+        return self.pending >= self.max_pending or self.buffered_lines >= 2 * self.config.batch_size
+
+    def has_room(self) -> bool:
+        """Room again: under three quarters of `max_pending`, and no more than one write waiting."""
+        return 4 * self.pending < 3 * self.max_pending and self.buffered_lines <= self.config.batch_size
+
+    async def wait_room(self, within_s: float) -> bool:
+        """Wait until `has_room`; False after `within_s` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                while not self.has_room():
+                    self._room.clear()
+                    await self._room.wait()
+                return True
+        return False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -217,6 +241,7 @@ class InfluxWriter:
                 taken += len(entry_lines)
             acks.append(entry_ack)
         self.buffered_lines -= taken
+        self._room.set()
         return groups, acks
 
     def _acknowledge(self, acks: list[Ack | None]) -> None:
@@ -224,6 +249,7 @@ class InfluxWriter:
             if entry_ack is not None:
                 entry_ack()
         self.done += len(acks)
+        self._room.set()
 
     async def _write_retrying(self, groups: list[list[str]], retries: int) -> bool:
         """Write with `retries` retries; False (and outage mode) if the database stays away."""
@@ -439,6 +465,7 @@ class IngestWorker:
         self.marks = DurableMarks()
         self.marks_published = 0
         self._marks_moved = asyncio.Event()
+        self.read_pauses = 0  # times the worker stopped reading the broker: the writer was crowded
 
     @property
     def rejected(self) -> int:
@@ -595,6 +622,7 @@ class IngestWorker:
             try:
                 async with client:
                     self._client = client
+                    reader = ReadPause(client)
                     # QoS 0: no manual PUBACK to send; the retained marks arrive now, others' as they move
                     for mark_filter in mark_filters:
                         granted = await client.subscribe(mark_filter, qos=0)
@@ -619,6 +647,7 @@ class IngestWorker:
                         if tag is not None:
                             acker = self._durable(topic, acker, tag)
                         self.handle(topic, message.payload, acker)
+                        await self._pace(client, reader)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
                 delay = backoff.next_delay()
@@ -626,6 +655,20 @@ class IngestWorker:
                 await asyncio.sleep(delay)
             finally:
                 self._client = None
+
+    async def _pace(self, client: aiomqtt.Client, reader: ReadPause) -> None:
+        """Keep a burst at the broker, not in this process (gateway/ingest_flow.py): while the writer
+        is crowded, stop reading and wait for room (at most half the keepalive: the broker's PINGRESP
+        must be read); and read no further ahead than READ_AHEAD received messages."""
+        if self.writer.crowded():
+            reader.pause()
+            self.read_pauses += 1
+            await self.writer.wait_room(self.mqtt.keepalive_s / 2)
+        queued = len(client.messages)
+        if queued >= READ_AHEAD:
+            reader.pause()
+        elif queued <= READ_AHEAD // 4:  # never paused with nothing left to take: reading resumes first
+            reader.resume()
 
     def _acker(self, client: aiomqtt.Client, message: aiomqtt.Message) -> Ack:
         def send() -> None:
