@@ -106,6 +106,7 @@ class InfluxWriter:
         self.faults = SpoolFaults(self.spool, "batches not acknowledged (the broker and the collectors keep them)")
         self.buffered_lines = 0
         self.added = 0  # entries (messages) handed over
+        self.peak_pending = 0  # the most messages held at once (handed over, not yet acknowledged)
         self.done = 0  # entries made durable and acknowledged
         self.written_lines = 0
         self.written_batches = 0
@@ -142,6 +143,8 @@ class InfluxWriter:
         self.buffer.append((lines, ack))
         self.buffered_lines += len(lines)
         self.added += 1
+        if self.added - self.done > self.peak_pending:
+            self.peak_pending = self.added - self.done
         if self.buffered_lines >= self.config.batch_size or len(self.buffer) >= self.max_pending:
             self._wake.set()
 
@@ -466,6 +469,7 @@ class IngestWorker:
         self.marks_published = 0
         self._marks_moved = asyncio.Event()
         self.read_pauses = 0  # times the worker stopped reading the broker: the writer was crowded
+        self.peak_read_ahead = 0  # the most received messages waiting to be taken
 
     @property
     def rejected(self) -> int:
@@ -665,6 +669,7 @@ class IngestWorker:
             self.read_pauses += 1
             await self.writer.wait_room(self.mqtt.keepalive_s / 2)
         queued = len(client.messages)
+        self.peak_read_ahead = max(self.peak_read_ahead, queued)
         if queued >= READ_AHEAD:
             reader.pause()
         elif queued <= READ_AHEAD // 4:  # never paused with nothing left to take: reading resumes first

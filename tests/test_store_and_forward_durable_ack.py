@@ -448,3 +448,47 @@ async def test_no_write_lands_before_the_default_retention_policy_exists(
         publisher.close()
         await worker.aclose()
         await client.aclose()
+
+
+async def test_a_burst_waits_at_the_broker_not_in_ingest(
+    mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str
+) -> None:
+    """A burst of 1,000 batches published at once: Mosquitto 2.0 sends past the worker's Receive
+    Maximum once acknowledgements flow, so the worker paces itself (gateway/ingest_flow.py). It
+    holds no more than two writes waiting besides the one under way, and reads no further ahead than
+    READ_AHEAD messages; every batch is stored."""
+    site, batches, batch_size = "durable_burst", 1000, 20  # 2 lines a batch: a write takes 10 batches
+    mqtt = MqttConfig(port=mosquitto.port, ack_from_ingest=False)
+    influx = InfluxConfig(url=influxdb.url, database=fresh_database, flush_interval_s=0.1, batch_size=batch_size)
+    client = InfluxV1Client(influx)
+    await client.ensure_database()
+    worker = IngestWorker(mqtt, influx, site, "burst")
+    task = asyncio.create_task(worker.run())
+    publisher = MqttPublisher(mqtt, site, "collector-burst")
+    try:
+        await asyncio.wait_for(worker.subscribed.wait(), 30)
+        running = asyncio.create_task(publisher.run())
+        for seq in range(batches):
+            publisher.submit(batch(site, "m1", seq))
+        await asyncio.wait_for(publisher.drain(), 120)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+        async def stored() -> bool:
+            rows = await client.query(f"SELECT count(quality) FROM reading WHERE site='{site}'")
+            return bool(rows) and rows[0].values[0][1] == 2 * batches
+
+        await eventually(stored, "every batch in InfluxDB", within_s=120)
+        # crowded at 2 writes' lines waiting (20 batches) besides the write under way (10 batches)
+        assert worker.read_pauses > 0 and worker.writer.peak_pending <= 30
+        assert worker.peak_read_ahead <= 2 * ingest_module.READ_AHEAD
+        print(
+            f"\n[burst] batches: {batches}, read pauses: {worker.read_pauses}, most held: "
+            f"{worker.writer.peak_pending}, most read ahead: {worker.peak_read_ahead}"
+        )
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        publisher.close()
+        await worker.aclose()
+        await client.aclose()
