@@ -24,6 +24,7 @@ from ferrogate.gateway.mqtt import MqttPublisher
 from ferrogate.gateway.payload import decode_ingest_ack, ingest_ack_topic
 from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
 from ferrogate.gateway.spool import MIB, Spool
+from tests.test_ingest_batching import stop_writer
 from tests.test_ingest_messages import T0, batch
 from tests.waiting import eventually
 
@@ -105,6 +106,19 @@ def test_the_spool_epoch_belongs_to_the_file(tmp_path: Path) -> None:
     other.close()
 
 
+async def stop(
+    tasks: list[asyncio.Task], publisher: MqttPublisher, workers: list[IngestWorker], client: InfluxV1Client
+) -> None:
+    """Cancel the tasks and close the collector, the ingest workers and the query client."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    publisher.close()
+    for worker in workers:
+        await worker.aclose()
+    await client.aclose()
+
+
 async def retained_mark(mqtt: MqttConfig, topic: str) -> tuple[str, int, int]:
     async with aiomqtt.Client("127.0.0.1", mqtt.port, identifier="mark-reader") as reader:
         await reader.subscribe(topic, qos=1)
@@ -165,12 +179,7 @@ class LateDatabase:
         assert await retained_mark(self.mqtt, topic) == (self.publisher.spool.epoch, batches, 0)
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.publisher.close()
-        await self.worker.aclose()
-        await self.client.aclose()
+        await stop(self.tasks, self.publisher, [self.worker], self.client)
         self.placeholder.close()
         if self.database is not None:
             await asyncio.to_thread(self.database.process.stop)
@@ -261,12 +270,7 @@ async def test_a_batch_the_broker_dropped_is_sent_again(
         assert publisher.hole_resends >= 1 and publisher.backlog == 0
         print(f"\n[hole] batches: 12, sends: {publisher.published}, resends from the mark: {publisher.hole_resends}")
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        publisher.close()
-        await worker.aclose()
-        await client.aclose()
+        await stop(tasks, publisher, [worker], client)
         await asyncio.to_thread(broker.process.stop)
 
 
@@ -300,13 +304,7 @@ async def test_two_workers_sharing_the_stream_empty_the_spool(
             f"{[w.marks_published for w in workers]}"
         )
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        publisher.close()
-        for worker in workers:
-            await worker.aclose()
-        await client.aclose()
+        await stop(tasks, publisher, workers, client)
 
 
 async def test_a_batch_the_database_rejects_is_held_without_a_dead_letter_file(
@@ -333,10 +331,7 @@ async def test_a_batch_the_database_rejects_is_held_without_a_dead_letter_file(
         await eventually(tried_again, "the rejected batch held and tried again")
         assert acked == [] and writer.pending == 2 and writer.dead_letters.batches == 0
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await writer.sink.aclose()
-        writer.close()
+        await stop_writer(writer, task)
         await client.aclose()
 
 
@@ -377,10 +372,7 @@ async def test_an_ingest_spool_at_its_limit_holds_instead_of_dropping(tmp_path: 
         assert acked == [0] and writer.pending == 1
         assert writer.spool.rows == 1 and writer.spool.dropped == 0 and writer.spooled_batches == 1
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await writer.sink.aclose()
-        writer.close()
+        await stop_writer(writer, task)
         refused.close()
 
 
@@ -442,12 +434,7 @@ async def test_no_write_lands_before_the_default_retention_policy_exists(
         assert rows and rows[0].values[0][1] == 2
     finally:
         release.set()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        publisher.close()
-        await worker.aclose()
-        await client.aclose()
+        await stop(tasks, publisher, [worker], client)
 
 
 async def test_a_burst_waits_at_the_broker_not_in_ingest(
@@ -487,8 +474,4 @@ async def test_a_burst_waits_at_the_broker_not_in_ingest(
             f"{worker.writer.peak_pending}, most read ahead: {worker.peak_read_ahead}"
         )
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        publisher.close()
-        await worker.aclose()
-        await client.aclose()
+        await stop([task], publisher, [worker], client)
