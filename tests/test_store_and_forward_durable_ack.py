@@ -219,7 +219,8 @@ async def test_an_ingest_spool_in_memory_confirms_nothing_before_the_database_ha
 
         await eventually(outage_decided, "the writer to give up on InfluxDB and try again (or confirm)")
         writer = run.worker.writer
-        assert writer.database_down and writer.done == 0 and writer.spooled_batches == 0
+        # every batch held (the collector's probe, with no lines, may have been confirmed on its own)
+        assert writer.database_down and writer.pending >= batches and writer.spooled_batches == 0
         assert run.publisher.backlog == batches and run.publisher.acked == 0, "held in RAM is not durable"
         assert run.worker.marks_published == 0
         await run.database_answers()
@@ -466,8 +467,9 @@ async def test_a_burst_waits_at_the_broker_not_in_ingest(
             return bool(rows) and rows[0].values[0][1] == 2 * batches
 
         await eventually(stored, "every batch in InfluxDB", within_s=120)
-        # crowded at 2 writes' lines waiting (20 batches) besides the write under way (10 batches)
-        assert worker.read_pauses > 0 and worker.writer.peak_pending <= 30
+        # crowded at 2 writes' lines waiting (20 batches) besides the write under way (10 batches),
+        # and the collector's probe (a message without lines) may be among them
+        assert worker.read_pauses > 0 and worker.writer.peak_pending <= 30 + 1
         assert worker.peak_read_ahead <= 2 * ingest_module.READ_AHEAD
         print(
             f"\n[burst] batches: {batches}, read pauses: {worker.read_pauses}, most held: "
