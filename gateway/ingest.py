@@ -667,7 +667,8 @@ class IngestWorker:
         if self.writer.crowded():
             reader.pause()
             self.read_pauses += 1
-            await self.writer.wait_room(self.mqtt.keepalive_s / 2)
+            # a connection lost meanwhile ends the wait (MqttError: the reconnect loop takes over)
+            await _first_of(self.writer.wait_room(self.mqtt.keepalive_s / 2), connection_lost(client))
         queued = len(client.messages)
         self.peak_read_ahead = max(self.peak_read_ahead, queued)
         if queued >= READ_AHEAD:
