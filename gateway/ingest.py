@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 
 import aiomqtt
 
-from ferrogate.gateway import mqtt_properties
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import DeadLetters
 from ferrogate.gateway.delivery import HOLE_REPORT_S, DeliveryTag, DurableMarks, read_tag
@@ -446,7 +445,6 @@ class IngestWorker:
         worker_id: str = "1",
         spool_name: str = SPOOL_NAME,
     ) -> None:
-        mqtt_properties.install()  # paho decodes every message's properties: without rebuilding its tables
         self.mqtt = mqtt
         self.sites = (site,) if isinstance(site, str) else tuple(site)
         self.site = self.sites[0]

@@ -1,4 +1,4 @@
-"""Modbus TCP driver (drivers/modbus/tcp.py): planned block reads, each decoded at once. Read-only.
+"""Modbus TCP driver (pymodbus async client): planned block reads, decoded per point. Read-only.
 
 Per request: the device's timeout and retries, its minimum interval between requests, and a
 connection borrowed from the host's link (which limits concurrent requests per host:port).
@@ -11,18 +11,21 @@ of the scan BAD at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import struct
 import time
 from collections.abc import Sequence
 from itertools import repeat
+
+from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from ferrogate.drivers.base import bad_readings, now_ns
 from ferrogate.drivers.modbus.config import ModbusDevice, ModbusTable
 from ferrogate.drivers.modbus.decode import sentinel_text
 from ferrogate.drivers.modbus.link import LinkConnection, ModbusLink, ModbusLinks
 from ferrogate.drivers.modbus.plan import ReadRequest, plan_requests
-from ferrogate.drivers.modbus.tcp import ExceptionResponse, unpack_bits
 from ferrogate.gateway.metrics import DeviceMetrics
 from ferrogate.gateway.reading import (
     COMM_ERROR,
@@ -47,7 +50,7 @@ EXCEPTION_NAMES = {
     11: "gateway target failed to respond",
 }
 TIMEOUTS_BEFORE_SKIP = 2
-_FUNCTIONS = {ModbusTable.coil: 1, ModbusTable.discrete_input: 2, ModbusTable.holding: 3, ModbusTable.input: 4}
+_REGISTER_STRUCTS: dict[int, struct.Struct] = {}
 
 
 class DeviceException(Exception):
@@ -102,30 +105,42 @@ class ModbusDriver:
     async def _fetch(self, conn: LinkConnection, req: ReadRequest) -> bytes | list[bool]:
         client, device = conn.client, self.device
         table = req.table
-        function = _FUNCTIONS[table]
+        if table is ModbusTable.holding:
+            call = client.read_holding_registers
+        elif table is ModbusTable.input:
+            call = client.read_input_registers
+        elif table is ModbusTable.coil:
+            call = client.read_coils
+        else:
+            call = client.read_discrete_inputs
         for _ in range(device.retries + 1):
             await conn.ensure_connected(device.timeout_s)
             await conn.pace(device.min_request_interval_s)
             self.metrics.requests += 1
             try:
-                data = await client.read(function, req.start, req.count, device.unit, device.timeout_s)
-            except TimeoutError:
+                async with asyncio.timeout(device.timeout_s):
+                    rr = await call(req.start, count=req.count, device_id=device.unit)
+            except (TimeoutError, ModbusIOException):
+                # a connection that died while we waited is a comm error, not a slow device
+                if not client.connected:
+                    raise ConnectionError("connection lost while waiting for an answer") from None
                 # a late answer could be taken for the next request's (devices and gateways do
                 # not all keep transaction ids straight): drop the connection, retry on a new one
                 client.close()
                 continue
-            except ExceptionResponse as exc:
-                raise DeviceException(exc.code) from None
             finally:
                 conn.last_done = time.monotonic()
+            if rr.isError():
+                raise DeviceException(getattr(rr, "exception_code", 0))
             if table.is_bits:
-                bits = unpack_bits(data, req.count)
+                bits = rr.bits
                 if len(bits) < req.count:
                     raise ShortResponse(f"{DEVICE_EXCEPTION}: short response ({len(bits)} of {req.count} values)")
                 return bits
-            if len(data) < 2 * req.count:
-                raise ShortResponse(f"{DEVICE_EXCEPTION}: short response ({len(data) // 2} of {req.count} values)")
-            return data
+            raw = _register_bytes(rr)
+            if len(raw) < 2 * req.count:
+                raise ShortResponse(f"{DEVICE_EXCEPTION}: short response ({len(raw) // 2} of {req.count} values)")
+            return raw
         raise RequestTimeout(f"{TIMEOUT}: no answer within {device.timeout_s:g} s ({self._retry_note})")
 
     async def read(self, group: list[ReadRequest] | None = None) -> list[Reading]:
@@ -150,7 +165,7 @@ class ModbusDriver:
                         readings += bad_readings(rest, reason, now_ns())
                         break
                     continue
-                except (ConnectionError, OSError) as exc:
+                except (ModbusException, ConnectionError, OSError) as exc:
                     # the link is gone: the rest of this scan cannot succeed either
                     reason = f"{COMM_ERROR}: {type(exc).__name__}: {exc}"
                     pending = [(d.point_id, d.unit) for r in requests[index:] for d in r.decoders]
@@ -161,6 +176,19 @@ class ModbusDriver:
         if self.clock_point is not None:
             _stamp_with_device_clock(readings, self.clock_point, scan_time)
         return readings
+
+
+def _register_bytes(rr: object) -> bytes:
+    """A register response's registers as big-endian bytes: as they came (drivers/modbus/pdu.py), or
+    packed from pymodbus's list where a client has not been set up for that."""
+    raw = getattr(rr, "raw", None)
+    if raw is not None:
+        return raw
+    values = rr.registers  # type: ignore[attr-defined]
+    fmt = _REGISTER_STRUCTS.get(len(values))
+    if fmt is None:
+        fmt = _REGISTER_STRUCTS[len(values)] = struct.Struct(f">{len(values)}H")
+    return fmt.pack(*values)
 
 
 def _decode_into(readings: list[Reading], req: ReadRequest, data: bytes | list[bool], t: int) -> None:

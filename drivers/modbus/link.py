@@ -3,7 +3,7 @@
 A serial-to-TCP gateway (and the pymodbus server) answers one request at a time per connection,
 so a link holds `max_concurrent_requests` connections (default 1) and lends each to one request
 at a time; devices behind the same gateway queue for it instead of pipelining into timeouts.
-The client (drivers/modbus/tcp.py) never reconnects on its own: the collector decides when to
+The pymodbus client's own background reconnect is switched off: the collector decides when to
 reconnect (backoff with jitter), so a dead host costs one failed connect per backoff step.
 """
 
@@ -14,14 +14,16 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from pymodbus.client import AsyncModbusTcpClient
+
 from ferrogate.drivers.modbus.config import ModbusDevice
-from ferrogate.drivers.modbus.tcp import ModbusTcpClient
+from ferrogate.drivers.modbus.pdu import use_raw_registers
 
 
 class LinkConnection:
     """One TCP connection of a link and the time its last request finished (for pacing)."""
 
-    def __init__(self, client: ModbusTcpClient) -> None:
+    def __init__(self, client: AsyncModbusTcpClient) -> None:
         self.client = client
         self.last_done = 0.0  # time.monotonic() when the last answer (or timeout) came
 
@@ -34,7 +36,8 @@ class LinkConnection:
         except TimeoutError:
             ok = False
         if not ok:
-            raise ConnectionError(f"cannot connect to {self.client.host}:{self.client.port}")
+            params = self.client.comm_params
+            raise ConnectionError(f"cannot connect to {params.host}:{params.port}")
 
     async def pace(self, min_interval_s: float) -> None:
         """Keep the device's quiet time between two requests on this connection."""
@@ -62,9 +65,18 @@ class ModbusLink:
     def _pool(self) -> asyncio.Queue[LinkConnection]:
         if self._idle is None:
             self._idle = asyncio.Queue()
-            for _ in range(self.max_concurrent):
-                # the driver's per-request timeout (asyncio.timeout) bounds reads; this one bounds connect
-                conn = LinkConnection(ModbusTcpClient(self.host, self.port, self.timeout_s + 1.0))
+            for i in range(self.max_concurrent):
+                client = AsyncModbusTcpClient(
+                    self.host,
+                    port=self.port,
+                    # our per-request timeout (asyncio.timeout) fires first; this one only bounds connect
+                    timeout=self.timeout_s + 1.0,
+                    retries=0,  # the driver retries, per device
+                    reconnect_delay=0,  # no background reconnect task: the collector owns reconnects
+                    name=f"modbus:{self.host}:{self.port}#{i}",
+                )
+                use_raw_registers(client)  # register bytes as they came, decoded per point in one call
+                conn = LinkConnection(client)
                 self._connections.append(conn)
                 self._idle.put_nowait(conn)
         return self._idle
