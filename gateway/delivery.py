@@ -31,7 +31,7 @@ import struct
 from dataclasses import dataclass, field
 
 from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from paho.mqtt.properties import Properties, VariableByteIntegers
 
 from ferrogate.gateway.mqtt_properties import LeanProperties
 
@@ -77,18 +77,8 @@ def tag_properties(stream: str, epoch: str, entry_id: int, prev: int) -> Propert
     object.__setattr__(properties, "UserProperty", [(TAG_PROPERTY, value)])
     encoded = value.encode()
     body = struct.pack(f">BH{len(_KEY)}sH", _USER_PROPERTY, len(_KEY), _KEY, len(encoded)) + encoded
-    object.__setattr__(properties, "_packed", _varint(len(body)) + body)
+    object.__setattr__(properties, "_packed", VariableByteIntegers.encode(len(body)) + body)
     return properties
-
-
-def _varint(n: int) -> bytes:
-    """MQTT's variable byte integer (the properties' length)."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def read_tag(properties: Properties | None) -> DeliveryTag | None:
