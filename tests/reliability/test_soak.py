@@ -25,7 +25,6 @@ import asyncio
 import itertools
 import os
 import random
-import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,15 @@ from typing import Any
 import pytest
 import yaml
 
+from ferrogate.gateway.demo import Demo
 from ferrogate.gateway.model_base import SpoolConfig
 from ferrogate.gateway.services import InfluxDB, Mosquitto
 from tests.accounted_run import SPEED, fast_plant
 from tests.conftest import plant_on_free_ports
+from tests.reliability import memory_trace
 from tests.reliability.faulted_run import (
     LONG,
+    Telemetry,
     compare_heats,
     no_negative_energy,
     rss_kib,
@@ -50,6 +52,8 @@ from tests.test_energy_end_to_end import first_good_reading_ns
 SEED = int(os.environ.get("FERROGATE_SOAK_SEED", "14"))
 PLANT_HOURS = float(os.environ.get("FERROGATE_SOAK_HOURS", 72.0 if LONG else 5.0))
 WINDOW_H = 24.0  # the books' reading window (tap_lookback_h x 2 in the demo plant): growth by design until full
+STARTUP_H = 2.0  # plant hours of start-up (the books' first derive, connections, caches) before memory is judged
+BLOCK_H = 6.0  # RSS growth is printed per block of plant hours
 TRACE = os.environ.get("FERROGATE_SOAK_TRACEMALLOC") == "1"
 SOAK_S = PLANT_HOURS * 3600 / SPEED  # wall seconds of soak
 HISTORY_S = PLANT_HOURS * 3600 + 3 * 3600  # simulated time stays accelerated past the end of the soak
@@ -155,8 +159,8 @@ def rss_per_plant_hour(samples: list[tuple[float, dict[str, int]]]) -> list[str]
         if int(h) > hour:
             hour = int(h)
             lines.append(f"{hour:7d}  " + "  ".join(f"{rss[n] / 1024:13.1f}" for n in names))
-    # growth per plant hour in blocks of 12 h: flat once the books' window is full, or not
-    block = 12.0
+    # growth per plant hour in blocks: flat once the books' window is full, or not
+    block = BLOCK_H
     starts = [next((x for x in samples if x[0] >= k * block), None) for k in range(int(samples[-1][0] // block) + 1)]
     marks = [x for x in starts if x is not None] + [samples[-1]]
     for (h0, a), (h1, b) in itertools.pairwise(marks):
@@ -169,6 +173,19 @@ def rss_per_plant_hour(samples: list[tuple[float, dict[str, int]]]) -> list[str]
     return lines
 
 
+def holdings(demo: Demo, telemetry: Telemetry) -> str:
+    """What the books, the simulators and the test's recorders hold at the end, in items."""
+    energy, sim = demo.gateway.energy if demo.gateway else None, demo.simulation
+    assert energy is not None and sim is not None
+    readings = sum(len(s) for s in energy.store.values())
+    recorded = sum(len(b) for b in telemetry.batches.values())
+    return (
+        f"held: books {len(energy.records)} records, {len(energy.intervals)} buckets, {readings} readings, "
+        f"{len(energy.pending_lines)} pending lines, outbox {len(energy._outbox)}; simulator ledger "
+        f"{len(sim.truth)} entries; test recorder {recorded} batches, {len(telemetry.stalls.spans)} stall spans"
+    )
+
+
 @pytest.mark.timeout(int(SOAK_S) + 600)
 async def test_soak_with_seeded_device_faults(soak) -> None:
     demo, telemetry, influx, faults, pids = soak
@@ -178,26 +195,30 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
     started = loop.time()
     all_samples: list[tuple[float, dict[str, int]]] = []  # (plant hours since start, RSS KiB per process)
     plant_start = sim.clock.now()
-    traced: tracemalloc.Snapshot | None = None
+    # tracemalloc marks: after start-up, half-way and at the end (two halves: a leak grows in both)
+    mark_hours = [STARTUP_H, (STARTUP_H + PLANT_HOURS) / 2]
+    marks: list[memory_trace.Mark] = []
     if TRACE:
-        tracemalloc.start(8)
-    while loop.time() - started < SOAK_S:
-        await asyncio.sleep(2.0)
-        hours = (sim.clock.now() - plant_start) / 3600
-        all_samples.append((hours, {name: rss_kib(pid) for name, pid in pids.items()}))
-        if TRACE and traced is None and hours >= WINDOW_H:
-            traced = tracemalloc.take_snapshot()
-    plant_hours = (sim.clock.now() - plant_start) / 3600
-    if traced is not None:
-        grown = tracemalloc.take_snapshot().compare_to(traced, "traceback")
-        tracemalloc.stop()
-        print(f"\nPython allocations grown from plant hour {WINDOW_H:.0f} to {plant_hours:.1f} (largest 12):")
-        for stat in grown[:12]:
-            print(
-                f"  {stat.size_diff / 1024:+9.0f} KiB {stat.count_diff:+7d} blocks  "
-                + " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in stat.traceback[:4])
-            )
+        memory_trace.start()
+    try:
+        while loop.time() - started < SOAK_S:
+            await asyncio.sleep(2.0)
+            hours = (sim.clock.now() - plant_start) / 3600
+            rss = {name: rss_kib(pid) for name, pid in pids.items()}
+            rss["tracemalloc"] = memory_trace.overhead_bytes() // 1024
+            all_samples.append((hours, rss))
+            if (TRACE or LONG) and mark_hours and hours >= mark_hours[0]:
+                mark_hours.pop(0)
+                marks.append(await memory_trace.mark(hours))
+        plant_hours = (sim.clock.now() - plant_start) / 3600
+        if TRACE or LONG:
+            marks.append(await memory_trace.mark(plant_hours))
+    finally:
+        memory_trace.stop()  # tracing slows everything after it (a failure's report took minutes)
+    for a, b in itertools.pairwise(marks):
+        print("\n" + "\n".join(memory_trace.growth(a, b)))
     print("\n" + "\n".join(rss_per_plant_hour(all_samples)))
+    print(holdings(demo, telemetry))
     samples = [(h, rss["test+gateway"]) for h, rss in all_samples]
 
     published = await settle(demo)
