@@ -153,7 +153,7 @@ def service_pid(service: Mosquitto | InfluxDB) -> int:
 def rss_per_plant_hour(samples: list[tuple[float, dict[str, int]]]) -> list[str]:
     """One line per whole plant hour: each process's RSS (MiB) at the first sample of that hour."""
     names = list(samples[0][1])
-    lines = ["plant h  " + "  ".join(f"{n:>13}" for n in names) + "   (RSS, MiB)"]
+    lines = ["plant h  " + "  ".join(f"{n:>13}" for n in names) + "   (MiB; py: Ki blocks)"]
     hour = -1
     for h, rss in samples:
         if int(h) > hour:
@@ -206,6 +206,7 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
             hours = (sim.clock.now() - plant_start) / 3600
             rss = {name: rss_kib(pid) for name, pid in pids.items()}
             rss["tracemalloc"] = memory_trace.overhead_bytes() // 1024
+            rss |= memory_trace.heap_kib()
             all_samples.append((hours, rss))
             if (TRACE or LONG) and mark_hours and hours >= mark_hours[0]:
                 mark_hours.pop(0)
