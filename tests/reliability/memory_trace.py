@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = str(Path(__file__).resolve().parents[2]) + "/"
-FRAMES = 12  # deep enough to get from inside asyncio, aiomqtt or httpx back to a line of ours
+FRAMES = 8  # deep enough to get from inside asyncio, aiomqtt or httpx back to a line of ours
 # the repository's parts, most specific first
 PARTS = (
     ("gateway/energy/", "books"),
@@ -136,7 +136,15 @@ def _reduce(snapshot: tracemalloc.Snapshot | None, hour: float, overhead: int) -
         site = site_of(stat.traceback)
         sizes[site] += stat.size
         blocks[site] += stat.count
-    objects = Counter(type(o).__qualname__ for o in gc.get_objects())
+    objects: Counter[str] = Counter()
+    for o in gc.get_objects():
+        holder = type(o).__qualname__
+        objects[holder] += 1
+        # what the GC does not track (str, int, float, bytes, dicts and tuples of those): counted by
+        # the type of the container that holds it, one level down
+        for r in gc.get_referents(o):
+            if not gc.is_tracked(r):
+                objects[f"{type(r).__qualname__} in {holder}"] += 1
     return Mark(hour, sizes, blocks, objects, overhead)
 
 
@@ -161,7 +169,7 @@ def growth(a: Mark, b: Mark, top: int = 15) -> list[str]:
         per_h = f"{size / 1024 / hours:+8.1f} KiB/h {count / hours:+9.0f} blocks/h"
         lines.append(f"    {per_h}  {site.component}: {site.line}")
     grown = sorted(b.objects, key=lambda t: -(b.objects[t] - a.objects.get(t, 0)))
-    lines.append(f"  live objects per type (largest {top} growths, per plant hour):")
+    lines.append(f"  live objects per type, and untracked ones per holder (largest {top} growths, per plant hour):")
     for name in grown[:top]:
         d = b.objects[name] - a.objects.get(name, 0)
         lines.append(f"    {d / hours:+9.0f}  {name} ({a.objects.get(name, 0)} -> {b.objects[name]})")

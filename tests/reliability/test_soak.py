@@ -7,17 +7,18 @@ InfluxDB, with disk spools.
 At the end: every heat and tap of the simulator's ledger matches the books within 0.5 % (a heat a
 fault touched is flagged, and each unit's heats together hold no more than the ledger + 0.5 %:
 energy the books could not account, e.g. a counter's jump after a freeze, is flagged, never
-invented), no electricity
-bucket is negative, every Modbus reading sent on MQTT is in InfluxDB, both spools are empty, and the
-resident memory of this process (gateway and simulators) is flat once the books' window is full or,
-in a short run, grows no faster than the readings the books must keep.
+invented), no electricity bucket is negative, every Modbus reading sent on MQTT is in InfluxDB, both
+spools are empty, and the resident memory of this process (gateway, simulators, test) grows after
+start-up by no more than RSS_GROWTH_MIB_PER_H per plant hour (least-squares slope).
 
 In CI it runs 5 h of plant time (about 75 s); `scripts/reliability.sh` runs 72 h
-(FERROGATE_RELIABILITY_LONG=1, about 18 minutes of soak): three times the books' 24 h reading window,
-so the RSS per plant hour it prints (this process, Mosquitto, influxd) shows the plateau.
-FERROGATE_SOAK_HOURS sets another length; FERROGATE_SOAK_TRACEMALLOC=1 prints the Python allocations
-that grew most between the end of the first 24 h and the end (slows the run: use it to hunt a leak).
-"""
+(FERROGATE_RELIABILITY_LONG=1, about 18 minutes of soak): three times the books' 24 h reading window.
+It prints the RSS per plant hour of this process, Mosquitto and influxd, with Python's allocated
+blocks and C malloc's heap, and the growth per 6 h block. FERROGATE_SOAK_HOURS sets another length.
+FERROGATE_SOAK_TRACEMALLOC=1 hunts a leak: Python allocations grown between plant hour 2, half-way
+and the end, by component and line, and the live objects per type (untracked ones by holder). It
+slows the process several times over: at 240x on a busy box the gateway then falls behind the plant
+and the books' checks fail, so use a short run, and the memory bound is not asserted."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import asyncio
 import itertools
 import os
 import random
+from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,13 @@ PLANT_HOURS = float(os.environ.get("FERROGATE_SOAK_HOURS", 72.0 if LONG else 5.0
 WINDOW_H = 24.0  # the books' reading window (tap_lookback_h x 2 in the demo plant): growth by design until full
 STARTUP_H = 2.0  # plant hours of start-up (the books' first derive, connections, caches) before memory is judged
 BLOCK_H = 6.0  # RSS growth is printed per block of plant hours
+# After start-up this process may grow by at most this much per plant hour (at SPEED, 240x). By design
+# it grows: the books' readings (until their 24 h window is full), their buckets and records (kept for
+# this and the previous month), the simulator's ledger and this test's recorder of clock readings: with
+# seed 14 that measured +0.62 to +0.86 MiB per plant hour (8 h, load 8-10). The simulators' logs of
+# every served value (`forget_served`) grew it by +1.9 to +2.9 MiB per plant hour (24 h, load 17): one
+# tuple kept per OPC UA value published. The bound lies between the two.
+RSS_GROWTH_MIB_PER_H = 1.5
 TRACE = os.environ.get("FERROGATE_SOAK_TRACEMALLOC") == "1"
 SOAK_S = PLANT_HOURS * 3600 / SPEED  # wall seconds of soak
 HISTORY_S = PLANT_HOURS * 3600 + 3 * 3600  # simulated time stays accelerated past the end of the soak
@@ -141,8 +150,23 @@ async def soak(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tm
         telemetry,
         influx,
     ):
+        forget_served(demo)
         pids = {"test+gateway": os.getpid(), "mosquitto": service_pid(mosquitto), "influxd": service_pid(influxdb)}
         yield demo, telemetry, influx, faults, pids
+
+
+def forget_served(demo: Demo) -> None:
+    """The simulated devices remember what they served, for tests that compare it with what was
+    stored (100,000 values per OPC UA server and log, 10,000 reads per Modbus device); the soak does
+    not read them, and over its first 80 or so plant hours they were most of this process's growth
+    (some 10,000 tuples per plant hour, 2 MiB/h), so they keep only their last entry here, as in the
+    benchmarks (bench/farm.py: served_log=1)."""
+    sim = demo.simulation
+    assert sim is not None
+    for modbus in sim.modbus.values():
+        modbus.served = deque(maxlen=1)
+    for opcua in sim.opcua.values():
+        opcua.served, opcua.served_nodes = deque(maxlen=1), deque(maxlen=1)
 
 
 def service_pid(service: Mosquitto | InfluxDB) -> int:
@@ -208,11 +232,11 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
             rss["tracemalloc"] = memory_trace.overhead_bytes() // 1024
             rss |= memory_trace.heap_kib()
             all_samples.append((hours, rss))
-            if (TRACE or LONG) and mark_hours and hours >= mark_hours[0]:
+            if TRACE and mark_hours and hours >= mark_hours[0]:
                 mark_hours.pop(0)
                 marks.append(await memory_trace.mark(hours))
         plant_hours = (sim.clock.now() - plant_start) / 3600
-        if TRACE or LONG:
+        if TRACE:
             marks.append(await memory_trace.mark(plant_hours))
     finally:
         memory_trace.stop()  # tracing slows everything after it (a failure's report took minutes)
@@ -220,7 +244,7 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
         print("\n" + "\n".join(memory_trace.growth(a, b)))
     print("\n" + "\n".join(rss_per_plant_hour(all_samples)))
     print(holdings(demo, telemetry))
-    samples = [(h, rss["test+gateway"]) for h, rss in all_samples]
+    samples = [(h, rss["test+gateway"] - rss["tracemalloc"]) for h, rss in all_samples]
 
     published = await settle(demo)
     assert gateway.publisher is not None
@@ -244,15 +268,10 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
     heats = compare_heats(demo, first_seen)
     buckets = no_negative_energy(demo)
 
-    # memory: after the first quarter (start-up, caches), the growth per plant hour in the second half
-    # may be at most what it was in the second quarter (the books keep 24 h of readings, so a short
-    # run grows by design; a leak would grow faster as the run goes on), and never by 384 MiB or more
-    quarter = len(samples) // 4
-    early, late = samples[quarter : 2 * quarter], samples[2 * quarter :]
-
-    def slope(part: list[tuple[float, int]]) -> float:  # KiB per plant hour, first to last sample
-        return (part[-1][1] - part[0][1]) / max(part[-1][0] - part[0][0], 1e-9)
-
+    # memory: after start-up, the least-squares slope of this process's RSS (less tracemalloc's own
+    # tables) per plant hour; a fit, not two end points, so one step of the allocator does not decide
+    steady = [(h, kib) for h, kib in samples if h >= STARTUP_H]
+    growth_mib_h = least_squares_slope(steady) / 1024
     rss = [kib for _, kib in samples]
     print(
         f"\nsoak (seed {SEED}): {plant_hours:.1f} h of plant time in {SOAK_S:.0f} s, {len(faults)} faults "
@@ -262,9 +281,18 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
         f"{heats.missed} taps inside a missed_taps record; units together: "
         f"{ {u: f'{e:+.3%}' for u, e in heats.unit_errors.items()} }; {buckets} buckets, none negative; "
         f"RSS {rss[0] / 1024:.0f} -> {max(rss) / 1024:.0f} -> {rss[-1] / 1024:.0f} MiB, "
-        f"{slope(early) / 1024:.1f} MiB/h then {slope(late) / 1024:.1f} MiB/h"
+        f"{growth_mib_h:+.2f} MiB per plant hour from plant hour {STARTUP_H:.0f} (bound {RSS_GROWTH_MIB_PER_H})"
     )
     assert heats.matched >= PLANT_HOURS * 3
-    # this process also holds the session's other fixtures (the accounted demo...): the soak's own growth
-    assert max(rss) - rss[0] < 384 * 1024, rss
-    assert slope(late) <= max(slope(early), 0) + 2 * 1024, (slope(early), slope(late))
+    if not TRACE:  # tracing's own allocations and the marks' reductions are in the RSS: figures only
+        assert len(steady) >= 10, f"too few samples after start-up to judge memory: {len(steady)}"
+        assert growth_mib_h <= RSS_GROWTH_MIB_PER_H, (growth_mib_h, steady[0], steady[-1])
+
+
+def least_squares_slope(points: list[tuple[float, int]]) -> float:
+    """The slope of the least-squares line through (x, y) points."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
