@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,7 +210,12 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
                     unseen.append(entry)
                     continue
                 if unseen:  # the record after them spans them: it says so, and holds their energy too
-                    assert any(f.startswith(MISSED_TAPS) for f in rec.flags), (rec.id, rec.flags, unseen)
+                    assert any(f.startswith(MISSED_TAPS) for f in rec.flags), (
+                        rec.id,
+                        rec.flags,
+                        unseen,
+                        records_near(energy.records.values(), asset, unseen[0]["start"], entry["end"]),
+                    )
                 if NO_PREVIOUS_TAP in rec.flags:
                     unseen = []
                     continue  # the first tap the gateway saw: it ends a heat the gateway saw only part of
@@ -227,7 +232,10 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
                     result.worst_error = max(result.worst_error, abs(error))
                 else:
                     result.flagged.append((asset, entry["id"], ",".join(sorted(rec.flags)), rec.electricity_kwh, want))
-            assert not unseen, f"no record for {[e['id'] for e in unseen]}"
+            assert not unseen, (
+                f"no record for {[e['id'] for e in unseen]}",
+                records_near(energy.records.values(), asset, unseen[0]["start"], horizon),
+            )
             if truth_sum:
                 result.unit_errors[asset] = (book_sum - truth_sum) / truth_sum
                 flagged = [f for f in result.flagged if f[0] == asset]
@@ -244,6 +252,12 @@ def compare_heats(demo: Demo, first_seen_ns: dict[str, int]) -> HeatCheck:
             recorded = {iso_utc(r.end_ns) for r in energy.records.values() if r.unit == asset}
             assert {e for e in recorded if first < e <= horizon} <= ends, f"{asset}: heats the plant did not make"
     return result
+
+
+def records_near(records: Iterable[ProductionRecord], unit: str, start: str, end: str) -> list[str]:
+    """The unit's records ending in [start, end] (ISO times), to see what stood where a heat was not found."""
+    near = sorted((r for r in records if r.unit == unit and start <= iso_utc(r.end_ns) <= end), key=lambda r: r.end_ns)
+    return [f"{r.id} {iso_utc(r.start_ns)}..{iso_utc(r.end_ns)} {r.quality.value} {sorted(r.flags)}" for r in near]
 
 
 def no_negative_energy(demo: Demo) -> int:
