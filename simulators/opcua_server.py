@@ -126,9 +126,8 @@ class SimulatedOpcUaDevice:
         self.server = self._new_server()
         self.refusing = False
         self._nodes: list[tuple[Folder, Variable, ua.NodeId]] = []
-        # every value written: (signal, value, source time ns) and (node id, value, source time ns, status)
+        # the last `served_log` values written: (signal, value, source time ns), for tests' ground truth
         self.served: deque[tuple[str, float, int]] = deque(maxlen=served_log)
-        self.served_nodes: deque[tuple[str, float | int | bool, int, int]] = deque(maxlen=served_log)
         for noisy in ("asyncua.server", "asyncua.common"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -222,7 +221,6 @@ class SimulatedOpcUaDevice:
             else:
                 await self.server.write_attribute_value(node_id, dv)
             self.served.append((var.signal, value, sim_time_ns))
-            self.served_nodes.append((f"{folder.name}.{var.name}", value, sim_time_ns, status))
 
     async def _write_keeping_the_value(self, node_id: ua.NodeId, dv: ua.DataValue) -> None:
         """Store the DataValue as it is, value and status, for Read and for the subscriptions:

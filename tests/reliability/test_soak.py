@@ -157,7 +157,7 @@ async def soak(mosquitto: Mosquitto, influxdb: InfluxDB, fresh_database: str, tm
 
 def forget_served(demo: Demo) -> None:
     """The simulated devices remember what they served, for tests that compare it with what was
-    stored (100,000 values per OPC UA server and log, 10,000 reads per Modbus device); the soak does
+    stored (100,000 values per OPC UA server, 10,000 reads per Modbus device); the soak does
     not read them, and over its first 80 or so plant hours they were most of this process's growth
     (some 10,000 tuples per plant hour, 2 MiB/h), so they keep only their last entry here, as in the
     benchmarks (bench/farm.py: served_log=1)."""
@@ -166,7 +166,7 @@ def forget_served(demo: Demo) -> None:
     for modbus in sim.modbus.values():
         modbus.served = deque(maxlen=1)
     for opcua in sim.opcua.values():
-        opcua.served, opcua.served_nodes = deque(maxlen=1), deque(maxlen=1)
+        opcua.served = deque(maxlen=1)
 
 
 def service_pid(service: Mosquitto | InfluxDB) -> int:
