@@ -27,10 +27,10 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ferrogate.drivers.base import Driver, bad_readings, is_comm_failure, now_ns
 from ferrogate.drivers.hj212.config import Hj212Device
-from ferrogate.drivers.hj212.driver import Hj212Listener, listen_groups
 from ferrogate.drivers.modbus.link import ModbusLinks
 from ferrogate.gateway.cancellation import raise_if_cancelled
 from ferrogate.gateway.config import PlantConfig
@@ -38,6 +38,9 @@ from ferrogate.gateway.metrics import DeviceMetrics, GatewayMetrics
 from ferrogate.gateway.mqtt import Backoff
 from ferrogate.gateway.reading import CLOCK_STEP, COMM_ERROR, Quality, Reading, ScanBatch
 from ferrogate.gateway.timeutil import GATEWAY_CLOCK
+
+if TYPE_CHECKING:
+    from ferrogate.drivers.hj212.driver import Hj212Listener
 
 log = logging.getLogger(__name__)
 _GOOD = Quality.GOOD
@@ -314,6 +317,12 @@ class Collector:
             if not isinstance(d, Hj212Device)
         ]
         listened = [d for d in plant.devices if isinstance(d, Hj212Device)]
+        self.listeners: list[Hj212Listener] = []
+        if not listened:
+            return
+        # the HJ 212 receiver (codec, server, listener) only in a process that listens: about 1 MiB
+        from ferrogate.drivers.hj212.driver import Hj212Listener, listen_groups
+
         owners = plant.asset_of_point()
         self.listeners = [
             Hj212Listener(

@@ -26,6 +26,7 @@ NOT_LOADED = (
     "ferrogate.gateway.compliance.model",
     "ferrogate.gateway.cost.model",
     "ferrogate.gateway.uplink.service",
+    "ferrogate.drivers.hj212.driver",  # the HJ 212 receiver: only where the plant has data loggers
     "ferrogate.simulators.equipment",  # the simulators' catalogs
     "ferrogate.simulators.register_maps",
 )
