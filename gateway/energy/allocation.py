@@ -9,12 +9,12 @@ in proportion to their own energy in that interval.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from ferrogate.gateway.energy.counters import Flag, Interval, worst
+from ferrogate.gateway.energy.counters import Columns, Flag, Interval, worst
 from ferrogate.gateway.energy.events import Amount, Curve, scaled
 from ferrogate.gateway.reading import Quality
 
@@ -38,6 +38,16 @@ def fixed_shares(shared: Windowed, shares: Mapping[str, float]) -> dict[str, Sha
     return {target: Share(shared, fraction) for target, fraction in shares.items()}
 
 
+def windows(curve: Windowed, t0s: Sequence[int], t1s: Sequence[int]) -> tuple[list[float], list[Quality]]:
+    """`curve.between(t0, t1)`'s value and quality for each window (in time order), in one pass
+    where the curve can (`Curve.windows`, `Summed.windows`)."""
+    many = getattr(curve, "windows", None)
+    if many is not None:
+        return many(t0s, t1s)  # type: ignore[no-any-return]
+    amounts = [curve.between(t0, t1) for t0, t1 in zip(t0s, t1s, strict=True)]
+    return [a.value for a in amounts], [a.quality for a in amounts]
+
+
 def pro_rata_remainder(shared: Curve, own: Mapping[str, Windowed], tolerance: float = 0.01) -> dict[str, Curve]:
     """Split `shared - sum(own)` over each of the shared meter's intervals pro rata to `own`.
 
@@ -46,30 +56,40 @@ def pro_rata_remainder(shared: Curve, own: Mapping[str, Windowed], tolerance: fl
     sub-meters read more than the main: allocated as measured, Uncertain and flagged.
     """
     names = list(own)
-    parts: dict[str, list[Interval]] = {n: [] for n in names}
-    for iv in shared.intervals:
-        amounts = {n: own[n].between(iv.start_ns, iv.end_ns) for n in names}
-        total_own = sum(a.value for a in amounts.values())
-        quality = iv.quality
-        for a in amounts.values():
-            quality = worst(quality, a.quality)
-        flags = set(iv.flags)
-        if iv.amount is None:
-            for n in names:
-                parts[n].append(Interval(iv.start_ns, iv.end_ns, None, Quality.BAD, tuple(flags)))
+    starts, ends = shared.starts, shared.ends
+    measured = [windows(own[n], starts, ends) for n in names]
+    parts = {n: Columns(starts, ends, [], {}) for n in names}
+    columns = [parts[n] for n in names]
+    good = Quality.GOOD
+    for i, amount in enumerate(shared.amounts):
+        values = [m[0][i] for m in measured]
+        total_own = sum(values)
+        iv = shared.special.get(i)
+        quality = good if iv is None else iv.quality
+        for _, qualities in measured:
+            quality = worst(quality, qualities[i])
+        flags = set() if iv is None else set(iv.flags)
+        if amount is None:
+            for col in columns:
+                col.amounts.append(None)
+                col.special[i] = Interval(starts[i], ends[i], None, Quality.BAD, tuple(flags))
             continue
-        remainder = iv.amount - total_own
-        if remainder < -tolerance * max(iv.amount, 0.0):
+        remainder = amount - total_own
+        if remainder < -tolerance * max(amount, 0.0):
             quality = worst(quality, Quality.UNCERTAIN)
             flags.add(Flag.negative_remainder)
         if total_own > 0:
-            weights = {n: amounts[n].value / total_own for n in names}
+            weights = [v / total_own for v in values]
         else:
-            weights = dict.fromkeys(names, 1.0 / len(names))
+            weights = [1.0 / len(names)] * len(names)
             flags.add(Flag.idle_equal_split)
-        for n in names:
-            parts[n].append(Interval(iv.start_ns, iv.end_ns, remainder * weights[n], quality, tuple(sorted(flags))))
-    return {n: Curve(ivs) for n, ivs in parts.items()}
+        plain = quality is good and not flags
+        for col, weight in zip(columns, weights, strict=True):
+            share = remainder * weight
+            col.amounts.append(share)
+            if not plain:
+                col.special[i] = Interval(starts[i], ends[i], share, quality, tuple(sorted(flags)))
+    return {n: Curve(cols) for n, cols in parts.items()}
 
 
 class BalanceStatus(StrEnum):
