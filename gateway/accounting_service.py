@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 NS_PER_H = 3_600_000_000_000
 RAW_QUERY_CHUNK_NS = NS_PER_H  # raw readings are read back an hour at a time
+_QUALITY = {q.value: q for q in Quality}  # a reading's quality field, looked up (not an Enum call per row)
 # scan batches held while the books load their state at start (InfluxDB may be slow or away);
 # beyond this the oldest are dropped, counted and logged (a recompute re-reads them from InfluxDB)
 EARLY_BATCHES_MAX = 20_000
@@ -477,10 +478,16 @@ class AccountingService:
     # --- recompute from InfluxDB ---------------------------------------------------------------------
 
     async def read_raw(
-        self, start_ns: int, end_ns: int, keys: Iterable[tuple[str, str]] | None = None
+        self,
+        start_ns: int,
+        end_ns: int,
+        keys: Iterable[tuple[str, str]] | None = None,
+        into: dict[tuple[str, str], Series] | None = None,
     ) -> dict[tuple[str, str], Series]:
-        """The accounting meters' readings (or those of `keys`) in [start_ns, end_ns) from measurement `reading`."""
-        store: dict[tuple[str, str], Series] = {key: Series() for key in (self.store if keys is None else keys)}
+        """The accounting meters' readings (or those of `keys`, or of `into`'s series, which they
+        are added to) in [start_ns, end_ns) from measurement `reading`."""
+        wanted = self.store if keys is None else keys
+        store = into if into is not None else {key: Series() for key in wanted}
         if not store:
             return store
         match = " OR ".join(f"(device='{_q(d)}' AND point='{_q(p)}')" for d, p in store)
@@ -492,25 +499,35 @@ class AccountingService:
                 f"AND time >= {t} AND time < {t1} GROUP BY device, point"
             )
             for s in await self.influx.query(q):
-                series = store[(s.tags["device"], s.tags["point"])]
-                for row in s.values:
-                    _, value, quality = row
-                    series.add(int(row[0]), None if value is None else float(value), Quality(quality or "bad"))
+                rows = s.values  # [time, value, quality], in time order
+                store[(s.tags["device"], s.tags["point"])].extend(
+                    [int(row[0]) for row in rows],
+                    [None if row[1] is None else float(row[1]) for row in rows],
+                    [_QUALITY.get(row[2]) or Quality(row[2] or "bad") for row in rows],
+                )
             t = t1
         return store
 
     async def recompute(self, start_ns: int, end_ns: int) -> None:
         """Re-derive [start_ns, end_ns) from the raw readings in InfluxDB (replacing what was
-        derived there before) and re-sum every period it touches."""
+        derived there before) and re-sum every period it touches. A day at a time, each from the
+        readings since `tap_lookback_h` before it: those of the day before are kept, not read again,
+        so memory holds a day and its lookback whatever the span."""
         lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
+        # readings past each day's end too, so every meter is bracketed and the horizon reaches it
+        beyond = int(self.model.config.max_wait_s * 1e9)
         step = self.books.interval_ns
         start_ns -= start_ns % step
         day_ns = 24 * NS_PER_H
+        store = {key: Series() for key in self.store}
+        read_to = start_ns - lookback
         t = start_ns
         while t < end_ns:
             t1 = min(end_ns, t + day_ns)
-            # readings past the end too, so every meter is bracketed and the horizon reaches t1
-            store = await self.read_raw(t - lookback, t1 + int(self.model.config.max_wait_s * 1e9))
+            for series in store.values():
+                series.drop_before(t - lookback)  # what reading [t - lookback, t1 + beyond) would give
+            await self.read_raw(max(read_to, t - lookback), t1 + beyond, into=store)
+            read_to = t1 + beyond
             derived = self.books.derive(store, t, t1)
             await self._delete_derived(t, t1)
             for rid in [rid for rid, r in self.records.items() if t <= r.end_ns < t1]:

@@ -56,40 +56,55 @@ def pro_rata_remainder(shared: Curve, own: Mapping[str, Windowed], tolerance: fl
     sub-meters read more than the main: allocated as measured, Uncertain and flagged.
     """
     names = list(own)
-    starts, ends = shared.starts, shared.ends
-    measured = [windows(own[n], starts, ends) for n in names]
-    parts = {n: Columns(starts, ends, [], {}) for n in names}
-    columns = [parts[n] for n in names]
+    if not names:
+        return {}
+    starts, ends, amounts = shared.starts, shared.ends, shared.amounts
     good = Quality.GOOD
-    for i, amount in enumerate(shared.amounts):
-        values = [m[0][i] for m in measured]
-        total_own = sum(values)
-        iv = shared.special.get(i)
-        quality = good if iv is None else iv.quality
-        for _, qualities in measured:
-            quality = worst(quality, qualities[i])
+    measured = [windows(own[n], starts, ends) for n in names]
+    totals = [sum(values) for values in zip(*(values for values, _ in measured), strict=True)]
+    own_quality = [good] * len(amounts)  # the worst of the targets' windows, interval by interval
+    for _, qualities in measured:
+        if any(q is not good for q in qualities):
+            own_quality = [worst(a, b) for a, b in zip(own_quality, qualities, strict=True)]
+    remainders = [None if a is None else a - t for a, t in zip(amounts, totals, strict=True)]
+    equal = 1.0 / len(names)
+    shares = [
+        [
+            None if r is None else r * (v / t if t > 0 else equal)
+            for r, v, t in zip(remainders, values, totals, strict=True)
+        ]
+        for values, _ in measured
+    ]
+    # quality and flags only where a part may not be a plain Good interval (rare)
+    special_shared = shared.special
+    odd = [
+        i
+        for i, (a, r, t, q) in enumerate(zip(amounts, remainders, totals, own_quality, strict=True))
+        if a is None or r is None or q is not good or not t > 0 or r < -tolerance * max(a, 0.0) or i in special_shared
+    ]
+    specials: list[dict[int, Interval]] = [{} for _ in names]
+    for i in odd:
+        iv = special_shared.get(i)
+        quality = worst(good if iv is None else iv.quality, own_quality[i])
         flags = set() if iv is None else set(iv.flags)
-        if amount is None:
-            for col in columns:
-                col.amounts.append(None)
-                col.special[i] = Interval(starts[i], ends[i], None, Quality.BAD, tuple(flags))
+        amount, remainder = amounts[i], remainders[i]
+        if amount is None or remainder is None:
+            for special in specials:
+                special[i] = Interval(starts[i], ends[i], None, Quality.BAD, tuple(flags))
             continue
-        remainder = amount - total_own
         if remainder < -tolerance * max(amount, 0.0):
             quality = worst(quality, Quality.UNCERTAIN)
             flags.add(Flag.negative_remainder)
-        if total_own > 0:
-            weights = [v / total_own for v in values]
-        else:
-            weights = [1.0 / len(names)] * len(names)
+        if not totals[i] > 0:
             flags.add(Flag.idle_equal_split)
-        plain = quality is good and not flags
-        for col, weight in zip(columns, weights, strict=True):
-            share = remainder * weight
-            col.amounts.append(share)
-            if not plain:
-                col.special[i] = Interval(starts[i], ends[i], share, quality, tuple(sorted(flags)))
-    return {n: Curve(cols) for n, cols in parts.items()}
+        if quality is good and not flags:
+            continue
+        for special, amounts_of in zip(specials, shares, strict=True):
+            special[i] = Interval(starts[i], ends[i], amounts_of[i], quality, tuple(sorted(flags)))
+    return {
+        n: Curve(Columns(starts, ends, amounts_of, special))
+        for n, amounts_of, special in zip(names, shares, specials, strict=True)
+    }
 
 
 class BalanceStatus(StrEnum):

@@ -74,7 +74,8 @@ class Summed:
         for part in self.parts:
             part_values, part_qualities = windows(part, t0s, t1s)
             values = [v + p for v, p in zip(values, part_values, strict=True)]  # Amount.add's sum, in order
-            qualities = [worst(q, p) for q, p in zip(qualities, part_qualities, strict=True)]
+            if any(p is not Quality.GOOD for p in part_qualities):
+                qualities = [worst(q, p) for q, p in zip(qualities, part_qualities, strict=True)]
         return values, qualities
 
 

@@ -144,13 +144,23 @@ class Curve:
         return values, qualities
 
     def _at_each(self, times: Sequence[int]) -> list[float]:
-        ends, n = self.ends, len(self.ends)
+        """`at` of each time (non-decreasing), its interval found by walking; `_at`'s formula inlined,
+        for this loop runs once per interval of another curve."""
+        starts, ends, amounts, cum = self.starts, self.ends, self.amounts, self.cum
+        n, total = len(ends), cum[-1]
         out = []
         i = 0
         for t in times:
             while i < n and ends[i] < t:  # bisect_right(ends, t - 1), walked
                 i += 1
-            out.append(self._at(i, t))
+            if i >= n:
+                out.append(total)
+                continue
+            start = starts[i]
+            if t <= start:
+                out.append(cum[i])
+            else:
+                out.append(cum[i] + (amounts[i] or 0.0) * (t - start) / (ends[i] - start))
         return out
 
     def longest(self) -> int:
