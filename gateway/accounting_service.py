@@ -529,13 +529,15 @@ class AccountingService:
             await self.read_raw(max(read_to, t - lookback), t1 + beyond, into=store)
             read_to = t1 + beyond
             derived = self.books.derive(store, t, t1)
+            # what derive makes for the day is replaced: buckets starting in [t, t1), records ending
+            # in (t, t1] (a record ending at t1 is the day's own, not the next day's to drop)
             await self._delete_derived(t, t1)
-            for rid in [rid for rid, r in self.records.items() if t <= r.end_ns < t1]:
+            for rid in [rid for rid, r in self.records.items() if t < r.end_ns <= t1]:
                 del self.records[rid]
             for key in [k for k in self.intervals if t <= k[2] < t1]:
                 del self.intervals[key]
             for ext in self.extensions:
-                ext.forget(t, t1)
+                ext.forget(t + 1, t1 + 1)  # rows ending in [t + 1, t1 + 1): in (t, t1], in integer ns
             await self._apply(derived.records, derived.intervals, t, min(t1, derived.horizon_ns), derived.electricity)
             t = t1
         # periods reaching outside what is kept in memory: sum them from what InfluxDB holds
@@ -545,11 +547,13 @@ class AccountingService:
             await self._write(self._period_lines(self._periods(start_ns, end_ns), self.horizon_ns or end_ns))
 
     async def _delete_derived(self, start_ns: int, end_ns: int) -> None:
-        for measurement in (wire.INTERVAL, wire.RECORD, *(m for ext in self.extensions for m in ext.measurements)):
-            await self.influx.query(
-                f"DELETE FROM {measurement} WHERE site='{_q(self.site)}' AND time >= {start_ns} AND time < {end_ns}",
-                epoch=None,
-            )
+        """Buckets (time = start) in [start_ns, end_ns); records and the extensions' per-record rows
+        (time = end) in (start_ns, end_ns]."""
+        by_end = dict.fromkeys((wire.RECORD, *(m for ext in self.extensions for m in ext.measurements)))
+        spans = [(wire.INTERVAL, f"time >= {start_ns} AND time < {end_ns}")]
+        spans += [(m, f"time > {start_ns} AND time <= {end_ns}") for m in by_end]
+        for measurement, span in spans:
+            await self.influx.query(f"DELETE FROM {measurement} WHERE site='{_q(self.site)}' AND {span}", epoch=None)
 
     async def load_derived(self, start_ns: int, end_ns: int) -> None:
         """Records and buckets written before (e.g. by a previous run), so period sums are whole."""
