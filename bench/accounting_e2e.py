@@ -243,6 +243,7 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--dir", type=Path, required=True, help="where influxd keeps its data between runs")
     parser.add_argument("--py-spy", type=Path, help="raw py-spy stacks of the energy role into this file")
+    parser.add_argument("--write-only", action="store_true", help="write the readings, do not recompute")
     args = parser.parse_args()
     marker = args.dir / f"written-{args.hours}h.json"
     broker = start_mosquitto(args.dir / "mosquitto")
@@ -256,6 +257,9 @@ def main() -> None:
             readings = write_raw(database.port, start_s, end_s - start_s)
             written = {"start_s": start_s, "end_s": end_s, "readings": readings, "write_s": time.monotonic() - began}
             marker.write_text(json.dumps(written))
+        if args.write_only:
+            print(json.dumps(written))
+            return
         start_s, end_s = int(written["start_s"]), int(written["end_s"])  # type: ignore[call-overload]
         figures = recompute(args.dir / "run", broker.port, database.port, start_s, end_s, influx_pid, args.py_spy)
         print(json.dumps({"hours": args.hours, **written, **figures, "load_average": load_average()}, indent=1))

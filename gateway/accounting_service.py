@@ -539,6 +539,7 @@ class AccountingService:
             for ext in self.extensions:
                 ext.forget(t + 1, t1 + 1)  # rows ending in [t + 1, t1 + 1): in (t, t1], in integer ns
             await self._apply(derived.records, derived.intervals, t, min(t1, derived.horizon_ns), derived.electricity)
+            del derived  # its curves are a day's worth: not kept while the next day is derived
             t = t1
         # periods reaching outside what is kept in memory: sum them from what InfluxDB holds
         keep = self._keep_from(time.time_ns())

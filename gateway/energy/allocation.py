@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from ferrogate.gateway.energy.counters import Columns, Flag, Interval, worst
+from ferrogate.gateway.energy.counters import Columns, Flag, Mark, worst
 from ferrogate.gateway.energy.events import Amount, Curve, scaled
 from ferrogate.gateway.reading import Quality
 
@@ -82,15 +82,15 @@ def pro_rata_remainder(shared: Curve, own: Mapping[str, Windowed], tolerance: fl
         for i, (a, r, t, q) in enumerate(zip(amounts, remainders, totals, own_quality, strict=True))
         if a is None or r is None or q is not good or not t > 0 or r < -tolerance * max(a, 0.0) or i in special_shared
     ]
-    specials: list[dict[int, Interval]] = [{} for _ in names]
+    special: dict[int, Mark] = {}  # the same for every part: one map, shared
+    marks: dict[tuple[Quality, tuple[str, ...]], Mark] = {}  # one mark per kind, shared by every part
     for i in odd:
-        iv = special_shared.get(i)
-        quality = worst(good if iv is None else iv.quality, own_quality[i])
-        flags = set() if iv is None else set(iv.flags)
+        shared_mark = special_shared.get(i)
+        quality = worst(good if shared_mark is None else shared_mark.quality, own_quality[i])
+        flags = set() if shared_mark is None else set(shared_mark.flags)
         amount, remainder = amounts[i], remainders[i]
         if amount is None or remainder is None:
-            for special in specials:
-                special[i] = Interval(starts[i], ends[i], None, Quality.BAD, tuple(flags))
+            special[i] = Mark(Quality.BAD, tuple(flags))
             continue
         if remainder < -tolerance * max(amount, 0.0):
             quality = worst(quality, Quality.UNCERTAIN)
@@ -99,12 +99,9 @@ def pro_rata_remainder(shared: Curve, own: Mapping[str, Windowed], tolerance: fl
             flags.add(Flag.idle_equal_split)
         if quality is good and not flags:
             continue
-        for special, amounts_of in zip(specials, shares, strict=True):
-            special[i] = Interval(starts[i], ends[i], amounts_of[i], quality, tuple(sorted(flags)))
-    return {
-        n: Curve(Columns(starts, ends, amounts_of, special))
-        for n, amounts_of, special in zip(names, shares, specials, strict=True)
-    }
+        tags = tuple(sorted(flags))
+        special[i] = marks.setdefault((quality, tags), Mark(quality, tags))
+    return {n: Curve(Columns(starts, ends, amounts_of, special)) for n, amounts_of in zip(names, shares, strict=True)}
 
 
 class BalanceStatus(StrEnum):

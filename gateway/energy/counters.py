@@ -63,22 +63,30 @@ def worst(a: Quality, b: Quality) -> Quality:
     return Quality.GOOD
 
 
+class Mark(NamedTuple):
+    """What an interval carries besides its span and amount, where it is not plain Good."""
+
+    quality: Quality
+    flags: tuple[str, ...] = ()
+    raw_delta: float | None = None
+
+
 class Columns(NamedTuple):
     """Intervals as columns: a day of 1-second readings is about 86,400 intervals per meter, nearly all
-    plain (Good, no flags), so only the others are kept as `Interval` objects, by index."""
+    plain (Good, no flags, amount known), so only the others have a `Mark`, by index (one mark may
+    serve many intervals)."""
 
     starts: list[int]
     ends: list[int]
     amounts: list[float | None]
-    # the intervals that are not Interval(start, end, amount, GOOD) with a known amount
-    special: dict[int, Interval]
+    special: dict[int, Mark]
 
     @classmethod
     def of(cls, intervals: Sequence[Interval]) -> Columns:
         intervals = list(intervals)
         good = Quality.GOOD
         special = {
-            i: iv
+            i: Mark(iv.quality, iv.flags, iv.raw_delta)
             for i, iv in enumerate(intervals)
             if iv.amount is None or iv.flags or iv.quality is not good or iv.raw_delta is not None
         }
@@ -89,7 +97,7 @@ class Columns(NamedTuple):
     def intervals(self) -> list[Interval]:
         special, good = self.special, Quality.GOOD
         return [
-            special[i] if i in special else Interval(s, e, a, good)
+            Interval(s, e, a, *special[i]) if i in special else Interval(s, e, a, good)  # type: ignore[arg-type]
             for i, (s, e, a) in enumerate(zip(self.starts, self.ends, self.amounts, strict=True))
         ]
 
@@ -104,7 +112,7 @@ def counter_intervals(
 def counter_columns(times: list[int], values: list[float], qualities: list[Quality], spec: CounterSpec) -> Columns:
     """`counter_intervals` as columns, with no object per plain interval."""
     amounts: list[float | None] = []
-    special: dict[int, Interval] = {}
+    special: dict[int, Mark] = {}
     modulus, rate = spec.modulus, spec.max_rate_per_h
     slack = 1.0 + spec.tolerance
     good = Quality.GOOD
@@ -117,19 +125,20 @@ def counter_columns(times: list[int], values: list[float], qualities: list[Quali
         if delta >= 0 and (limit is None or delta <= limit):
             amounts.append(delta)
             if quality is not good:
-                special[i - 1] = Interval(t0, t1, delta, quality, (Flag.uncertain_reading,), delta)
+                special[i - 1] = Mark(quality, (Flag.uncertain_reading,), delta)
             continue
+        amount: float | None
         if delta >= 0:  # above what the meter can physically count in the time
-            iv = Interval(t0, t1, None, Quality.BAD, (Flag.implausible_jump,), delta)
+            amount, mark = None, Mark(Quality.BAD, (Flag.implausible_jump,), delta)
         elif modulus is not None and _is_rollover(v0, v1, delta + modulus, modulus, limit):
-            iv = Interval(t0, t1, delta + modulus, quality, (Flag.rollover,), delta)
+            amount, mark = delta + modulus, Mark(quality, (Flag.rollover,), delta)
         elif v1 >= 0 and (limit is None or v1 <= limit):
             # reset or replacement: a meter that restarted from zero has counted v1 since
-            iv = Interval(t0, t1, v1, Quality.UNCERTAIN, (Flag.counter_reset,), delta)
+            amount, mark = v1, Mark(Quality.UNCERTAIN, (Flag.counter_reset,), delta)
         else:
-            iv = Interval(t0, t1, None, Quality.BAD, (Flag.counter_reset,), delta)
-        amounts.append(iv.amount)
-        special[i - 1] = iv
+            amount, mark = None, Mark(Quality.BAD, (Flag.counter_reset,), delta)
+        amounts.append(amount)
+        special[i - 1] = mark
     return Columns(times[:-1], times[1:], amounts, special)
 
 

@@ -11,11 +11,12 @@ load between two readings that far apart need not have been even (a tap inside a
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ferrogate.gateway.energy.counters import Columns, Flag, Interval
+from ferrogate.gateway.energy.counters import Columns, Flag, Interval, Mark
 from ferrogate.gateway.reading import Quality
 
 _RANK = {Quality.GOOD: 0, Quality.UNCERTAIN: 1, Quality.BAD: 2}
@@ -49,9 +50,11 @@ class Curve:
     """
 
     __slots__ = (
-        "_flagged",
-        "_flagged_ends",
         "_longest",
+        "_run_ends",
+        "_run_firsts",
+        "_run_lasts",
+        "_run_marks",
         "amounts",
         "cum",
         "ends",
@@ -64,16 +67,33 @@ class Curve:
         cols = intervals if isinstance(intervals, Columns) else Columns.of(intervals)
         self.starts, self.ends, self.amounts, self.special = cols
         self.interpolation_gap_ns = interpolation_gap_ns
-        cum = [0.0]
+        cum = array("d", [0.0])  # 8 bytes a value, not a float object each
         total = 0.0
         for amount in self.amounts:
             total += amount or 0.0
             cum.append(total)
         self.cum = cum  # cum[i] = quantity up to the start of interval i
-        # quality and flags are rare: index only the intervals that have them
-        self._flagged = sorted(i for i, iv in self.special.items() if iv.flags or iv.quality is not Quality.GOOD)
-        self._flagged_ends = [self.ends[i] for i in self._flagged]
+        self._index_marks()
         self._longest: int | None = None  # the longest interval, once asked for
+
+    def _index_marks(self) -> None:
+        """Runs of consecutive intervals with the same quality and flags (rare, or a few long runs:
+        a remainder negative all day), so a window walks runs, not every interval in them."""
+        firsts: list[int] = []
+        lasts: list[int] = []
+        marks: list[Mark] = []
+        for i in sorted(self.special):
+            mark = self.special[i]
+            if not mark.flags and mark.quality is Quality.GOOD:
+                continue
+            if lasts and lasts[-1] == i - 1 and marks[-1][:2] == mark[:2]:
+                lasts[-1] = i
+            else:
+                firsts.append(i)
+                lasts.append(i)
+                marks.append(mark)
+        self._run_firsts, self._run_lasts, self._run_marks = firsts, lasts, marks
+        self._run_ends = [self.ends[i] for i in lasts]
 
     @property
     def intervals(self) -> list[Interval]:
@@ -118,14 +138,16 @@ class Curve:
         if self.interpolation_gap_ns is not None and (self._inside_gap(t0_ns) or self._inside_gap(t1_ns)):
             out.quality = Quality.UNCERTAIN
             out.flags.add(Flag.interpolated_gap)
-        lo = bisect_right(self._flagged_ends, t0_ns)
-        for k in range(lo, len(self._flagged)):
-            iv = self.special[self._flagged[k]]
-            if iv.start_ns >= t1_ns:
+        # every interval ending after t0 and starting before t1 (one search per run that reaches t0)
+        ends, starts = self.ends, self.starts
+        for k in range(bisect_right(self._run_ends, t0_ns), len(self._run_marks)):
+            first = bisect_right(ends, t0_ns, self._run_firsts[k], self._run_lasts[k] + 1)
+            if starts[first] >= t1_ns:
                 break
-            if _RANK[iv.quality] > _RANK[out.quality]:
-                out.quality = iv.quality
-            out.flags.update(iv.flags)
+            mark = self._run_marks[k]
+            if _RANK[mark.quality] > _RANK[out.quality]:
+                out.quality = mark.quality
+            out.flags.update(mark.flags)
 
     def windows(self, t0s: Sequence[int], t1s: Sequence[int]) -> tuple[list[float], list[Quality]]:
         """`between(t0, t1)`'s value and quality for many windows at once, in time order (both
@@ -134,7 +156,7 @@ class Curve:
             return [0.0] * len(t0s), [Quality.BAD] * len(t0s)
         values = [b - a for a, b in zip(self._at_each(t0s), self._at_each(t1s), strict=True)]
         gap = self.interpolation_gap_ns
-        if not self._flagged and (gap is None or self.longest() <= gap):
+        if not self._run_marks and (gap is None or self.longest() <= gap):
             return values, [Quality.GOOD] * len(values)  # nothing in the curve can mark a window
         qualities = []
         for t0, t1 in zip(t0s, t1s, strict=True):
@@ -200,19 +222,13 @@ def bridged(counter: Columns, power: Curve | None, max_power_gap_ns: int | None 
     if power is None:
         return counter
     amounts, special = list(counter.amounts), dict(counter.special)
-    for i, iv in counter.special.items():  # an unknown amount or a reset is never a plain interval
-        if iv.amount is None or Flag.counter_reset in iv.flags:
-            estimate = power.between(iv.start_ns, iv.end_ns)
-            dense = max_power_gap_ns is None or power.longest_interval(iv.start_ns, iv.end_ns) <= max_power_gap_ns
+    starts, ends = counter.starts, counter.ends
+    for i, mark in counter.special.items():  # an unknown amount or a reset is never a plain interval
+        if counter.amounts[i] is None or Flag.counter_reset in mark.flags:
+            estimate = power.between(starts[i], ends[i])
+            dense = max_power_gap_ns is None or power.longest_interval(starts[i], ends[i]) <= max_power_gap_ns
             if estimate.covered and estimate.quality is not Quality.BAD and dense:
-                special[i] = Interval(
-                    iv.start_ns,
-                    iv.end_ns,
-                    estimate.value,
-                    Quality.UNCERTAIN,
-                    (*iv.flags, Flag.bridged_by_power),
-                    iv.raw_delta,
-                )
+                special[i] = Mark(Quality.UNCERTAIN, (*mark.flags, Flag.bridged_by_power), mark.raw_delta)
                 amounts[i] = estimate.value
     return Columns(counter.starts, counter.ends, amounts, special)
 
