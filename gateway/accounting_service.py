@@ -532,7 +532,9 @@ class AccountingService:
                 series.drop_before(t - lookback)  # what reading [t - lookback, t1 + beyond) would give
             await self.read_raw(max(read_to, t - lookback), t1 + beyond, into=store)
             read_to = t1 + beyond
-            derived = self.books.derive(store, t, t1)
+            # pure and seconds long for a day of 1-second readings: in a thread, so the event loop
+            # (MQTT keepalives, the API) is not held that long; the books are changed only below
+            derived = await asyncio.to_thread(self.books.derive, store, t, t1)
             # what derive makes for the day is replaced: buckets starting in [t, t1), records ending
             # in (t, t1] (a record ending at t1 is the day's own, not the next day's to drop)
             await self._delete_derived(t, t1)
