@@ -28,7 +28,7 @@ from ferrogate.api.params import (
     parse_recent_range,
 )
 from ferrogate.api.schemas import ErrorOut
-from ferrogate.gateway.energy import wire
+from ferrogate.gateway.energy import kpi_fields, wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.benchmark import BenchmarkResult
 from ferrogate.gateway.energy.books import Books
@@ -41,9 +41,9 @@ ERRORS = {
     404: {"model": ErrorOut, "description": "unknown asset or product"},
     503: {"model": ErrorOut, "description": "the database or the accounting engine is not available"},
 }
-INTENSITY_FIELDS = wire.KPI_INTENSITY_FIELDS
-PLANT_ENERGY_FIELDS = wire.KPI_PLANT_ENERGY_FIELDS
-CARBON_FIELDS = ("tonnes_t", *wire.KPI_CARBON_FIELDS)
+INTENSITY_FIELDS = kpi_fields.KPI_INTENSITY_FIELDS
+PLANT_ENERGY_FIELDS = kpi_fields.KPI_PLANT_ENERGY_FIELDS
+CARBON_FIELDS = ("tonnes_t", *kpi_fields.KPI_CARBON_FIELDS)
 UNITS = {
     "tonnes_t": "t",
     "electricity_kwh": "kWh",

@@ -217,6 +217,23 @@ class AccountingService:
             self.store = await self.read_raw(now - lookback, now + NS_PER_H)
         except InfluxError as exc:
             log.warning("energy: could not read back recent readings (%s); starting from live data", exc)
+            return
+        self._dirty_from = self._underived_from()
+
+    def _underived_from(self) -> int | None:
+        """Where the readings loaded at start run past what the books derived from them: on a first
+        start, or after the role was down while the collector and ingest went on, InfluxDB holds
+        readings no bucket was made of, and no live reading may ever touch them again. The first
+        cycle derives from there (the last derived bucket of the asset furthest behind, again)."""
+        first = min((s.times[0] for s in self.store.values() if s.times), default=None)
+        if first is None:
+            return None
+        newest_end: dict[str, int] = {}
+        for row in self.intervals.values():
+            newest_end[row.asset] = max(newest_end.get(row.asset, row.end_ns), row.end_ns)
+        if not newest_end:
+            return first
+        return max(first, min(newest_end.values()) - self.books.interval_ns)
 
     async def aclose(self) -> None:
         await self.influx.aclose()

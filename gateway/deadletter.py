@@ -35,7 +35,8 @@ class DeadLetters:
         self._unlogged = 0
         self.write_errors = 0  # records the disk refused (full); their batches were not acknowledged
         if path is None:
-            log.warning("no dead-letter file configured: batches InfluxDB rejects are only logged")
+            # ingest then holds a rejected batch unacknowledged (gateway/ingest.py): nowhere to keep it
+            log.warning("no dead-letter file configured: a batch InfluxDB rejects for good is held, not acknowledged")
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
 

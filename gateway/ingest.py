@@ -3,8 +3,12 @@
 A message is acknowledged (manual PUBACK) only once its points are durable: written to InfluxDB,
 spooled to disk while the database is away, or, if the database rejects them for good, kept in the
 dead-letter file. Until then the broker holds the message for this worker's persistent session, so
-a worker that dies gets it again when it comes back. Several workers share the stream through the
-shared subscription `$share/ferrogate-ingest/...`, each message going to one of them.
+a worker that dies gets it again when it comes back. Without a spool path (an outbox in memory) or
+a dead-letter file there is nothing that survives a restart: such a worker acknowledges a batch only
+once InfluxDB has it, and holds it, unacknowledged, while the database is away or rejects it.
+
+Several workers share the stream through the shared subscription `$share/ferrogate-ingest/...`,
+each message going to one of them.
 
 Collectors keep their batches until ingest says they are durable: for a message that carries a
 delivery tag, ingest moves its collector's durable mark and publishes it, retained, on
@@ -23,11 +27,11 @@ from collections.abc import Callable, Sequence
 
 import aiomqtt
 
-from ferrogate.gateway import mqtt_properties
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import DeadLetters
 from ferrogate.gateway.delivery import HOLE_REPORT_S, DeliveryTag, DurableMarks, read_tag
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
+from ferrogate.gateway.ingest_flow import ReadPause
 from ferrogate.gateway.lineprotocol import batch_lines, columns_lines, device_status_line
 from ferrogate.gateway.mqtt import Backoff, _first_of, ack, connection_lost, make_client
 from ferrogate.gateway.payload import (
@@ -45,12 +49,18 @@ from ferrogate.gateway.payload import (
 )
 from ferrogate.gateway.reading import Columns
 from ferrogate.gateway.rejections import Rejections
-from ferrogate.gateway.spool import Spool, open_spool
+from ferrogate.gateway.spool import MIB, Spool, open_spool
 from ferrogate.gateway.spool_faults import SPOOL_WRITE_ERRORS, SpoolFaults
 
 log = logging.getLogger(__name__)
 
 SHARE_GROUP = "ferrogate-ingest"
+# a batch held for want of a durable place (no spool path or dead-letter file, a spool at its limit)
+# is logged at most this often (s)
+HOLD_LOG_INTERVAL_S = 60.0
+# messages received but not yet taken by the worker, at most (the broker's Receive Maximum is not
+# kept by Mosquitto 2.0 under load: gateway/ingest_flow.py); beyond, the socket is not read
+READ_AHEAD = 100
 SPOOL_NAME = "influx_outbox"
 Ack = Callable[[], None]
 
@@ -95,6 +105,7 @@ class InfluxWriter:
         self.faults = SpoolFaults(self.spool, "batches not acknowledged (the broker and the collectors keep them)")
         self.buffered_lines = 0
         self.added = 0  # entries (messages) handed over
+        self.peak_pending = 0  # the most messages held at once (handed over, not yet acknowledged)
         self.done = 0  # entries made durable and acknowledged
         self.written_lines = 0
         self.written_batches = 0
@@ -107,6 +118,14 @@ class InfluxWriter:
         self._retry_at = 0.0
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
+        self._room = asyncio.Event()  # set whenever the writer takes or acknowledges messages
+        self.holds = HoldLog()  # batches held for want of a durable place
+        self.failed_writes = 0  # writes the database did not take (unreachable, 5xx, ...): tried again
+        # the write target (database, retention policies) is prepared before the first write and
+        # never while one is under way: a line written between CREATE DATABASE and the creation of
+        # the default policy `raw` lands in `autogen`, which then stops being the default
+        self._target_ready = False
+        self._preparing = asyncio.Lock()
 
     @property
     def pending(self) -> int:
@@ -123,14 +142,35 @@ class InfluxWriter:
         self.buffer.append((lines, ack))
         self.buffered_lines += len(lines)
         self.added += 1
+        if self.added - self.done > self.peak_pending:
+            self.peak_pending = self.added - self.done
         if self.buffered_lines >= self.config.batch_size or len(self.buffer) >= self.max_pending:
             self._wake.set()
+
+    def crowded(self) -> bool:
+        """More held than writing needs: `max_pending` messages, or the lines of two full writes
+        waiting besides the one under way (the worker then stops reading: gateway/ingest_flow.py)."""
+        return self.pending >= self.max_pending or self.buffered_lines >= 2 * self.config.batch_size
+
+    def has_room(self) -> bool:
+        """Room again: under three quarters of `max_pending`, and no more than one write waiting."""
+        return 4 * self.pending < 3 * self.max_pending and self.buffered_lines <= self.config.batch_size
+
+    async def wait_room(self, within_s: float) -> bool:
+        """Wait until `has_room`; False after `within_s` seconds."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                while not self.has_room():
+                    self._room.clear()
+                    await self._room.wait()
+                return True
+        return False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             timeout = self.config.flush_interval_s
-            if self.spool.rows:
+            if self.spool.rows or (self._stuck is not None and self.database_down):
                 timeout = min(timeout, max(0.0, self._retry_at - loop.time()))
             if not self._wake.is_set():
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
@@ -159,21 +199,33 @@ class InfluxWriter:
 
     async def _flush_buffer(self) -> None:
         while self._stuck is not None or self.buffer:
+            if self._stuck is not None and self._waiting_for_database():
+                return
             groups, acks = self._stuck or self._take()
             self._stuck = None
             if groups and not await self._make_durable(groups):
                 self._stuck = (groups, acks)
                 return
             self.faults.recovered()
+            self.holds.released(self.pending)
             self._acknowledge(acks)
 
+    def _waiting_for_database(self) -> bool:
+        """A held batch waits for the database's next try (its outage backoff), not for every flush."""
+        return self.database_down and not self.spool.rows and asyncio.get_running_loop().time() < self._retry_at
+
     async def _make_durable(self, groups: list[list[str]]) -> bool:
-        """Write, spool or dead-letter the groups; False when the disk refused (nothing may be acknowledged)."""
+        """Write, spool or dead-letter the groups; False when none of that kept them (nothing may be
+        acknowledged): the disk refused, or there is no disk (a pathless spool or dead-letter file)."""
         try:
             # while the spool holds older batches, new ones queue behind them (order, and no hammering)
-            if self.spool.rows or not await self._write_retrying(groups):
+            if self.spool.rows:
                 return self._to_spool(groups)
-        except OSError:  # the dead-letter file could not be written (logged and counted by it)
+            # in an outage the database gets one try per step of its backoff, not `max_retries` more
+            retries = 0 if self.database_down else self.config.max_retries
+            if not await self._write_retrying(groups, retries):
+                return self._to_spool(groups)
+        except OSError:  # the dead-letter file could not be written, or there is none (logged)
             return False
         return True
 
@@ -191,6 +243,7 @@ class InfluxWriter:
                 taken += len(entry_lines)
             acks.append(entry_ack)
         self.buffered_lines -= taken
+        self._room.set()
         return groups, acks
 
     def _acknowledge(self, acks: list[Ack | None]) -> None:
@@ -198,24 +251,31 @@ class InfluxWriter:
             if entry_ack is not None:
                 entry_ack()
         self.done += len(acks)
+        self._room.set()
 
-    async def _write_retrying(self, groups: list[list[str]]) -> bool:
-        """Write with `max_retries` retries; False (and outage mode) if the database stays away."""
+    async def _write_retrying(self, groups: list[list[str]], retries: int) -> bool:
+        """Write with `retries` retries; False (and outage mode) if the database stays away."""
         backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s)
-        for attempt in range(self.config.max_retries + 1):
+        for attempt in range(retries + 1):
             try:
                 await self._write(groups)
-                return True
             except InfluxError as exc:
                 error = exc
-            if attempt < self.config.max_retries:
+                self.failed_writes += 1
+            else:
+                if self.database_down and not self.spool.rows:  # held batches (no spool) went through
+                    self.database_down = False
+                    self._backoff.reset()
+                    log.info("InfluxDB answers again: held batches written")
+                return True
+            if attempt < retries:
                 delay = backoff.next_delay()
                 log.warning(
                     "InfluxDB write of %d lines failed (%s); retry %d of %d in %.1f s",
                     sum(map(len, groups)),
                     error,
                     attempt + 1,
-                    self.config.max_retries,
+                    retries,
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -228,6 +288,13 @@ class InfluxWriter:
         groups are bisected so that only those that fail by themselves become dead letters.
         Raises InfluxError when trying again later is worth it."""
         lines = groups[0] if len(groups) == 1 else [line for group in groups for line in group]
+        if not self._target_ready:
+            try:
+                await self.prepare()
+            except InfluxError as exc:
+                if exc.retryable:
+                    raise
+                log.error("InfluxDB write target not prepared (%s); writing anyway", exc)
         for first_try in (True, False):
             try:
                 await self.sink.write(lines)
@@ -245,31 +312,75 @@ class InfluxWriter:
                     await self._write([lines[:half]])
                     await self._write([lines[half:]])
                 else:
-                    self.dead_letters.add(lines, exc, time.time_ns())
+                    self._dead_letter(lines, exc)
                 return
             self.written_lines += len(lines)
             self.written_batches += 1
             return
 
+    async def prepare(self, again: bool = False) -> bool:
+        """Create the write target if this dialect and user may (True if it exists now); writes
+        wait meanwhile. Raises InfluxError while the database does not answer. `again`: also when
+        prepared before (the database was dropped)."""
+        async with self._preparing:
+            if self._target_ready and not again:
+                return True
+            try:
+                created = await self.sink.prepare()
+            except InfluxError as exc:
+                # one that trying again cannot fix: the writes go ahead and answer for themselves
+                self._target_ready = not exc.retryable
+                raise
+            self._target_ready = True  # or not ours to create (`ferrogate db-init`, a v2 bucket)
+            return created
+
     async def _create_target(self) -> bool:
         try:
-            return await self.sink.prepare()
+            return await self.prepare(again=True)
         except InfluxError:
             return False
+
+    def _dead_letter(self, lines: list[str], error: InfluxError) -> None:
+        """Keep a batch the database rejected for good in the dead-letter file. Without one it cannot
+        be kept: raises OSError, so the batch is held, not acknowledged (its collector keeps it)."""
+        if self.dead_letters.path is None:
+            self.holds.held(
+                f"InfluxDB rejects a batch of {len(lines)} lines for good ({error}) and there is no dead-letter "
+                "file (influxdb.dead_letter_path or spool.path) to keep it in",
+                self.pending,
+            )
+            raise NotKept("no dead-letter file")
+        self.dead_letters.add(lines, error, time.time_ns())
 
     def _enter_outage(self, error: InfluxError) -> None:
         if not self.database_down:
             self.database_down = True
-            where = self.spool.path or "memory"
-            log.error("InfluxDB unavailable (%s): spooling batches to %s until it answers again", error, where)
+            if self.spool.path is not None:
+                where = self.spool.path
+                log.error("InfluxDB unavailable (%s): spooling batches to %s until it answers again", error, where)
+            else:
+                log.error(
+                    "InfluxDB unavailable (%s): no spool path, so batches are held unacknowledged (the broker and "
+                    "the collectors keep them) until it answers again",
+                    error,
+                )
         self._retry_at = asyncio.get_running_loop().time() + self._backoff.next_delay()
 
     def _to_spool(self, groups: list[list[str]]) -> bool:
-        """Spool the groups; False when the spool's disk refuses (full). A spool at its own limit
-        applies its policy (drop oldest/newest), counted and logged by the spool."""
+        """Spool the groups; False when they are not kept on disk, so nothing may be acknowledged: the
+        spool has no path (memory only), its disk refuses (full), or it is at its own limit (`max_mib`;
+        ingest never applies `when_full`: a dropped batch, or an older one dropped for it, would be
+        lost after its collector was told it is durable)."""
+        if self.spool.path is None:
+            return False  # held until the database answers (logged on entering the outage)
+        payload = "\n".join(line for group in groups for line in group).encode()
+        if self.spool.bytes + len(payload) > self.spool.max_bytes:
+            limit = self.spool.max_bytes / MIB
+            self.holds.held(f"the InfluxDB spool {self.spool.path} is at its limit ({limit:.1f} MiB)", self.pending)
+            return False
         count = sum(map(len, groups))
         try:
-            self.spool.append("", "\n".join(line for group in groups for line in group).encode(), count)
+            self.spool.append("", payload, count)
         except SPOOL_WRITE_ERRORS as exc:
             self.faults.failed(exc, self.pending)
             return False
@@ -287,6 +398,7 @@ class InfluxWriter:
             try:
                 await self._write(groups)
             except (InfluxError, OSError) as exc:  # OSError: a dead letter that could not be written
+                self.failed_writes += 1
                 delay = self._backoff.next_delay()
                 self._retry_at = loop.time() + delay
                 log.warning(
@@ -333,7 +445,6 @@ class IngestWorker:
         worker_id: str = "1",
         spool_name: str = SPOOL_NAME,
     ) -> None:
-        mqtt_properties.install()  # paho decodes every message's properties: without rebuilding its tables
         self.mqtt = mqtt
         self.sites = (site,) if isinstance(site, str) else tuple(site)
         self.site = self.sites[0]
@@ -355,6 +466,8 @@ class IngestWorker:
         self.marks = DurableMarks()
         self.marks_published = 0
         self._marks_moved = asyncio.Event()
+        self.read_pauses = 0  # times the worker stopped reading the broker: the writer was crowded
+        self.peak_read_ahead = 0  # the most received messages waiting to be taken
 
     @property
     def rejected(self) -> int:
@@ -480,7 +593,7 @@ class IngestWorker:
         backoff = Backoff(first=0.5, limit=30.0)
         while True:
             try:
-                created = await self.sink.prepare()
+                created = await self.writer.prepare()
             except InfluxError as exc:
                 first_try.set()
                 if not exc.retryable:
@@ -511,6 +624,7 @@ class IngestWorker:
             try:
                 async with client:
                     self._client = client
+                    reader = ReadPause(client)
                     # QoS 0: no manual PUBACK to send; the retained marks arrive now, others' as they move
                     for mark_filter in mark_filters:
                         granted = await client.subscribe(mark_filter, qos=0)
@@ -535,6 +649,7 @@ class IngestWorker:
                         if tag is not None:
                             acker = self._durable(topic, acker, tag)
                         self.handle(topic, message.payload, acker)
+                        await self._pace(client, reader)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
                 delay = backoff.next_delay()
@@ -542,6 +657,22 @@ class IngestWorker:
                 await asyncio.sleep(delay)
             finally:
                 self._client = None
+
+    async def _pace(self, client: aiomqtt.Client, reader: ReadPause) -> None:
+        """Keep a burst at the broker, not in this process (gateway/ingest_flow.py): while the writer
+        is crowded, stop reading and wait for room (at most half the keepalive: the broker's PINGRESP
+        must be read); and read no further ahead than READ_AHEAD received messages."""
+        if self.writer.crowded():
+            reader.pause()
+            self.read_pauses += 1
+            # a connection lost meanwhile ends the wait (MqttError: the reconnect loop takes over)
+            await _first_of(self.writer.wait_room(self.mqtt.keepalive_s / 2), connection_lost(client))
+        queued = len(client.messages)
+        self.peak_read_ahead = max(self.peak_read_ahead, queued)
+        if queued >= READ_AHEAD:
+            reader.pause()
+        elif queued <= READ_AHEAD // 4:  # never paused with nothing left to take: reading resumes first
+            reader.resume()
 
     def _acker(self, client: aiomqtt.Client, message: aiomqtt.Message) -> Ack:
         def send() -> None:
@@ -555,6 +686,33 @@ class IngestWorker:
     async def aclose(self) -> None:
         await self.sink.aclose()
         self.writer.close()
+
+
+class NotKept(OSError):
+    """A batch that could not be kept anywhere durable (see InfluxWriter._dead_letter)."""
+
+
+class HoldLog:
+    """Batches held unacknowledged for want of a durable place: logged at ERROR at once, then at
+    most every HOLD_LOG_INTERVAL_S with the count held, and once when they go through again."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.times = 0  # flushes that held their batch
+        self._next_log = 0.0
+
+    def held(self, why: str, pending: int) -> None:
+        self.times += 1
+        now = time.monotonic()
+        if not self.holding or now >= self._next_log:
+            self._next_log = now + HOLD_LOG_INTERVAL_S
+            log.error("%s: %d messages held unacknowledged (the broker and the collectors keep them)", why, pending)
+        self.holding = True
+
+    def released(self, pending: int) -> None:
+        if self.holding:
+            self.holding = False
+            log.warning("held batches are durable again; %d messages still pending", pending)
 
 
 def _check_origin(site: str, device: str, own_site: str, topic_device: str) -> None:

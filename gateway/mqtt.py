@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ferrogate.gateway import mqtt_properties
 from ferrogate.gateway.cancellation import cancel_pending
 from ferrogate.gateway.config import MqttConfig
 from ferrogate.gateway.delivery import tag_properties
@@ -216,6 +217,9 @@ def make_client(
     receipt; it is set before connecting, because a persistent session's queued messages arrive
     right after CONNACK. `receive_maximum` caps the unacknowledged messages the broker sends.
     """
+    # every client in every process decodes received packets the same way (PUBLISH for ingest and
+    # the books, PUBACK for the collector): once per process, on the pinned paho only
+    mqtt_properties.install()
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = config.session_expiry_s
     if receive_maximum is not None:

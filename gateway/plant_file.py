@@ -14,7 +14,9 @@ it own, composed here so that no lower layer imports a higher one.
 | `api` | `api/config.py` |
 
 Each owner checks its section against the plant model; `reference_errors` calls those checks in
-the order a reader meets the sections.
+the order a reader meets the sections. The checks that resolve a section into its runtime model
+(the books, compliance, cost, the energy platforms' mappings) are imported only for a file that
+has that section: a collect process of a plant without them never loads those modules (issue 15).
 """
 
 from __future__ import annotations
@@ -24,15 +26,11 @@ from pydantic import Field
 from ferrogate.api.config import ApiConfig
 from ferrogate.gateway.alarms import AlarmsConfig
 from ferrogate.gateway.compliance.config import ComplianceConfig
-from ferrogate.gateway.compliance.model import build as build_compliance
 from ferrogate.gateway.config import Location, PlantConfig
 from ferrogate.gateway.cost.config import CostConfig
-from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.energy.config import AccountingConfig
-from ferrogate.gateway.energy.model import resolve
 from ferrogate.gateway.pollution.config import PollutionConfig
 from ferrogate.gateway.uplink.config import UplinkConfig
-from ferrogate.gateway.uplink.energy_platform.mapping import load_mapping
 from ferrogate.simulators.config import Simulation
 
 
@@ -68,14 +66,21 @@ class PlantFile(PlantConfig):
         if self.uplink is not None:
             errors += self.uplink.reference_errors(self.point_ids(), self.kpi_subjects())
         if self.accounting is not None and not errors:
+            from ferrogate.gateway.energy.model import resolve
+
             errors += resolve(self, self.accounting)[1]  # its cross-checks assume the references resolve
         if self.compliance is not None and self.accounting is None:
             errors.append((("compliance",), "the compliance section needs an 'accounting' section"))
         elif self.compliance is not None and not errors:
+            from ferrogate.gateway.compliance.model import build as build_compliance
+            from ferrogate.gateway.energy.model import resolve
+
             accounting = resolve(self, self.accounting)[0]
             assert accounting is not None
             errors += build_compliance(self, self.compliance, accounting)[1]
         if self.cost is not None and not errors:
+            from ferrogate.gateway.cost.model import resolve_cost
+
             errors += resolve_cost(self, self.cost, self.accounting)[1]
         if self.uplink is not None and self.uplink.energy_platforms and not errors:
             errors += self._energy_platform_errors()
@@ -83,6 +88,9 @@ class PlantFile(PlantConfig):
 
     def _energy_platform_errors(self) -> list[tuple[Location, str]]:
         """The energy platforms report the books from InfluxDB, through their mapping files."""
+        from ferrogate.gateway.energy.model import resolve
+        from ferrogate.gateway.uplink.energy_platform.mapping import load_mapping
+
         assert self.uplink is not None
         if self.accounting is None or self.influxdb is None:
             missing = " and ".join(

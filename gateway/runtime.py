@@ -6,20 +6,15 @@ All roles run in one process by default; any subset can run alone, joined only b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator
 from ferrogate.gateway.collect import Collector
-from ferrogate.gateway.cost.demand_watch import watch_demand
-from ferrogate.gateway.cost.model import resolve_cost
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.mqtt import MqttPublisher, Outbox, follow_telemetry
 from ferrogate.gateway.rejections import Rejections
@@ -35,7 +30,10 @@ if TYPE_CHECKING:
     from ferrogate.api.context import ApiContext
     from ferrogate.api.keys import StoredKey
     from ferrogate.gateway.accounting_service import AccountingService
+    from ferrogate.gateway.api_server import EmbeddedServer
     from ferrogate.gateway.compliance_service import ComplianceService, ComplianceWatch
+    from ferrogate.gateway.cost.demand_watch import DemandWatch
+    from ferrogate.gateway.cost.model import CostModel
     from ferrogate.gateway.influx import InfluxV1Client
     from ferrogate.gateway.ingest import IngestWorker
     from ferrogate.gateway.plant_file import PlantFile
@@ -48,20 +46,6 @@ ROLES = ("collect", "ingest", "api", "energy", "uplink")
 
 class RoleConfigError(ValueError):
     pass
-
-
-class EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our event loop: the CLI, not uvicorn, owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def listening_socket(host: str) -> socket.socket:
-    """A TCP socket listening on `host` at a port the kernel picks (port 0)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, 0), family=family)
 
 
 class RoleTasks:
@@ -80,10 +64,14 @@ class RoleTasks:
         self.api_host, self.api_port = api_host, api_port
         self.gateway_id = gateway_id or socket.gethostname()
         self._tasks: list[asyncio.Task] = []
-        self.api_server: uvicorn.Server | None = None
+        self.api_server: EmbeddedServer | None = None
 
     def _serve_api(self, app: Any) -> None:
         """The API (an ASGI app) in this event loop, over HTTPS where `api.tls` says so."""
+        import uvicorn
+
+        from ferrogate.gateway.api_server import EmbeddedServer, listening_socket
+
         tls = self.api_tls
         config = uvicorn.Config(
             app,
@@ -173,8 +161,14 @@ class Gateway(RoleTasks):
             plant.api.stale_after_scans,
         )
         # electricity cost: the tariffs, and the live demand alarm of the api role (docs/cost.md)
-        self.cost = resolve_cost(plant, plant.cost, plant.accounting)[0] if plant.cost is not None else None
-        self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
+        self.cost: CostModel | None = None
+        self.demand_watch: DemandWatch | None = None
+        if plant.cost is not None:
+            from ferrogate.gateway.cost.demand_watch import watch_demand
+            from ferrogate.gateway.cost.model import resolve_cost
+
+            self.cost = resolve_cost(plant, plant.cost, plant.accounting)[0]
+            self.demand_watch = watch_demand(self.cost, self.alarms) if self.cost is not None else None
         self.live_subscribed = asyncio.Event()
         self.api_context: ApiContext | None = None
         self.on_listen_moved = on_listen_moved

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from ferrogate.gateway.spool import MIB, Spool
+from ferrogate.gateway.spool import MIB, Spool, right_sized
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,8 @@ class MemoryOverflow:
             else:
                 self.faults.recovered()
                 return
-        for entry in entries:
-            self._hold(_Held(*entry))
+        for topic, payload, items, retain in entries:
+            self._hold(_Held(topic, right_sized(payload), items, retain))  # held for as long as the disk refuses
 
     def flush(self) -> bool:
         """Write held entries to the spool, oldest first; True once none is held."""

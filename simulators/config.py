@@ -15,11 +15,11 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 from ferrogate.gateway.config import DeviceConfig
 from ferrogate.gateway.model_base import Identifier, Strict
 from ferrogate.gateway.timeutil import parse_seconds
-from ferrogate.simulators.address_spaces import ADDRESS_SPACES, NAMESPACE_URI
-from ferrogate.simulators.equipment import CLOCK_SIGNAL, MODEL_CLASSES
-from ferrogate.simulators.register_maps import REGISTER_MAPS
 
 Location = tuple[str | int, ...]
+# The simulators' catalogs (register maps, address spaces, equipment models) are imported by the
+# cross-checks that read them, only for a plant file with a `simulation:` section: a site's
+# processes validate this model but never load the simulators (issue 15).
 
 
 def parse_duration(value: object) -> object:
@@ -398,6 +398,9 @@ class Simulation(Strict):
 
     def served_signals(self, device_id: str) -> dict[str, set[str]]:
         """equipment id -> the model signals the device serves for it."""
+        from ferrogate.simulators.address_spaces import ADDRESS_SPACES
+        from ferrogate.simulators.register_maps import REGISTER_MAPS
+
         out: dict[str, set[str]] = {}
         for sd in self.devices:
             if sd.device == device_id:
@@ -466,6 +469,10 @@ class Simulation(Strict):
         return errors
 
     def _device_errors(self, kinds: dict[str, str], devices: dict) -> list[tuple[Location, str]]:
+        from ferrogate.simulators.address_spaces import ADDRESS_SPACES
+        from ferrogate.simulators.equipment import CLOCK_SIGNAL, MODEL_CLASSES
+        from ferrogate.simulators.register_maps import REGISTER_MAPS
+
         errors: list[tuple[Location, str]] = []
         modbus_seen: set[str] = set()
         folders: set[tuple[str, str]] = set()
@@ -499,6 +506,8 @@ class Simulation(Strict):
         return errors
 
     def _opcua_nodes(self, device_id: str) -> set[str]:
+        from ferrogate.simulators.address_spaces import ADDRESS_SPACES
+
         nodes = set()
         for sd in self.devices:
             space = ADDRESS_SPACES.get(sd.model)
@@ -507,6 +516,8 @@ class Simulation(Strict):
         return nodes
 
     def _fault_errors(self, kinds: dict[str, str], devices: dict) -> list[tuple[Location, str]]:
+        from ferrogate.simulators.equipment import MODEL_CLASSES
+
         errors: list[tuple[Location, str]] = []
         simulated = {sd.device for sd in self.devices}
         for i, fault in enumerate(self.faults):
@@ -538,6 +549,8 @@ class Simulation(Strict):
 
 def _node_key(node: str) -> str:
     """'nsu=urn:ferrogate:simulator;s=WHG1.P_kW' -> 'WHG1.P_kW' (other namespaces never match)."""
+    from ferrogate.simulators.address_spaces import NAMESPACE_URI
+
     ns, _, ident = node.rpartition(";")
     if ns.startswith("nsu=") and ns[4:] != NAMESPACE_URI:
         return ""
@@ -547,6 +560,8 @@ def _node_key(node: str) -> str:
 def _point_errors(sim: Simulation, devices: Sequence[DeviceConfig]) -> list[tuple[Location, str]]:
     """Each point of a simulated device must read what the simulator serves exactly as documented
     (register table, address, type, word and byte order, scale; OPC UA node), located at the point."""
+    from ferrogate.simulators.register_maps import REGISTER_MAPS
+
     errors: list[tuple[Location, str]] = []
     for d_index, device in enumerate(devices):
         entries = [sd for sd in sim.devices if sd.device == device.id]

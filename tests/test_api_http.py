@@ -18,10 +18,10 @@ from ferrogate.api.app import create_app
 from ferrogate.api.context import ApiContext
 from ferrogate.api.keys import KeyStore, Role, new_key
 from ferrogate.gateway.alarms import AlarmBook, AlarmEvaluator, Kind, LimitRule, Severity
+from ferrogate.gateway.api_server import EmbeddedServer, listening_socket
 from ferrogate.gateway.config_loader import load_plant
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.reading import Quality, Reading, ScanBatch
-from ferrogate.gateway.runtime import EmbeddedServer, listening_socket
 from tests.waiting import eventually
 
 PLANT = Path(__file__).parent / "testcases" / "config" / "valid_minimal" / "plant.yaml"

@@ -29,13 +29,20 @@ async def _bench(*args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "smoke.json"
-    done = await _bench("--profile", "smoke", "--out", str(out))
-    assert "points/CPU-s" in done.stdout  # the table
+async def _smoke(suite: str, table_mark: str, tmp_path: Path) -> dict:
+    """One suite in the smoke profile, in its own process (each with its own ceiling on a loaded box);
+    `table_mark` is a column of the table it prints."""
+    out = tmp_path / f"{suite}.json"
+    done = await _bench("--suite", suite, "--profile", "smoke", "--out", str(out))
+    assert table_mark in done.stdout, done.stdout
     report = json.loads(out.read_text())
     assert report["profile"] == "smoke"
     assert report["machine"]["cores"] >= 1 and len(report["load_average_before"]) == 3
+    return report
+
+
+async def test_modbus_smoke_writes_every_figure(tmp_path: Path) -> None:
+    report = await _smoke("modbus", "points/CPU-s", tmp_path)
     rows = {(r["workload"], r["contender"]): r for r in report["modbus"]["summary"]}
     for workload in workloads("smoke"):
         for contender in ("ferrogate", "floor"):
@@ -51,7 +58,11 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
     for run in report["modbus"]["runs"]:
         assert "error" not in run, run
         assert run["bad_points"] == 0 and run["undecodable"] == 0, run
-    # OPC UA: ferrogate and the floor, by subscription and by polling, each got the farm's changes
+
+
+async def test_opcua_smoke_writes_every_figure(tmp_path: Path) -> None:
+    report = await _smoke("opcua", "changes/CPU-s", tmp_path)
+    # ferrogate and the floor, by subscription and by polling, each got the farm's changes
     opcua = {(r["mode"], r["contender"]): r for r in report["opcua"]["summary"]}
     assert set(opcua) == {(mode, name) for mode in ("subscribe", "poll") for name in ("ferrogate", "floor")}
     for row in opcua.values():
@@ -60,7 +71,11 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
     for run in report["opcua"]["runs"]:
         assert "error" not in run, run
         assert run["bad_points"] == 0 and run["undecodable"] == 0, run
-    # ingest: every point of the burst counted in InfluxDB for ferrogate and the floor
+
+
+async def test_ingest_smoke_writes_every_figure(tmp_path: Path) -> None:
+    report = await _smoke("ingest", "points/CPU-s", tmp_path)
+    # every point of the burst counted in InfluxDB for ferrogate and the floor
     ingest = {r["contender"]: r for r in report["ingest"]["runs"]}
     assert set(ingest) == {"ferrogate", "floor"}
     for run in ingest.values():
@@ -72,13 +87,21 @@ async def test_smoke_profile_writes_every_figure(tmp_path: Path) -> None:
     (held,) = report["ingest"]["sustained"]
     assert "error" not in held, held
     assert len(held["backlog_points"]) == held["seconds"] > 0 and held["backlog_growth_points_s"] is not None, held
-    # latency: the simulator's changes were seen on MQTT, in InfluxDB and on the API's live stream
+
+
+async def test_latency_smoke_writes_every_figure(tmp_path: Path) -> None:
+    report = await _smoke("latency", "Latency, a value's change", tmp_path)
+    # the simulator's changes were seen on MQTT, in InfluxDB and on the API's live stream
     (latency,) = report["latency"]["runs"]
     assert "error" not in latency, latency
     assert latency["points_per_s"] > 0 and latency["backlog_end_points"] is not None, latency
     for to in ("mqtt", "influxdb", "api"):
         assert latency[f"{to}_changes"] > 0 and latency[f"{to}_p99_ms"] >= latency[f"{to}_p50_ms"] > 0, latency
-    # accounting: the span's readings were written and recomputed through the API
+
+
+async def test_accounting_smoke_writes_every_figure(tmp_path: Path) -> None:
+    report = await _smoke("accounting", "readings/CPU-s", tmp_path)
+    # the span's readings were written and recomputed through the API
     (books,) = report["accounting"]["runs"]
     assert "error" not in books, books
     assert books["readings"] > 0 and books["recompute_s"] > 0 and books["readings_per_s"] > 0, books

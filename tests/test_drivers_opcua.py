@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest
 import pytest_asyncio
 from asyncua import ua
 
+from ferrogate.drivers.opcua import asyncua_hooks, reads
 from ferrogate.drivers.opcua.driver import OpcUaDriver
 from ferrogate.gateway.reading import Quality, Reading
 from ferrogate.gateway.timeutil import ns_to_datetime
@@ -223,6 +225,57 @@ async def test_a_value_sent_with_a_bad_status_is_dropped(sim: SimulatedOpcUaDevi
             )
     finally:
         sim.faults.bad_status.clear()
+
+
+@pytest.mark.parametrize("one_pass", [True, False], ids=["read-from-encoding", "asyncua-objects"])
+async def test_good_bad_uncertain_and_non_numbers_read_from_the_encoding_as_from_asyncuas_objects(
+    sim: SimulatedOpcUaDevice, monkeypatch: pytest.MonkeyPatch, one_pass: bool
+) -> None:
+    """The driver reads Read responses (and notifications) from their encoding where asyncua's hooks
+    are installed, and through asyncua's objects where not (another asyncua release): the same
+    readings either way. A string among the numbers is decoded by asyncua on its own and the values
+    after it are still read."""
+    decoded: list[int] = []
+
+    def counted(data):  # the Read responses read from their encoding
+        values = real_results(data)
+        decoded.append(len(values))
+        return values
+
+    real_results = reads.results
+    monkeypatch.setattr(reads, "results", counted)
+    if not one_pass:
+        monkeypatch.setattr(asyncua_hooks, "install", lambda: False)
+    sim.faults.bad_status[("", "power")] = (ua.StatusCodes.BadSensorFailure, True)  # Bad, 0.0 sent with it
+    sim.faults.bad_status[("", "energy")] = (ua.StatusCodes.UncertainSubstituteValue, True)
+    points = [
+        *POINTS,
+        {"id": "taps", "node": node("DEV", "TapCount"), "unit": "1"},
+        {"id": "last_tap", "node": node("DEV", "LastTap_ms"), "unit": "ms"},
+    ]
+    try:
+        await sim.publish(T0 + 5000)
+        # a string where a Float belongs: stored as it is (asyncua's write_attribute_value refuses it)
+        idx = await sim.server.get_namespace_index(NAMESPACE_URI)
+        warm = ua.DataValue(ua.Variant("warm", ua.VariantType.String), SourceTimestamp=ns_to_datetime(T0 + 6000))
+        await sim._write_keeping_the_value(ua.NodeId(f"{sim.folder}.T_oil", idx), warm)
+        for mode in ("poll", "subscribe"):
+            driver = driver_for(sim, points, mode=mode)
+            await driver.connect()
+            readings = latest(await driver.read())
+            await driver.close()
+            got = {k: (r.value, r.quality, r.reason, r.source_time_ns) for k, r in readings.items()}
+            assert got == {
+                "power": (None, Quality.BAD, "BadSensorFailure", T0 + 5000),
+                "energy": (0.002, Quality.UNCERTAIN, "UncertainSubstituteValue", T0 + 5000),
+                "oil_temp": (None, Quality.BAD, "config_error: not a number (str)", T0 + 6000),
+                "taps": (0.0, Quality.GOOD, None, T0 + 5000),
+                "last_tap": (0.0, Quality.GOOD, None, T0 + 5000),
+            }, mode
+    finally:
+        sim.faults.bad_status.clear()
+    # poll: the seed read and the scan; subscribe: the seed read
+    assert decoded == ([5, 5, 5] if one_pass else [])
 
 
 async def test_refused_items_are_polled_in_auto_mode_and_bad_in_subscribe_mode(

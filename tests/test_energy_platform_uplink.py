@@ -23,12 +23,13 @@ import pytest
 import uvicorn
 import yaml
 
+from ferrogate.gateway.api_server import EmbeddedServer
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.config_loader import parse_plant
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
-from ferrogate.gateway.runtime import EmbeddedServer, Gateway, RoleConfigError
+from ferrogate.gateway.runtime import Gateway, RoleConfigError
 from ferrogate.gateway.services import InfluxDB, Mosquitto, free_port
 from ferrogate.gateway.uplink.energy_platform.periods import closable
 from ferrogate.gateway.uplink.energy_platform.service import EnergyPlatform, render_prometheus, start_energy_platforms

@@ -23,9 +23,9 @@ import yaml
 from ferrogate.api.app import create_app
 from ferrogate.api.context import ApiContext
 from ferrogate.api.keys import KeyStore
+from ferrogate.gateway.api_server import EmbeddedServer
 from ferrogate.gateway.config_loader import load_plant
 from ferrogate.gateway.live import LiveCache
-from ferrogate.gateway.runtime import EmbeddedServer
 from tests.conftest import ROOT
 from tests.offline_browser import assert_renders_offline
 from tests.offline_urls import external_loads, external_urls, html_loads, is_local

@@ -1,16 +1,20 @@
 """Register words and bits to engineering values: data type, byte and word order, scale, offset,
 bit fields (pure).
 
-Decoding works on the response packed once into big-endian bytes (2 per register): a point whose
-byte and word order agree is one `unpack_from` at its offset; only mixed orders (CDAB, BADC) need
-their words reversed first.
+Decoding works on the response's bytes as they came (big-endian, 2 per register): a whole read is
+decoded at once by a few struct calls (BlockDecoder); a point alone (PointDecoder) is one
+`unpack_from` at its offset when its byte and word order agree, and mixed orders (CDAB, BADC)
+have their words reversed first.
 """
 
 from __future__ import annotations
 
+import array
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 
 from ferrogate.drivers.modbus.config import ByteOrder, ModbusPoint, ModbusType, WordOrder
 
@@ -64,21 +68,44 @@ class PointDecoder:
 
 
 @dataclass(frozen=True, slots=True)
+class Lane:
+    """The points of a block that one struct call decodes: same buffer (as read, or with the two
+    bytes of every register swapped) and same endianness, in address order, not overlapping."""
+
+    swapped: bool
+    unpack: struct.Struct  # their formats with pad bytes between them
+
+
+@dataclass(frozen=True, slots=True)
 class BlockDecoder:
-    """Decodes every point of one register read at once (the hot path): the points that read
-    straight from the big-endian bytes (no word swap, no bit field) with ONE struct call for all of
-    them, the others one by one; values come back in the order of `decoders`."""
+    """Decodes every point of one register read at once (the hot path).
+
+    Every byte and word order is one struct call over one of two buffers: the response as read, or
+    the response with the bytes of each register swapped (one C call for the block). ABCD and DCBA
+    (and 16-bit points) read the response as big / little endian; CDAB and BADC read the swapped
+    buffer as little / big endian (swapping each register's bytes of CDAB words gives the value's
+    bytes least significant first). So a block is at most four struct calls (`lanes`), whose
+    outputs `order` puts back in the order of `decoders`; only bit fields and overlapping points
+    are decoded one by one (`others`)."""
 
     decoders: tuple[PointDecoder, ...]
     ids: tuple[str, ...]
     units: tuple[str, ...]
-    plain: struct.Struct | None  # the plain points' formats with pad bytes between them
-    plain_at: tuple[int, ...]  # their indexes in `decoders`
+    lanes: tuple[Lane, ...]
+    # indexes into the lanes' concatenated output per decoder (an `other` takes a placeholder);
+    # None when that output is already in the decoders' order
+    order: Callable[[tuple[float, ...]], tuple[float, ...]] | None
     others: tuple[int, ...]  # indexes of the points decoded one by one
-    scaled: tuple[int, ...]  # plain points with a scale or offset
+    scaled: tuple[int, ...]  # lane points with a scale or offset
     has_floats: bool
+    any_swapped: bool
     checked: tuple[int, ...] = ()  # points with "not available" values
     sentinels: frozenset[float] = frozenset()  # all of them, decoded: one set test per block
+
+    @property
+    def plain_at(self) -> tuple[int, ...]:
+        """Indexes of the points the lanes decode (with one struct call per lane)."""
+        return tuple(i for i in range(len(self.decoders)) if i not in self.others)
 
     def invalid_at(self, values: list[float]) -> list[int]:
         """Indexes of the decoded values that are their point's "not available" value: a mask applied
@@ -88,45 +115,71 @@ class BlockDecoder:
         return [i for i in self.checked if values[i] in self.decoders[i].invalid]
 
     def values(self, buf: bytes) -> list[float]:
-        plain = self.plain
-        if not self.others:
-            values = list(map(float, plain.unpack_from(buf))) if plain is not None else []
-        else:
-            values = [0.0] * len(self.decoders)
-            if plain is not None:
-                for i, raw in zip(self.plain_at, plain.unpack_from(buf), strict=True):
-                    values[i] = float(raw)
-            for i in self.others:
-                values[i] = self.decoders[i].decode_buffer(buf)
+        swapped = _swap_bytes(buf) if self.any_swapped else buf
+        raw: tuple[float, ...] = ()
+        for lane in self.lanes:
+            raw += lane.unpack.unpack_from(swapped if lane.swapped else buf)
+        if self.others:
+            raw += (0.0,)  # the placeholder of the points decoded one by one
+        values = list(map(float, raw if self.order is None else self.order(raw)))
+        for i in self.others:
+            values[i] = self.decoders[i].decode_buffer(buf)
         for i in self.scaled:
             d = self.decoders[i]
             values[i] = values[i] * d.scale + d.add
         return values
 
 
+def _swap_bytes(buf: bytes) -> bytes:
+    """The buffer with the two bytes of every register swapped (an odd last byte is dropped)."""
+    words = array.array("H", buf[: len(buf) & ~1])
+    words.byteswap()
+    return words.tobytes()
+
+
+def _lane_of(d: PointDecoder) -> tuple[bool, str]:
+    """(reads the byte-swapped buffer, endianness) of a point: see BlockDecoder."""
+    assert d.unpack is not None  # register tables only
+    endian = d.unpack.format[0]
+    if d.reverse_words:  # CDAB ('>' bytes, little words) and BADC ('<' bytes, big words)
+        return True, "<" if endian == ">" else ">"
+    return False, endian
+
+
 def block_decoder(decoders: list[PointDecoder]) -> BlockDecoder:
-    fmt, at, others, scaled = [">"], [], [], []
-    end = 0  # the register after the last plain point
+    lanes: dict[tuple[bool, str], tuple[list[str], list[int]]] = {}
+    ends: dict[tuple[bool, str], int] = {}  # per lane, the register after its last point
+    others, scaled = [], []
     for i, d in enumerate(decoders):
-        assert d.unpack is not None  # register tables only
-        plain = d.bit is None and not d.reverse_words and d.unpack.format.startswith(">") and d.offset >= end
-        if not plain:
+        key = _lane_of(d)
+        end = ends.get(key, 0)
+        if d.bit is not None or d.offset < end:
             others.append(i)
             continue
-        fmt.append(f"{2 * (d.offset - end)}x{d.unpack.format[1:]}" if d.offset > end else d.unpack.format[1:])
-        end = d.offset + d.count
+        fmt, at = lanes.setdefault(key, ([key[1]], []))
+        fmt.append(f"{2 * (d.offset - end)}x{d.unpack.format[1:]}" if d.offset > end else d.unpack.format[1:])  # type: ignore[union-attr]
+        ends[key] = d.offset + d.count
         at.append(i)
         if d.scale != 1.0 or d.add != 0.0:
             scaled.append(i)
+    position = [len(decoders) - len(others)] * len(decoders)  # others: the placeholder after the lanes
+    k = 0
+    for _, at in lanes.values():
+        for i in at:
+            position[i] = k
+            k += 1
+    identity = not others and position == list(range(len(decoders)))
+    order = None if identity else (itemgetter(*position) if len(position) > 1 else lambda raw: (raw[position[0]],))
     return BlockDecoder(
         decoders=tuple(decoders),
         ids=tuple(d.point_id for d in decoders),
         units=tuple(d.unit for d in decoders),
-        plain=struct.Struct("".join(fmt)) if at else None,
-        plain_at=tuple(at),
+        lanes=tuple(Lane(key[0], struct.Struct("".join(fmt))) for key, (fmt, _) in lanes.items()),
+        order=order,
         others=tuple(others),
         scaled=tuple(scaled),
         has_floats=any(d.is_float for d in decoders),
+        any_swapped=any(key[0] for key in lanes),
         checked=tuple(i for i, d in enumerate(decoders) if d.invalid),
         sentinels=frozenset(v for d in decoders for v in d.invalid),
     )

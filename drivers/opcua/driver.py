@@ -30,9 +30,11 @@ from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from ferrogate.drivers.base import bad_readings, now_ns
-from ferrogate.drivers.opcua import notifications
+from ferrogate.drivers.opcua import asyncua_hooks
 from ferrogate.drivers.opcua.config import DeadbandType, OpcUaDevice, OpcUaMode, SecurityMode
-from ferrogate.drivers.opcua.notifications import Change, Compact, changes, compact
+from ferrogate.drivers.opcua.datavalues import Compact
+from ferrogate.drivers.opcua.notifications import Change, changes
+from ferrogate.drivers.opcua.reads import NodeRead
 from ferrogate.drivers.opcua.trust import certificate_files, empty_trust_list
 from ferrogate.gateway.metrics import DeviceMetrics
 from ferrogate.gateway.reading import COMM_ERROR, CONFIG_ERROR, NOT_FINITE, TIMEOUT, Quality, Reading
@@ -90,6 +92,8 @@ class OpcUaDriver:
         self._client: Client | None = None
         self._nodes: list = []
         self._max_per_read = 0  # server's MaxNodesPerRead; 0 = no limit
+        self._reads: dict[tuple[int, ...], NodeRead] = {}  # this connection's, per chunk of points read together
+        self._encoded_reads = False  # asyncua's hooks installed (asyncua_hooks.py)
         self._lost: str | None = None
         self._subscription: Subscription | None = None
         self._keep = [p.keep for p in self._points]
@@ -117,6 +121,8 @@ class OpcUaDriver:
         client.application_uri = device.application_uri
         client.name = client.description = f"ferrogate {device.id}"
         self._lost = None
+        # data changes and Read results read from their encoding, not through asyncua's objects
+        encoded = asyncua_hooks.install()
         try:
             if device.security_mode is not SecurityMode.none:
                 await self._secure(client)
@@ -131,6 +137,8 @@ class OpcUaDriver:
             client.disconnect_socket()  # connect cleans up after errors, not after cancellation
             raise
         self._client = client
+        self._reads = {}
+        self._encoded_reads = encoded
         try:
             self._resolve_nodes(client, await client.get_namespace_array())
             self._max_per_read = await self._read_limit(client)
@@ -192,7 +200,6 @@ class OpcUaDriver:
 
     async def _subscribe(self, client: Client) -> None:
         device = self.device
-        notifications.install()  # data changes read from their encoding, not through asyncua's objects
         try:
             # iterator mode with a queue that stays empty: the notifications never become events (below)
             sub = await client.create_subscription(self.publishing_interval_ms, handler=None, queue_maxsize=1)
@@ -279,6 +286,7 @@ class OpcUaDriver:
 
     async def close(self) -> None:
         self._subscription = None
+        self._reads = {}
         client, self._client = self._client, None
         if client is not None:
             await _disconnect_quietly(client, self.device.timeout_s)
@@ -291,9 +299,12 @@ class OpcUaDriver:
         size = self._max_per_read or max(1, len(indices))
         values: list[Compact] = []
         for start in range(0, len(indices), size):
-            nodes = [self._nodes[i] for i in indices[start : start + size]]
+            chunk = tuple(indices[start : start + size])
+            read = self._reads.get(chunk)
+            if read is None:  # a scan class polls the same points every time: its request is kept
+                read = self._reads[chunk] = NodeRead(self._client, [self._nodes[i] for i in chunk], self._encoded_reads)
             self.metrics.requests += 1
-            values += map(compact, await self._client.read_attributes(nodes, ua.AttributeIds.Value))
+            values += await read.read()
         return values
 
     async def read(self, group: list[int] | None = None) -> list[Reading]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferrogate.gateway.energy import wire
+from ferrogate.gateway.energy import kpi_fields
 
-ENERGY_FIELDS = wire.KPI_INTENSITY_FIELDS
-CARBON_FIELDS = wire.KPI_CARBON_FIELDS
-PLANT_FIELDS = (*wire.KPI_PLANT_ENERGY_FIELDS, "tco2_direct", "tco2_indirect", "tco2_total")
+ENERGY_FIELDS = kpi_fields.KPI_INTENSITY_FIELDS
+CARBON_FIELDS = kpi_fields.KPI_CARBON_FIELDS
+PLANT_FIELDS = (*kpi_fields.KPI_PLANT_ENERGY_FIELDS, "tco2_direct", "tco2_indirect", "tco2_total")
 # digits after the decimal point wherever the report prints a figure (HTML, PDF)
 DECIMALS = {
     "t": 1,

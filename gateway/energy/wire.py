@@ -27,41 +27,7 @@ KPI = "energy_kpi"
 BALANCE = "energy_balance"
 MEASUREMENTS = (INTERVAL, RECORD, KPI, BALANCE)
 _INT_FIELDS = frozenset({"records", "excluded_records", "grid_year", "start_ns"})
-# KPI fields by theme (§6): what the API's KPI routes and the monthly report show
-KPI_INTENSITY_FIELDS = (
-    "tonnes_t",
-    "electricity_kwh",
-    "waste_heat_kwh",
-    "net_electricity_kwh",
-    "kwh_per_t",
-    "comprehensive_kgce",
-    "kgce_per_t",
-)
-# the plant as a whole has no tonnes: its energy figures are these
-KPI_PLANT_ENERGY_FIELDS = (
-    "consumption_kwh",
-    "purchased_kwh",
-    "waste_heat_kwh",
-    "waste_heat_share_percent",
-    "green_share_percent",
-    "water_reuse_percent",
-    "comprehensive_kgce",
-)
-KPI_CARBON_FIELDS = (
-    "tco2_combustion",
-    "tco2_process",
-    "tco2_fixed_in_product",
-    "tco2_direct",
-    "tco2_indirect",
-    "tco2_total",
-    "tco2_per_t",
-    "tco2_direct_per_t",
-    "green_kwh",
-    "tco2_indirect_market",
-    "tco2_total_market",
-    "tco2_per_t_market",
-    "grid_tco2_per_mwh",
-)
+# the KPI fields by theme (§6) are in kpi_fields.py
 
 
 def field(name: str, value: Any) -> str | None:

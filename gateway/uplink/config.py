@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from ferrogate.gateway.energy.wire import KPI_CARBON_FIELDS
+from ferrogate.gateway.energy.kpi_fields import KPI_CARBON_FIELDS
 from ferrogate.gateway.model_base import Credentials, Identifier, SpoolConfig, Strict
 from ferrogate.gateway.uplink.energy_platform.config import EnergyPlatformConfig
 

@@ -179,8 +179,10 @@ class DeliveryStack:
         wan_relay: bool = False,
         flaky_database: bool = False,
         small_disks: bool = False,
+        held_roles: tuple[str, ...] = (),
     ) -> None:
         self.directory, self.site = directory, site
+        self.held_roles = held_roles  # role processes the test starts itself, later
         self.wan_relay, self.flaky_database = wan_relay, flaky_database
         # the collector's and ingest's spools (and dead letters) on small disks that the test fills
         # up (tests/reliability/small_disk.py); those two roles then also serve /metrics (api role)
@@ -252,8 +254,9 @@ class DeliveryStack:
             "ingest": RoleProcess("ingest", files["ingest"], "ingest" + with_api, d, prefix),
             "energy,api": RoleProcess("energy,api", files["api"], "energy,api", d),
         }
-        for role in self.roles.values():
-            role.start()
+        for name, role in self.roles.items():
+            if name not in self.held_roles:
+                role.start()
 
     @property
     def collect(self) -> RoleProcess:

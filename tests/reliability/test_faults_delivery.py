@@ -137,6 +137,20 @@ async def test_each_role_killed_and_restarted_in_turn_loses_nothing(tmp_path: Pa
         await stack.close()
 
 
+async def test_energy_role_started_after_the_plant_derives_what_was_stored_before(tmp_path: Path) -> None:
+    """A first start of the books (or one after they were down with no broker session kept) while
+    the collector and ingest have been storing: the readings already in InfluxDB are derived too,
+    not only those that arrive live."""
+    stack = await run_stack(tmp_path, "fault_late", held_roles=("energy,api",))
+    try:
+        await stack.until_scanned(2 * FAULT_SCANS)
+        stack.roles["energy,api"].start()
+        await stack.until_flowing()
+        await stack.verify_exactly_once("energy role started after the plant")
+    finally:
+        await stack.close()
+
+
 @pytest.mark.parametrize("persistence_file", ["kept", "deleted"])
 async def test_broker_stopped_and_restarted_loses_nothing(tmp_path: Path, persistence_file: str) -> None:
     stack = await run_stack(tmp_path, f"fault_c_{persistence_file}")

@@ -21,6 +21,7 @@ from ferrogate.api.config import ApiConfig
 from ferrogate.api.context import ApiContext
 from ferrogate.api.influxql import q
 from ferrogate.api.keys import KeyStore, Role, new_key
+from ferrogate.gateway.api_server import EmbeddedServer, listening_socket
 from ferrogate.gateway.compliance.model import build as build_compliance
 from ferrogate.gateway.compliance_service import ComplianceService
 from ferrogate.gateway.config import InfluxConfig
@@ -30,7 +31,6 @@ from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
 from ferrogate.gateway.live import LiveCache
 from ferrogate.gateway.reading import Reading, ScanBatch
-from ferrogate.gateway.runtime import EmbeddedServer, listening_socket
 from ferrogate.gateway.services import InfluxDB
 from tests.conftest import DEMO_PLANT
 from tests.waiting import eventually
