@@ -9,7 +9,8 @@ fault touched is flagged, and each unit's heats together hold no more than the l
 energy the books could not account, e.g. a counter's jump after a freeze, is flagged, never
 invented), no electricity bucket is negative, every Modbus reading sent on MQTT is in InfluxDB, both
 spools are empty, and the resident memory of this process (gateway, simulators, test) grows after
-start-up by no more than RSS_GROWTH_MIB_PER_H per plant hour (least-squares slope).
+start-up by no more than RSS_GROWTH_MIB_PER_H per plant hour (least-squares slope; judged in runs with
+at least JUDGED_H plant hours after start-up, the long form; CI's short form bounds only the total growth).
 
 In CI it runs 5 h of plant time (about 75 s); `scripts/reliability.sh` runs 72 h
 (FERROGATE_RELIABILITY_LONG=1, about 18 minutes of soak): three times the books' 24 h reading window.
@@ -63,6 +64,11 @@ BLOCK_H = 6.0  # RSS growth is printed per block of plant hours
 # every served value (`forget_served`) grew it by +1.9 to +2.9 MiB per plant hour (24 h, load 17): one
 # tuple kept per OPC UA value published. The bound lies between the two.
 RSS_GROWTH_MIB_PER_H = 1.5
+# the slope is judged over at least this many plant hours after start-up: over CI's 3 (45 s of wall
+# time, in a test process shared with the session's other fixtures) it measured +0.40 to +0.64 alone
+# and +1.67 in a full suite run, noise of the same size as the bound
+JUDGED_H = 12.0
+SHORT_GROWTH_MIB = 64  # CI's short form: RSS may not grow more than this over the run (it grew 2-15)
 TRACE = os.environ.get("FERROGATE_SOAK_TRACEMALLOC") == "1"
 SOAK_S = PLANT_HOURS * 3600 / SPEED  # wall seconds of soak
 HISTORY_S = PLANT_HOURS * 3600 + 3 * 3600  # simulated time stays accelerated past the end of the soak
@@ -284,9 +290,13 @@ async def test_soak_with_seeded_device_faults(soak) -> None:
         f"{growth_mib_h:+.2f} MiB per plant hour from plant hour {STARTUP_H:.0f} (bound {RSS_GROWTH_MIB_PER_H})"
     )
     assert heats.matched >= PLANT_HOURS * 3
-    if not TRACE:  # tracing's own allocations and the marks' reductions are in the RSS: figures only
+    if TRACE:  # tracing's own allocations and the marks' reductions are in the RSS: figures only
+        return
+    if PLANT_HOURS - STARTUP_H >= JUDGED_H:
         assert len(steady) >= 10, f"too few samples after start-up to judge memory: {len(steady)}"
         assert growth_mib_h <= RSS_GROWTH_MIB_PER_H, (growth_mib_h, steady[0], steady[-1])
+    else:  # CI's short form: too few plant hours for a slope, so only a gross leak fails it
+        assert rss[-1] - rss[0] < SHORT_GROWTH_MIB * 1024, (rss[0], rss[-1])
 
 
 def least_squares_slope(points: list[tuple[float, int]]) -> float:
