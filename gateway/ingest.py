@@ -30,6 +30,7 @@ import aiomqtt
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.deadletter import DeadLetters
 from ferrogate.gateway.delivery import HOLE_REPORT_S, DeliveryTag, DurableMarks, read_tag
+from ferrogate.gateway.episodes import Episode
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
 from ferrogate.gateway.ingest_flow import ReadPause
 from ferrogate.gateway.lineprotocol import batch_lines, columns_lines, device_status_line
@@ -697,21 +698,19 @@ class HoldLog:
     most every HOLD_LOG_INTERVAL_S with the count held, and once when they go through again."""
 
     def __init__(self) -> None:
-        self.holding = False
-        self.times = 0  # flushes that held their batch
-        self._next_log = 0.0
+        self._holds = Episode(HOLD_LOG_INTERVAL_S)
+
+    @property
+    def times(self) -> int:
+        """Flushes that held their batch."""
+        return self._holds.occurrences
 
     def held(self, why: str, pending: int) -> None:
-        self.times += 1
-        now = time.monotonic()
-        if not self.holding or now >= self._next_log:
-            self._next_log = now + HOLD_LOG_INTERVAL_S
+        if self._holds.occurred():
             log.error("%s: %d messages held unacknowledged (the broker and the collectors keep them)", why, pending)
-        self.holding = True
 
     def released(self, pending: int) -> None:
-        if self.holding:
-            self.holding = False
+        if self._holds.ended():
             log.warning("held batches are durable again; %d messages still pending", pending)
 
 

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from ferrogate.gateway.episodes import Episode
 from ferrogate.gateway.spool import MIB, Spool, right_sized
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,20 @@ class SpoolFaults:
     def __init__(self, spool: Spool, holding: str) -> None:
         self.spool = spool
         self.holding = holding  # what happens to a refused entry, for the log line
-        self.errors = 0  # writes (appends, prunes) the spool's disk refused
-        self.failing = False
-        self._next_log = 0.0
+        self._refusals = Episode(FAULT_LOG_INTERVAL_S)
+
+    @property
+    def failing(self) -> bool:
+        """The disk refused the last write tried."""
+        return self._refusals.active
+
+    @property
+    def errors(self) -> int:
+        """Writes (appends, prunes) the spool's disk refused."""
+        return self._refusals.occurrences
 
     def failed(self, exc: Exception, held: int) -> None:
-        self.errors += 1
-        now = time.monotonic()
-        if not self.failing or now >= self._next_log:
-            self._next_log = now + FAULT_LOG_INTERVAL_S
+        if self._refusals.occurred():
             log.error(
                 "spool %s in %s cannot be written (%s: %s, disk full?): %s; %d writes refused so far, %d entries held",
                 self.spool.name,
@@ -60,12 +66,10 @@ class SpoolFaults:
                 self.errors,
                 held,
             )
-        self.failing = True
 
     def recovered(self) -> None:
         """A write went through after refused ones (cheap to call after every write)."""
-        if self.failing:
-            self.failing = False
+        if self._refusals.ended():
             log.warning(
                 "spool %s in %s: writes go through again (%d were refused)",
                 self.spool.name,
