@@ -30,7 +30,6 @@ class ReadPause:
     def __init__(self, client: aiomqtt.Client) -> None:
         self.client = client
         self.paused_fd: int | None = None
-        self.pauses = 0
 
     def pause(self) -> None:
         sock = self.client._client.socket()  # paho's socket, as aiomqtt reads it
@@ -38,7 +37,6 @@ class ReadPause:
             return
         self.paused_fd = sock.fileno()
         asyncio.get_running_loop().remove_reader(self.paused_fd)
-        self.pauses += 1
 
     def resume(self) -> None:
         fd, self.paused_fd = self.paused_fd, None

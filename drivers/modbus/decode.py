@@ -102,11 +102,6 @@ class BlockDecoder:
     checked: tuple[int, ...] = ()  # points with "not available" values
     sentinels: frozenset[float] = frozenset()  # all of them, decoded: one set test per block
 
-    @property
-    def plain_at(self) -> tuple[int, ...]:
-        """Indexes of the points the lanes decode (with one struct call per lane)."""
-        return tuple(i for i in range(len(self.decoders)) if i not in self.others)
-
     def invalid_at(self, values: list[float]) -> list[int]:
         """Indexes of the decoded values that are their point's "not available" value: a mask applied
         after decoding (one C-level set test for the block; per point only when a value matches)."""
