@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 import tracemalloc
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from ferrogate.gateway.spool import CACHE_KIB, Spool
 from ferrogate.gateway.spool_faults import MemoryOverflow
+from tests.test_spool_faults import fill_disk
 
 ENTRIES = 200
 # a device scan as ferrogate/2 encodes it: 100 values (about 2 KB of JSON)
@@ -57,21 +57,24 @@ def test_the_tail_in_memory_holds_what_its_payloads_weigh() -> None:
     assert held_bytes_per_payload_byte(keep) < 1.5
 
 
-def test_entries_held_behind_a_refusing_disk_hold_what_they_weigh(caplog: pytest.LogCaptureFixture) -> None:
+def test_entries_held_behind_a_refusing_disk_hold_what_they_weigh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # pytest would keep the logged error, whose traceback holds the caller's payloads
     caplog.set_level(logging.CRITICAL, logger="ferrogate.gateway.spool_faults")
-
-    class RefusingSpool(Spool):
-        def append_many(self, entries):
-            raise sqlite3.OperationalError("database or disk is full")
+    spool = Spool(tmp_path / "full.sqlite", "outbox", max_bytes=1 << 30)
+    fill_disk(spool)  # SQLite's own SQLITE_FULL from here on
 
     def keep(payloads: list[bytes]) -> MemoryOverflow:
-        overflow = MemoryOverflow(RefusingSpool(None, "outbox", max_bytes=1 << 30), max_bytes=1 << 30)
+        overflow = MemoryOverflow(spool, max_bytes=1 << 30)
         overflow.append_many([("t", p, 100, False) for p in payloads])
-        assert len(overflow.held) == ENTRIES
+        assert len(overflow.held) == ENTRIES and overflow.faults.errors == 1  # the disk refused them
         return overflow
 
-    assert held_bytes_per_payload_byte(keep) < 1.5
+    try:
+        assert held_bytes_per_payload_byte(keep) < 1.5
+    finally:
+        spool.close()
 
 
 def test_a_spool_file_keeps_a_small_page_cache(tmp_path: Path) -> None:
