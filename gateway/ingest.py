@@ -644,12 +644,14 @@ class IngestWorker:
                         if mark_prefixes and topic.startswith(mark_prefixes):
                             if isinstance(message.payload, bytes):
                                 self._on_mark(topic, message.payload)
-                            continue
-                        acker: Ack | None = self._acker(client, message)
-                        tag = read_tag(message.properties)
-                        if tag is not None:
-                            acker = self._durable(topic, acker, tag)
-                        self.handle(topic, message.payload, acker)
+                        else:
+                            acker: Ack | None = self._acker(client, message)
+                            tag = read_tag(message.properties)
+                            if tag is not None:
+                                acker = self._durable(topic, acker, tag)
+                            self.handle(topic, message.payload, acker)
+                        # after every message taken, marks too: reading resumes as the queue drains,
+                        # whatever the last messages in it were (never paused with nothing to take)
                         await self._pace(client, reader)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()

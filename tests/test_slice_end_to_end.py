@@ -4,12 +4,16 @@ ingest -> InfluxDB, and the HTTP API; checked against what the simulators actual
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ferrogate.gateway.demo import Demo, DemoOptions
 from ferrogate.gateway.influx import InfluxV1Client
+from ferrogate.gateway.runtime import Gateway
 from ferrogate.gateway.services import InfluxDB, Mosquitto
 from ferrogate.gateway.timeutil import iso_utc
 from tests.conftest import DEMO_PLANT, plant_on_free_ports
@@ -23,6 +27,24 @@ async def rows(client: InfluxV1Client, device: str, point: str) -> list[dict]:
         f"SELECT value, quality, reason, unit, asset FROM reading WHERE device='{device}' AND point='{point}'"
     )
     return series[0].rows() if series else []
+
+
+@contextlib.asynccontextmanager
+async def within(seconds: float, what: str, gateway: Gateway) -> AsyncIterator[None]:
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        publisher, ingest = gateway.publisher, gateway.ingest
+        assert publisher is not None and ingest is not None
+        writer = ingest.writer
+        pytest.fail(
+            f"timed out after {seconds:.0f} s waiting for {what}: collector spool head "
+            f"{publisher.spool.head_id()} of {publisher.spool.last_id}, published {publisher.published}; "
+            f"ingest took {ingest.messages} messages, writer added {writer.added}, done {writer.done}, "
+            f"pending {writer.pending}, database down {writer.database_down}, held {writer.holds.times} times, "
+            f"read pauses {ingest.read_pauses}, marks published {ingest.marks_published}"
+        )
 
 
 async def test_slice_delivers_what_the_simulators_served(
@@ -46,14 +68,17 @@ async def test_slice_delivers_what_the_simulators_served(
 
         await eventually(enough, f"{SCANS_WANTED} scans of each device in InfluxDB")
 
-        # stop scanning, then let everything in flight arrive
-        published = await gateway.stop_collecting()
+        # stop scanning, then let everything in flight arrive (bounded: a wait that never ends says
+        # which one, and where the hand-over stood, instead of running into the suite's timeout)
+        async with within(120, "the broker to acknowledge every batch", gateway):
+            published = await gateway.stop_collecting()
 
         async def all_consumed() -> bool:
             return gateway.ingest.messages >= published and gateway.live.batches >= published
 
         await eventually(all_consumed, "ingest and live cache to receive every published batch")
-        await gateway.ingest.writer.flush()
+        async with within(120, "ingest to make every batch it took durable", gateway):
+            await gateway.ingest.writer.flush()
 
         # Modbus: every stored reading is exactly one read the simulator served, at its meter clock
         meter = sim.modbus["eaf1_meter"]
