@@ -73,7 +73,8 @@ class BooksExtension(Protocol):
     def on_periods(self, periods: list[PeriodSums], intervals: list[IntervalRow]) -> Output: ...
 
     def forget(self, start_ns: int, end_ns: int) -> None:
-        """Rows ending in [start_ns, end_ns) are about to be re-derived from InfluxDB."""
+        """Rows ending in (start_ns, end_ns] are about to be re-derived from InfluxDB (a record's
+        row is stamped with its end, and a record ending at a day's end belongs to that day)."""
 
     def prune(self, keep_from_ns: int) -> None: ...
 
@@ -529,8 +530,10 @@ class AccountingService:
             # readings past the end too, so every meter is bracketed and the horizon reaches t1
             store = await self.read_raw(t - lookback, t1 + int(self.model.config.max_wait_s * 1e9))
             derived = self.books.derive(store, t, t1)
+            # what derive makes for the day is replaced: buckets starting in [t, t1), records ending
+            # in (t, t1] (a record ending at t1 is the day's own, not the next day's to drop)
             await self._delete_derived(t, t1)
-            for rid in [rid for rid, r in self.records.items() if t <= r.end_ns < t1]:
+            for rid in [rid for rid, r in self.records.items() if t < r.end_ns <= t1]:
                 del self.records[rid]
             for key in [k for k in self.intervals if t <= k[2] < t1]:
                 del self.intervals[key]
@@ -545,11 +548,13 @@ class AccountingService:
             await self._write(self._period_lines(self._periods(start_ns, end_ns), self.horizon_ns or end_ns))
 
     async def _delete_derived(self, start_ns: int, end_ns: int) -> None:
-        for measurement in (wire.INTERVAL, wire.RECORD, *(m for ext in self.extensions for m in ext.measurements)):
-            await self.influx.query(
-                f"DELETE FROM {measurement} WHERE site='{_q(self.site)}' AND time >= {start_ns} AND time < {end_ns}",
-                epoch=None,
-            )
+        """Buckets (time = start) in [start_ns, end_ns); records and the extensions' per-record rows
+        (time = end) in (start_ns, end_ns]."""
+        by_end = (wire.RECORD, *(m for ext in self.extensions for m in ext.measurements))
+        spans = [(wire.INTERVAL, f"time >= {start_ns} AND time < {end_ns}")]
+        spans += [(m, f"time > {start_ns} AND time <= {end_ns}") for m in by_end]
+        for measurement, span in spans:
+            await self.influx.query(f"DELETE FROM {measurement} WHERE site='{_q(self.site)}' AND {span}", epoch=None)
 
     async def load_derived(self, start_ns: int, end_ns: int) -> None:
         """Records and buckets written before (e.g. by a previous run), so period sums are whole."""

@@ -75,7 +75,7 @@ class CostExtension:
         return lines, messages
 
     def forget(self, start_ns: int, end_ns: int) -> None:
-        for rid in [rid for rid, c in self.costs.items() if start_ns <= c.end_ns < end_ns]:
+        for rid in [rid for rid, c in self.costs.items() if start_ns < c.end_ns <= end_ns]:
             del self.costs[rid]
 
     def prune(self, keep_from_ns: int) -> None:
