@@ -55,8 +55,7 @@ def cross_check(
             continue
         allowed = step + tolerance * rated * (t1 - t0) / NS_PER_HOUR + spec.resolution
         if abs(iv.amount - expected) > allowed:
-            quality = Quality.BAD if iv.quality is Quality.BAD else Quality.UNCERTAIN
-            iv = replace(iv, quality=quality, flags=(*iv.flags, Flag.power_mismatch))
+            iv = replace(iv, quality=Quality.UNCERTAIN, flags=(*iv.flags, Flag.power_mismatch))
         out.append(iv)
     return out
 
