@@ -219,6 +219,8 @@ def measure(
         "wall_s": wall,
         "points_per_s": total_points / wall,
         "cpu_s": cpu,
+        "user_s": user - user0,
+        "sys_s": system - sys0,
         "points_per_cpu_s": total_points / cpu if cpu else None,
         "peak_rss_mb": peak,
     }

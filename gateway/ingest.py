@@ -34,7 +34,7 @@ from ferrogate.gateway.episodes import Episode
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
 from ferrogate.gateway.ingest_flow import ReadPause
 from ferrogate.gateway.lineprotocol import batch_lines, columns_lines, device_status_line
-from ferrogate.gateway.mqtt import Backoff, _first_of, connection_lost, make_client
+from ferrogate.gateway.mqtt import Backoff, _first_of, connection_lost, make_client, received
 from ferrogate.gateway.mqtt_acks import PubackBatch
 from ferrogate.gateway.payload import (
     PayloadError,
@@ -642,7 +642,7 @@ class IngestWorker:
                     self.subscribed.set()
                     self._marks_moved.set()  # marks that moved while disconnected
                     backoff.reset()
-                    async for message in client.messages:
+                    async for message in received(client):
                         topic = message.topic.value
                         if mark_prefixes and topic.startswith(mark_prefixes):
                             if isinstance(message.payload, bytes):
