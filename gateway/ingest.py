@@ -626,7 +626,7 @@ class IngestWorker:
             try:
                 async with client:
                     self._client = client
-                    reader = ReadPause(client)
+                    reader = ReadPause(client, READ_AHEAD)
                     reader.take_over()
                     pubacks = PubackBatch(client)
                     # QoS 0: no manual PUBACK to send; the retained marks arrive now, others' as they move

@@ -21,7 +21,8 @@ packet per readiness of the socket (an event-loop turn and an epoll per message)
 `ReceiveBuffer` one recv of up to RECEIVE_CHUNK bytes serves every packet in it, and the reader
 goes on while the buffer holds bytes: a turn of the loop per chunk, not per message. It takes one
 chunk more per turn at most (the one a packet that crosses the chunk's end completes from) and
-leaves the rest for the next turn, so the worker can pause between chunks as before.
+leaves the rest for the next turn, and it pauses itself once `read_ahead` received messages wait
+(a chunk may hold hundreds of small ones), so the worker reads no further ahead than before.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ class ReadPause:
     """Stops and restarts the event loop's reading of one connection's socket (aiomqtt 2.5, pinned,
     registers a reader that calls paho's `loop_read`; while removed, nothing is read)."""
 
-    def __init__(self, client: aiomqtt.Client) -> None:
+    def __init__(self, client: aiomqtt.Client, read_ahead: int) -> None:
         self.client = client
+        # received messages not yet taken, at most: the reader pauses itself there, the worker resumes it
+        self.read_ahead = read_ahead
         self.paused_fd: int | None = None
         self.buffer = ReceiveBuffer(client._client)
         self._scheduled = False  # a turn of `_readable` is asked for (bytes left in the buffer)
@@ -116,6 +119,9 @@ class ReadPause:
         last_chunk = buffer.fills + 1  # this turn's chunk; the buffer may be empty now
         try:
             while True:
+                if len(client.messages) >= self.read_ahead:
+                    self.pause()  # what is left in the buffer is read when the worker resumes
+                    break
                 client._client.loop_read()
                 if buffer.pending():
                     if buffer.fills <= last_chunk:
