@@ -175,14 +175,13 @@ def run_opcua(profile_name: str, only: list[str], work: Path, py_spy: Path | Non
                             | {"error": str(exc)}
                         )
                         continue
-                    run["repeat"] = repeat
-                    run["load_average"] = load_average()
-                    runs.append(run)
-                    print(
+                    _record(
+                        runs,
+                        run,
+                        repeat,
                         f"  {label}: {_fmt(run['changes_per_cpu_s'], ',.0f')} changes/CPU-s, "
                         f"{run['changes_per_s']:,.0f} changes/s, lost {run['changes_lost']}, "
-                        f"{run['peak_rss_mb']:.0f} MiB, load {run['load_average'][0]}",
-                        flush=True,
+                        f"{run['peak_rss_mb']:.0f} MiB",
                     )
             finally:
                 farm.stop()
@@ -268,6 +267,14 @@ def run_memory(profile_name: str, work: Path) -> list[dict[str, object]]:
     return [run]
 
 
+def _record(runs: list[dict[str, object]], run: dict[str, object], repeat: int, line: str) -> None:
+    """Keep a measurement (its repeat, the load average after it) and print `line` and the load."""
+    run["repeat"] = repeat
+    run["load_average"] = load_average()
+    runs.append(run)
+    print(f"{line}, load {run['load_average'][0]}", flush=True)
+
+
 def run_ingest(
     profile_name: str, work: Path, py_spy: Path | None = None, baseline: Path | None = None
 ) -> list[dict[str, object]]:
@@ -300,14 +307,12 @@ def run_ingest(
                         print(f"  ingest {contender} batch {batch}: FAILED: {exc}", flush=True)
                         runs.append({"contender": contender, "batch_size": batch, "repeat": repeat, "error": str(exc)})
                         continue
-                    run["repeat"] = repeat
-                    run["load_average"] = load_average()
-                    runs.append(run)
-                    print(
+                    _record(
+                        runs,
+                        run,
+                        repeat,
                         f"  ingest batch {batch:<6} {contender:<10}: {_fmt(run['points_per_cpu_s'], ',.0f')} "
-                        f"points/CPU-s, {run['points_per_s']:,.0f} points/s, {run['peak_rss_mb']:.0f} MiB, "
-                        f"load {run['load_average'][0]}",
-                        flush=True,
+                        f"points/CPU-s, {run['points_per_s']:,.0f} points/s, {run['peak_rss_mb']:.0f} MiB",
                     )
     finally:
         broker.process.stop()
