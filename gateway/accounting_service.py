@@ -25,7 +25,7 @@ from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.energy import wire
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind
 from ferrogate.gateway.energy.allocation import Windowed
-from ferrogate.gateway.energy.books import ALL_PERIODS, BalanceRow, Books, IntervalRow, Kpi
+from ferrogate.gateway.energy.books import ALL_PERIODS, BalanceRow, Books, Derived, IntervalRow, Kpi
 from ferrogate.gateway.energy.model import AccountingModel, resolve
 from ferrogate.gateway.energy.production import NO_PREVIOUS_TAP, ProductionRecord
 from ferrogate.gateway.energy.series import Series
@@ -530,14 +530,29 @@ class AccountingService:
             t = t1
         return store
 
+    @property
+    def bracket_ns(self) -> int:
+        """How far past a span its readings are read to derive it: the books' horizon is where every
+        reporting meter has readings, so a meter whose next reading lies past the span's end (one that
+        reports by exception, or late) must be seen reading on, or the horizon falls back to its last
+        reading inside the span and the records ending after it are not made. The books wait
+        `max_wait_s` for a late meter, so readings up to that far past the end are what they saw."""
+        return int(self.model.config.max_wait_s * 1e9)
+
+    async def derive_stored(self, start_ns: int, end_ns: int, since_ns: int) -> Derived:
+        """The books of (start_ns, end_ns] derived afresh from the readings in InfluxDB since
+        `since_ns` (read on past the end, `bracket_ns`), changing nothing: what a recompute would
+        make of the span, for checking the books against their readings."""
+        store = await self.read_raw(since_ns, end_ns + self.bracket_ns)
+        return await asyncio.to_thread(self.books.derive, store, start_ns, end_ns, since_ns)
+
     async def recompute(self, start_ns: int, end_ns: int) -> None:
         """Re-derive [start_ns, end_ns) from the raw readings in InfluxDB (replacing what was
         derived there before) and re-sum every period it touches. A day at a time, each from the
         readings since `tap_lookback_h` before it: those of the day before are kept, not read again,
         so memory holds a day and its lookback whatever the span."""
         lookback = int(self.model.config.tap_lookback_h * NS_PER_H)
-        # readings past each day's end too, so every meter is bracketed and the horizon reaches it
-        beyond = int(self.model.config.max_wait_s * 1e9)
+        beyond = self.bracket_ns  # readings past each day's end too, so the horizon reaches it
         step = self.books.interval_ns
         start_ns -= start_ns % step
         day_ns = 24 * NS_PER_H
