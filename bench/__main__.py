@@ -27,7 +27,7 @@ from bench import accounting_e2e, ingest_e2e, latency_e2e, memory_soak, opcua_e2
 from bench.harness import ROOT, Farm, Subscriber, alternating, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
-from ferrogate.gateway.services import start_influxdb, start_mosquitto
+from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -352,13 +352,13 @@ def summarise_ingest(runs: list[dict[str, object]]) -> list[dict[str, object]]:
 
 
 def _services_run(
-    name: str, work: Path, label: dict[str, object], run: Callable[[int, int], dict[str, object]]
+    name: str, work: Path, label: dict[str, object], run: Callable[[Mosquitto, InfluxDB], dict[str, object]]
 ) -> list[dict[str, object]]:
-    """One measurement with a Mosquitto and an InfluxDB of its own: `run(broker_port, influx_port)`."""
+    """One measurement with a Mosquitto and an InfluxDB of its own: `run(broker, database)`."""
     broker = start_mosquitto(work / f"{name}-mosquitto")
     database = start_influxdb(work / f"{name}-influxdb")
     try:
-        result = run(broker.port, database.port)
+        result = run(broker, database)
     except (RuntimeError, TimeoutError) as exc:  # the other suites' figures still count
         print(f"  {name}: FAILED: {exc}", flush=True)
         return [{**label, "error": str(exc)}]
@@ -376,7 +376,9 @@ def run_latency(profile_name: str, work: Path) -> list[dict[str, object]]:
         "latency",
         work,
         {"workload": workload},
-        lambda broker, influx: latency_e2e.measure(work / "latency", workload, broker, influx, t.warmup_s, t.window_s),
+        lambda broker, influx: latency_e2e.measure(
+            work / "latency", workload, broker.port, influx.port, t.warmup_s, t.window_s
+        ),
     )
 
 
@@ -405,7 +407,9 @@ def run_accounting(profile_name: str, work: Path) -> list[dict[str, object]]:
         "accounting",
         work,
         {"hours": hours},
-        lambda broker, influx: accounting_e2e.measure(work / "accounting", broker, influx, hours),
+        lambda broker, influx: accounting_e2e.measure(
+            work / "accounting", broker.port, influx.port, hours, influx.process.proc and influx.process.proc.pid
+        ),
     )
 
 
@@ -415,7 +419,7 @@ def run_sustained(profile_name: str, work: Path) -> list[dict[str, object]]:
         "sustained",
         work,
         {"rate_points_s": rate},
-        lambda broker, influx: ingest_e2e.sustained(rate, seconds, broker, influx, work / "sustained"),
+        lambda broker, influx: ingest_e2e.sustained(rate, seconds, broker.port, influx.port, work / "sustained"),
     )
 
 
@@ -448,7 +452,17 @@ def _markdown(
 
 def accounting_table(runs: list[dict[str, object]]) -> str:
     return _markdown(
-        ["hours", "assets", "readings", "recompute s", "CPU s", "readings/s", "readings/CPU-s", "peak RSS MiB"],
+        [
+            "hours",
+            "assets",
+            "readings",
+            "recompute s",
+            "CPU s",
+            "influxd CPU s",
+            "readings/s",
+            "readings/CPU-s",
+            "peak RSS MiB",
+        ],
         runs,
         lambda r: str(r["hours"]),
         lambda r: [
@@ -457,6 +471,7 @@ def accounting_table(runs: list[dict[str, object]]) -> str:
             f"{r['readings']:,}",
             f"{r['recompute_s']:.1f}",
             f"{r['cpu_s']:.1f}",
+            _fmt(r.get("influxd_cpu_s"), ".1f"),
             f"{r['readings_per_s']:,.0f}",
             _fmt(r["readings_per_cpu_s"], ",.0f"),
             f"{r['peak_rss_mb']:.0f}",
