@@ -6,7 +6,9 @@ answered by 1.x, by 2.x (DBRP mapping) and by 3.x, so they are the portable pair
 
 from __future__ import annotations
 
+import asyncio
 import json
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
@@ -15,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from ferrogate.gateway.config import InfluxConfig
+from ferrogate.gateway.influx_post import PlainPost, plain_http
 
 
 class ErrorKind(Enum):
@@ -92,15 +95,17 @@ class InfluxV1Client:
     def __init__(self, config: InfluxConfig, credentials: tuple[str, str] | None = None) -> None:
         """`credentials` (user, password) override the config's user, e.g. for an admin task."""
         self.config = config
-        auth = None
-        if credentials is not None:
-            auth = httpx.BasicAuth(*credentials)
-        elif config.username is not None:
-            auth = httpx.BasicAuth(config.username, config.resolve_password() or "")
+        if credentials is None and config.username is not None:
+            credentials = (config.username, config.resolve_password() or "")
+        auth = httpx.BasicAuth(*credentials) if credentials is not None else None
         self._http = httpx.AsyncClient(base_url=config.url, auth=auth, timeout=config.timeout_s)
+        # writes, the hot path, skip httpx where they can (gateway/influx_post.py)
+        self._post = PlainPost(config.url, config.timeout_s, credentials) if plain_http(config.url) else None
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._post is not None:
+            await self._post.aclose()
 
     async def ping(self) -> str:
         """The server's version; raises InfluxError when it does not answer."""
@@ -119,18 +124,18 @@ class InfluxV1Client:
             params["rp"] = retention_policy or self.config.retention_policy
         body = "\n".join(lines).encode()
         try:
-            resp = await self._http.post("/write", params=params, content=body)
-        except httpx.HTTPError as exc:
+            if self._post is not None:
+                status, answer = await self._post.post(f"/write?{urllib.parse.urlencode(params)}", body)
+                text = answer.decode("utf-8", "replace")
+            else:
+                resp = await self._http.post("/write", params=params, content=body)
+                status, text = resp.status_code, resp.text
+        except (httpx.HTTPError, OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             raise InfluxError(f"write failed: {exc!r}", None, True) from exc
-        if resp.status_code == 204:
+        if status == 204:
             return
-        kind = error_kind(resp.status_code)
-        raise InfluxError(
-            f"write answered {resp.status_code}: {resp.text.strip()}",
-            resp.status_code,
-            kind is ErrorKind.UNAVAILABLE,
-            kind,
-        )
+        kind = error_kind(status)
+        raise InfluxError(f"write answered {status}: {text.strip()}", status, kind is ErrorKind.UNAVAILABLE, kind)
 
     async def query(self, q: str, *, epoch: str | None = "ns", db: bool = True) -> list[Series]:
         """Run one InfluxQL statement; SELECT/SHOW go as GET, everything else as POST with the
