@@ -58,8 +58,10 @@ AUX_KW = 400.0
 LOSS = 0.01  # the incomer meters 1 % more than its members
 
 
-def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, object]:
-    lines = [f"cells{n}" for n in range(1, LINES + 1)]
+def cell_lines_plant(site: str, lines: list[str], influx_url: str, database: str) -> dict[str, object]:
+    """A plant file of electrolytic cell lines behind one incomer, with auxiliaries split pro rata:
+    a kWh counter per line, the incomer and the auxiliaries, and a product counter (t) per line, all
+    on one Modbus device `meters` (recomputes read them from InfluxDB; nothing polls the device)."""
     points = [{"id": "incomer", "address": 0, "type": "uint32", "unit": "kWh"}]
     points += [{"id": "aux", "address": 2, "type": "uint32", "unit": "kWh"}]
     points += [
@@ -88,10 +90,9 @@ def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, obje
         for line in lines
     ]
     return {
-        "site": {"id": SITE, "name": "bench", "timezone": "UTC"},
-        "mqtt": {"port": broker_port, "topic_root": "books/ferrogate/v1"},
-        "influxdb": {"url": f"http://127.0.0.1:{influx_port}", "database": DATABASE},
-        "api": {"keys_file": str(keys_file)},
+        "site": {"id": site, "name": site, "timezone": "UTC"},
+        "mqtt": {"port": 1883, "topic_root": f"{site}/ferrogate/v1"},
+        "influxdb": {"url": influx_url, "database": database},
         "devices": [{"id": "meters", "protocol": "modbus", "host": "127.0.0.1", "points": points}],
         "assets": assets,
         "accounting": {
@@ -103,6 +104,15 @@ def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, obje
             "balances": [{"id": "plant", "main": "incomer", "members": ["aux", *lines], "max_loss_percent": 2}],
         },
     }
+
+
+def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, object]:
+    doc = cell_lines_plant(
+        SITE, [f"cells{n}" for n in range(1, LINES + 1)], f"http://127.0.0.1:{influx_port}", DATABASE
+    )
+    doc["mqtt"] = {"port": broker_port, "topic_root": "books/ferrogate/v1"}
+    doc["api"] = {"keys_file": str(keys_file)}
+    return doc
 
 
 def raw_bodies(start_s: int, seconds: int) -> Iterator[tuple[int, bytes]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.accounting_e2e import cell_lines_plant
 from ferrogate.gateway.accounting_service import AccountingService
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.config_loader import parse_plant
@@ -33,47 +34,7 @@ LINES = ("cells1", "cells2")
 
 
 def plant_doc(influx_url: str, database: str) -> dict[str, object]:
-    points = [{"id": p, "address": 2 * n, "type": "uint32", "unit": "kWh"} for n, p in enumerate(("incomer", "aux"))]
-    points += [
-        {"id": f"e_{line}", "address": 10 + 4 * n, "type": "uint32", "unit": "kWh"} for n, line in enumerate(LINES)
-    ]
-    points += [
-        {"id": f"p_{line}", "address": 12 + 4 * n, "type": "float32", "unit": "t"} for n, line in enumerate(LINES)
-    ]
-    assets: list[dict[str, object]] = [
-        {
-            "id": "incomer",
-            "type": "main_incomer",
-            "name": "incomer",
-            "meters": {"electricity_import": "meters.incomer"},
-        },
-        {"id": "aux", "type": "auxiliary", "name": "aux", "meters": {"electricity_import": "meters.aux"}},
-    ]
-    assets += [
-        {
-            "id": line,
-            "type": "electrolytic_cells",
-            "name": line,
-            "product": "EMM",
-            "meters": {"electricity_import": f"meters.e_{line}", "product_counter": f"meters.p_{line}"},
-        }
-        for line in LINES
-    ]
-    return {
-        "site": {"id": "rc", "name": "recompute", "timezone": "UTC"},
-        "mqtt": {"port": 1883, "topic_root": "rc/ferrogate/v1"},
-        "influxdb": {"url": influx_url, "database": database},
-        "devices": [{"id": "meters", "protocol": "modbus", "host": "127.0.0.1", "points": points}],
-        "assets": assets,
-        "accounting": {
-            "interval_s": 900,
-            "incomer": "incomer",
-            "products": [{"id": "EMM", "carbon_fixed": "none"}],
-            "units": [{"asset": line, "production": "product_counter"} for line in LINES],
-            "allocations": [{"id": "aux", "meter": "aux", "rule": "pro_rata_remainder", "targets": list(LINES)}],
-            "balances": [{"id": "plant", "main": "incomer", "members": ["aux", *LINES], "max_loss_percent": 2}],
-        },
-    }
+    return cell_lines_plant("rc", list(LINES), influx_url, database)
 
 
 def readings(start_s: int, end_s: int) -> list[str]:
