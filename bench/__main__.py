@@ -27,7 +27,7 @@ from bench import accounting_e2e, ingest_e2e, latency_e2e, memory_soak, opcua_e2
 from bench.harness import ROOT, Farm, Subscriber, alternating, load_average, machine
 from bench.modbus_e2e import Contender, Ferrogate, Floor, Timing, measure
 from bench.workloads import workloads
-from ferrogate.gateway.services import start_influxdb, start_mosquitto
+from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -175,14 +175,13 @@ def run_opcua(profile_name: str, only: list[str], work: Path, py_spy: Path | Non
                             | {"error": str(exc)}
                         )
                         continue
-                    run["repeat"] = repeat
-                    run["load_average"] = load_average()
-                    runs.append(run)
-                    print(
+                    _record(
+                        runs,
+                        run,
+                        repeat,
                         f"  {label}: {_fmt(run['changes_per_cpu_s'], ',.0f')} changes/CPU-s, "
                         f"{run['changes_per_s']:,.0f} changes/s, lost {run['changes_lost']}, "
-                        f"{run['peak_rss_mb']:.0f} MiB, load {run['load_average'][0]}",
-                        flush=True,
+                        f"{run['peak_rss_mb']:.0f} MiB",
                     )
             finally:
                 farm.stop()
@@ -268,51 +267,98 @@ def run_memory(profile_name: str, work: Path) -> list[dict[str, object]]:
     return [run]
 
 
-def run_ingest(profile_name: str, work: Path, py_spy: Path | None = None) -> list[dict[str, object]]:
+def _record(runs: list[dict[str, object]], run: dict[str, object], repeat: int, line: str) -> None:
+    """Keep a measurement (its repeat, the load average after it) and print `line` and the load."""
+    run["repeat"] = repeat
+    run["load_average"] = load_average()
+    runs.append(run)
+    print(f"{line}, load {run['load_average'][0]}", flush=True)
+
+
+def run_ingest(
+    profile_name: str, work: Path, py_spy: Path | None = None, baseline: Path | None = None
+) -> list[dict[str, object]]:
+    """Each batch size, each contender (`baseline` too with a source tree), `repeats` times, the
+    order alternating; each run's ratio to the floor's run of the same batch size and repeat."""
     profile = PROFILES[profile_name]
+    contenders = ["ferrogate", "floor", *(["baseline"] if baseline is not None else [])]
     broker = start_mosquitto(work / "ingest-mosquitto")
     database = start_influxdb(work / "influxdb")
     runs: list[dict[str, object]] = []
     try:
-        for batch in profile.ingest_batch_sizes:
-            for contender in ("ferrogate", "floor"):
-                where = work / f"ingest-{contender}-{batch}"
-                stacks = py_spy / f"ingest-{batch}-{contender}.txt" if py_spy else None
-                try:
-                    run = ingest_e2e.measure(
-                        contender, batch, profile.ingest_points, broker.port, database.port, where, len(runs), stacks
+        for repeat in range(profile.repeats):
+            for batch in profile.ingest_batch_sizes:
+                for contender in contenders if repeat % 2 == 0 else contenders[::-1]:
+                    where = work / f"ingest-{contender}-{batch}"
+                    stacks = py_spy / f"ingest-{batch}-{contender}-{repeat}.txt" if py_spy else None
+                    try:
+                        run = ingest_e2e.measure(
+                            contender,
+                            batch,
+                            profile.ingest_points,
+                            broker.port,
+                            database.port,
+                            where,
+                            len(runs),
+                            stacks,
+                            baseline,
+                        )
+                    except (RuntimeError, TimeoutError) as exc:
+                        print(f"  ingest {contender} batch {batch}: FAILED: {exc}", flush=True)
+                        runs.append({"contender": contender, "batch_size": batch, "repeat": repeat, "error": str(exc)})
+                        continue
+                    _record(
+                        runs,
+                        run,
+                        repeat,
+                        f"  ingest batch {batch:<6} {contender:<10}: {_fmt(run['points_per_cpu_s'], ',.0f')} "
+                        f"points/CPU-s, {run['points_per_s']:,.0f} points/s, {run['peak_rss_mb']:.0f} MiB",
                     )
-                except (RuntimeError, TimeoutError) as exc:
-                    print(f"  ingest {contender} batch {batch}: FAILED: {exc}", flush=True)
-                    runs.append({"contender": contender, "batch_size": batch, "error": str(exc)})
-                    continue
-                run["load_average"] = load_average()
-                runs.append(run)
-                print(
-                    f"  ingest batch {batch:<6} {contender:<10}: {_fmt(run['points_per_cpu_s'], ',.0f')} points/CPU-s, "
-                    f"{run['points_per_s']:,.0f} points/s, {run['peak_rss_mb']:.0f} MiB, load {run['load_average'][0]}",
-                    flush=True,
-                )
     finally:
         broker.process.stop()
         database.process.stop()
     for run in runs:
         floor = next(
-            (r for r in runs if r.get("contender") == "floor" and r.get("batch_size") == run.get("batch_size")), None
+            (
+                r
+                for r in runs
+                if r.get("contender") == "floor"
+                and r.get("batch_size") == run.get("batch_size")
+                and r.get("repeat") == run.get("repeat")
+            ),
+            None,
         )
         ours, theirs = run.get("points_per_cpu_s"), floor and floor.get("points_per_cpu_s")
         run["ratio_to_floor"] = ours / theirs if ours and theirs else None
     return runs
 
 
+def summarise_ingest(runs: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Medians over the repeats of each (batch size, contender); ratios: the median of the per-repeat
+    ratios (each to the floor's run beside it)."""
+    keys = list(dict.fromkeys((r["batch_size"], r["contender"]) for r in runs))
+    rows = []
+    for batch, contender in sorted(keys, key=lambda k: (k[0], k[1] != "ferrogate", k[1])):
+        done = [r for r in runs if (r["batch_size"], r["contender"]) == (batch, contender) and "error" not in r]
+        if not done:
+            rows.append({"batch_size": batch, "contender": contender, "error": "every run failed"})
+            continue
+        row: dict[str, object] = {"batch_size": batch, "contender": contender, "repeats": len(done)}
+        for field in ("points_per_s", "points_per_cpu_s", "cpu_s", "peak_rss_mb", "ratio_to_floor"):
+            values = [r[field] for r in done if r.get(field) is not None]
+            row[field] = statistics.median(values) if values else None
+        rows.append(row)
+    return rows
+
+
 def _services_run(
-    name: str, work: Path, label: dict[str, object], run: Callable[[int, int], dict[str, object]]
+    name: str, work: Path, label: dict[str, object], run: Callable[[Mosquitto, InfluxDB], dict[str, object]]
 ) -> list[dict[str, object]]:
-    """One measurement with a Mosquitto and an InfluxDB of its own: `run(broker_port, influx_port)`."""
+    """One measurement with a Mosquitto and an InfluxDB of its own: `run(broker, database)`."""
     broker = start_mosquitto(work / f"{name}-mosquitto")
     database = start_influxdb(work / f"{name}-influxdb")
     try:
-        result = run(broker.port, database.port)
+        result = run(broker, database)
     except (RuntimeError, TimeoutError) as exc:  # the other suites' figures still count
         print(f"  {name}: FAILED: {exc}", flush=True)
         return [{**label, "error": str(exc)}]
@@ -330,7 +376,9 @@ def run_latency(profile_name: str, work: Path) -> list[dict[str, object]]:
         "latency",
         work,
         {"workload": workload},
-        lambda broker, influx: latency_e2e.measure(work / "latency", workload, broker, influx, t.warmup_s, t.window_s),
+        lambda broker, influx: latency_e2e.measure(
+            work / "latency", workload, broker.port, influx.port, t.warmup_s, t.window_s
+        ),
     )
 
 
@@ -359,7 +407,9 @@ def run_accounting(profile_name: str, work: Path) -> list[dict[str, object]]:
         "accounting",
         work,
         {"hours": hours},
-        lambda broker, influx: accounting_e2e.measure(work / "accounting", broker, influx, hours),
+        lambda broker, influx: accounting_e2e.measure(
+            work / "accounting", broker.port, influx.port, hours, influx.process.proc and influx.process.proc.pid
+        ),
     )
 
 
@@ -369,7 +419,7 @@ def run_sustained(profile_name: str, work: Path) -> list[dict[str, object]]:
         "sustained",
         work,
         {"rate_points_s": rate},
-        lambda broker, influx: ingest_e2e.sustained(rate, seconds, broker, influx, work / "sustained"),
+        lambda broker, influx: ingest_e2e.sustained(rate, seconds, broker.port, influx.port, work / "sustained"),
     )
 
 
@@ -402,7 +452,17 @@ def _markdown(
 
 def accounting_table(runs: list[dict[str, object]]) -> str:
     return _markdown(
-        ["hours", "assets", "readings", "recompute s", "CPU s", "readings/s", "readings/CPU-s", "peak RSS MiB"],
+        [
+            "hours",
+            "assets",
+            "readings",
+            "recompute s",
+            "CPU s",
+            "influxd CPU s",
+            "readings/s",
+            "readings/CPU-s",
+            "peak RSS MiB",
+        ],
         runs,
         lambda r: str(r["hours"]),
         lambda r: [
@@ -411,6 +471,7 @@ def accounting_table(runs: list[dict[str, object]]) -> str:
             f"{r['readings']:,}",
             f"{r['recompute_s']:.1f}",
             f"{r['cpu_s']:.1f}",
+            _fmt(r.get("influxd_cpu_s"), ".1f"),
             f"{r['readings_per_s']:,.0f}",
             _fmt(r["readings_per_cpu_s"], ",.0f"),
             f"{r['peak_rss_mb']:.0f}",
@@ -511,6 +572,11 @@ def main(argv: list[str] | None = None) -> Path:
         "--peers", action="store_true", help="also Node-RED and ThingsBoard IoT Gateway (installed into a cache)"
     )
     parser.add_argument("--repeats", type=int, help="measurements of each contender (default: the profile's)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="ingest suite: also run ferrogate from this source tree (e.g. main's) beside the worktree's",
+    )
     args = parser.parse_args(argv)
     if args.repeats:
         PROFILES[args.profile] = replace(PROFILES[args.profile], repeats=args.repeats)
@@ -521,7 +587,7 @@ def main(argv: list[str] | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="ferrogate-bench-") as tmp:
         runs = run_modbus(args.profile, args.only, Path(tmp), args.py_spy, ready) if "modbus" in args.suite else []
         opcua = run_opcua(args.profile, args.only, Path(tmp), args.py_spy) if "opcua" in args.suite else []
-        ingest = run_ingest(args.profile, Path(tmp), args.py_spy) if "ingest" in args.suite else []
+        ingest = run_ingest(args.profile, Path(tmp), args.py_spy, args.baseline) if "ingest" in args.suite else []
         held = run_sustained(args.profile, Path(tmp)) if "ingest" in args.suite else []
         latency = run_latency(args.profile, Path(tmp)) if "latency" in args.suite else []
         memory = run_memory(args.profile, Path(tmp)) if "memory" in args.suite else []
@@ -538,7 +604,13 @@ def main(argv: list[str] | None = None) -> Path:
         "modbus": {"summary": rows, "runs": runs},
         "peers": {"versions": peers.versions(), "skipped": skipped} if args.peers else None,
         "opcua": {"summary": summarise_opcua(opcua), "runs": opcua},
-        "ingest": {"points_per_burst": PROFILES[args.profile].ingest_points, "runs": ingest, "sustained": held},
+        "ingest": {
+            "points_per_burst": PROFILES[args.profile].ingest_points,
+            "baseline_tree": str(args.baseline) if args.baseline else None,
+            "summary": summarise_ingest(ingest),
+            "runs": ingest,
+            "sustained": held,
+        },
         "latency": {"runs": latency},
         "accounting": {"runs": accounting},
         "memory": {"runs": memory},
@@ -555,8 +627,8 @@ def main(argv: list[str] | None = None) -> Path:
         print("\nOPC UA collection end to end, every node changing once a second (medians):")
         print(opcua_table(report["opcua"]["summary"]))
     if ingest:
-        print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB:")
-        print(ingest_table(ingest))
+        print(f"\nIngest: a burst of {PROFILES[args.profile].ingest_points:,} points, MQTT -> InfluxDB (medians):")
+        print(ingest_table(report["ingest"]["summary"]))
     if held:
         print("\nIngest fed at a steady rate (ferrogate, batch 5,000): does the backlog grow?")
         print(sustained_table(held))

@@ -17,20 +17,34 @@ second of each, and the process's peak RSS.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import yaml
 
-from bench.harness import ROOT, child_env, cpu_times, peak_rss_mb, stop_process, wait_for
+from bench.harness import (
+    ROOT,
+    child_env,
+    cpu_times,
+    load_average,
+    peak_rss_mb,
+    py_spy,
+    stop_process,
+    stop_sampler,
+    wait_for,
+)
 from ferrogate.api.keys import Role, append_key, new_key
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.ports import free_port
+from ferrogate.gateway.services import start_influxdb, start_mosquitto
 from ferrogate.gateway.timeutil import iso_utc
 
 SITE = "bench"
@@ -44,8 +58,10 @@ AUX_KW = 400.0
 LOSS = 0.01  # the incomer meters 1 % more than its members
 
 
-def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, object]:
-    lines = [f"cells{n}" for n in range(1, LINES + 1)]
+def cell_lines_plant(site: str, lines: list[str], influx_url: str, database: str) -> dict[str, object]:
+    """A plant file of electrolytic cell lines behind one incomer, with auxiliaries split pro rata:
+    a kWh counter per line, the incomer and the auxiliaries, and a product counter (t) per line, all
+    on one Modbus device `meters` (recomputes read them from InfluxDB; nothing polls the device)."""
     points = [{"id": "incomer", "address": 0, "type": "uint32", "unit": "kWh"}]
     points += [{"id": "aux", "address": 2, "type": "uint32", "unit": "kWh"}]
     points += [
@@ -74,10 +90,9 @@ def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, obje
         for line in lines
     ]
     return {
-        "site": {"id": SITE, "name": "bench", "timezone": "UTC"},
-        "mqtt": {"port": broker_port, "topic_root": "books/ferrogate/v1"},
-        "influxdb": {"url": f"http://127.0.0.1:{influx_port}", "database": DATABASE},
-        "api": {"keys_file": str(keys_file)},
+        "site": {"id": site, "name": site, "timezone": "UTC"},
+        "mqtt": {"port": 1883, "topic_root": f"{site}/ferrogate/v1"},
+        "influxdb": {"url": influx_url, "database": database},
         "devices": [{"id": "meters", "protocol": "modbus", "host": "127.0.0.1", "points": points}],
         "assets": assets,
         "accounting": {
@@ -91,8 +106,18 @@ def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, obje
     }
 
 
-def raw_lines(start_s: int, seconds: int) -> tuple[int, list[bytes]]:
-    """The span's readings as line protocol (second precision), in bodies of CHUNK_LINES lines."""
+def plant(influx_port: int, broker_port: int, keys_file: Path) -> dict[str, object]:
+    doc = cell_lines_plant(
+        SITE, [f"cells{n}" for n in range(1, LINES + 1)], f"http://127.0.0.1:{influx_port}", DATABASE
+    )
+    doc["mqtt"] = {"port": broker_port, "topic_root": "books/ferrogate/v1"}
+    doc["api"] = {"keys_file": str(keys_file)}
+    return doc
+
+
+def raw_bodies(start_s: int, seconds: int) -> Iterator[tuple[int, bytes]]:
+    """The span's readings as line protocol (second precision), in bodies of about CHUNK_LINES lines
+    with their counts: made as they are written, so a month never sits in memory at once."""
     series = {
         name: f"reading,site={SITE},device=meters,point={name},unit={unit} value="
         for name, unit in [("incomer", "kWh"), ("aux", "kWh")]
@@ -100,9 +125,7 @@ def raw_lines(start_s: int, seconds: int) -> tuple[int, list[bytes]]:
         + [(f"p_cells{n}", "t") for n in range(1, LINES + 1)]
     }
     total_kw = (LINES * LINE_KW + AUX_KW) * (1 + LOSS)
-    bodies: list[bytes] = []
     lines: list[str] = []
-    count = 0
     for k in range(seconds):
         t = start_s + k
         hours = k / 3600
@@ -114,13 +137,10 @@ def raw_lines(start_s: int, seconds: int) -> tuple[int, list[bytes]]:
             if k % PRODUCT_EVERY_S == 0:
                 lines.append(f"{series[f'p_cells{n}']}{round(0.4 * hours, 4)!r}{tail}")  # 0.4 t/h
         if len(lines) >= CHUNK_LINES:
-            count += len(lines)
-            bodies.append("\n".join(lines).encode())
+            yield len(lines), "\n".join(lines).encode()
             lines = []
     if lines:
-        count += len(lines)
-        bodies.append("\n".join(lines).encode())
-    return count, bodies
+        yield len(lines), "\n".join(lines).encode()
 
 
 async def _create_database(config: InfluxConfig) -> None:
@@ -131,27 +151,52 @@ async def _create_database(config: InfluxConfig) -> None:
         await client.aclose()
 
 
-def write_raw(influx_port: int, bodies: list[bytes]) -> None:
-    """Into the database as the gateway creates it (`raw`, the default policy, and `long`)."""
+def write_raw(influx_port: int, start_s: int, seconds: int) -> int:
+    """The span's readings into the database as the gateway creates it (`raw`, the default policy,
+    and `long`); returns how many were written."""
     asyncio.run(_create_database(InfluxConfig(url=f"http://127.0.0.1:{influx_port}", database=DATABASE)))
     url = f"http://127.0.0.1:{influx_port}/write?db={DATABASE}&precision=s"
+    written = 0
     with httpx.Client(timeout=300) as client:
-        for body in bodies:
+        for count, body in raw_bodies(start_s, seconds):
             resp = client.post(url, content=body)
             if resp.status_code != 204:
                 raise RuntimeError(f"InfluxDB refused the raw readings: {resp.status_code} {resp.text}")
+            written += count
+    return written
 
 
-def measure(work: Path, broker_port: int, influx_port: int, hours: int) -> dict[str, object]:
-    """`hours` of readings ending at yesterday's midnight UTC (the issue's month: 720)."""
-    work.mkdir(parents=True, exist_ok=True)
-    end_s = int(time.time()) // DAY_S * DAY_S - DAY_S  # so no "now" inside the span
-    start_s = end_s - hours * 3600
+def span(hours: int, now_s: float | None = None) -> tuple[int, int]:
+    """`hours` ending at yesterday's midnight UTC (so no "now" inside the span), in epoch seconds."""
+    end_s = int(time.time() if now_s is None else now_s) // DAY_S * DAY_S - DAY_S
+    return end_s - hours * 3600, end_s
+
+
+def measure(
+    work: Path, broker_port: int, influx_port: int, hours: int, influx_pid: int | None = None
+) -> dict[str, object]:
+    """Write `hours` of readings (the issue's month: 720), then time their recompute."""
+    start_s, end_s = span(hours)
     generated = time.monotonic()
-    readings, bodies = raw_lines(start_s, hours * 3600)
-    write_raw(influx_port, bodies)
-    del bodies
+    readings = write_raw(influx_port, start_s, end_s - start_s)
     written_s = time.monotonic() - generated
+    figures = recompute(work, broker_port, influx_port, start_s, end_s, influx_pid)
+    return {"hours": hours, "assets": LINES + 2, "readings": readings, "write_s": written_s, **figures}
+
+
+def recompute(
+    work: Path,
+    broker_port: int,
+    influx_port: int,
+    start_s: int,
+    end_s: int,
+    influx_pid: int | None = None,
+    spy: Path | None = None,
+) -> dict[str, object]:
+    """Start the energy role on the database and time `POST /api/v1/admin/recompute` over
+    [start_s, end_s): wall seconds, the role's CPU seconds and peak RSS, and influxd's CPU seconds
+    over the request when its pid is known. `spy`: sample the role with py-spy into that file."""
+    work.mkdir(parents=True, exist_ok=True)
     keys_file = work / "api-keys.jsonl"
     key, stored = new_key("bench", Role.admin)
     append_key(keys_file, stored)
@@ -161,39 +206,76 @@ def measure(work: Path, broker_port: int, influx_port: int, hours: int) -> dict[
     command = [sys.executable, "-m", "ferrogate", "run", "--plant", str(path), "--role", "energy,api"]
     log = open(work / "ferrogate.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([*command, "--api-port", str(api_port)], cwd=ROOT, env=child_env(), stdout=log, stderr=log)
+    sampler = None
     try:
         wait_for(lambda: proc.poll() is not None or _ready(api_port), 120, "the energy role's API")
         if proc.poll() is not None:
             raise RuntimeError(f"ferrogate exited with {proc.returncode}: see {work / 'ferrogate.log'}")
         time.sleep(2.0)  # let the role's start-up (loading its recent state) settle
+        if spy is not None:
+            sampler = py_spy(proc.pid, spy)
         user0, sys0 = cpu_times(proc.pid)
+        influx0 = sum(cpu_times(influx_pid)) if influx_pid is not None else 0.0
         wall0 = time.monotonic()
         resp = httpx.post(
             f"http://127.0.0.1:{api_port}/api/v1/admin/recompute",
             params={"from": iso_utc(start_s * 1_000_000_000), "to": iso_utc(end_s * 1_000_000_000)},
             headers={"X-API-Key": key},
-            timeout=3600,
+            timeout=3 * 3600,
         )
         wall = time.monotonic() - wall0
         user1, sys1 = cpu_times(proc.pid)
+        influx1 = sum(cpu_times(influx_pid)) if influx_pid is not None else 0.0
         peak = peak_rss_mb(proc.pid)
         if resp.status_code != 200:
             raise RuntimeError(f"recompute answered {resp.status_code}: {resp.text}")
     finally:
+        if sampler is not None:
+            stop_sampler(sampler)
         stop_process(proc)
         log.close()
     cpu = user1 - user0 + sys1 - sys0
+    readings = (end_s - start_s) * (LINES + 2) + -(-(end_s - start_s) // PRODUCT_EVERY_S) * LINES
     return {
-        "hours": hours,
-        "assets": LINES + 2,
-        "readings": readings,
-        "write_s": written_s,
         "recompute_s": wall,
         "cpu_s": cpu,
+        "influxd_cpu_s": influx1 - influx0 if influx_pid is not None else None,
         "readings_per_s": readings / wall,
         "readings_per_cpu_s": readings / cpu if cpu else None,
         "peak_rss_mb": peak,
     }
+
+
+def main() -> None:
+    """Standalone: keep one influxd's data between runs (writing a month takes a while) and recompute
+    it again, e.g. before and after a change, or under py-spy."""
+    parser = argparse.ArgumentParser(description="accounting recompute on a kept database")
+    parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument("--dir", type=Path, required=True, help="where influxd keeps its data between runs")
+    parser.add_argument("--py-spy", type=Path, help="raw py-spy stacks of the energy role into this file")
+    parser.add_argument("--write-only", action="store_true", help="write the readings, do not recompute")
+    args = parser.parse_args()
+    marker = args.dir / f"written-{args.hours}h.json"
+    broker = start_mosquitto(args.dir / "mosquitto")
+    database = start_influxdb(args.dir / "influxdb")
+    try:
+        influx_pid = database.process.proc.pid if database.process.proc is not None else None
+        written: dict[str, object] = json.loads(marker.read_text()) if marker.exists() else {}
+        if not written:
+            start_s, end_s = span(args.hours)
+            began = time.monotonic()
+            readings = write_raw(database.port, start_s, end_s - start_s)
+            written = {"start_s": start_s, "end_s": end_s, "readings": readings, "write_s": time.monotonic() - began}
+            marker.write_text(json.dumps(written))
+        if args.write_only:
+            print(json.dumps(written))
+            return
+        start_s, end_s = int(written["start_s"]), int(written["end_s"])  # type: ignore[call-overload]
+        figures = recompute(args.dir / "run", broker.port, database.port, start_s, end_s, influx_pid, args.py_spy)
+        print(json.dumps({"hours": args.hours, **written, **figures, "load_average": load_average()}, indent=1))
+    finally:
+        broker.process.stop()
+        database.process.stop()
 
 
 def _ready(port: int) -> bool:
@@ -201,3 +283,7 @@ def _ready(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,9 @@ real InfluxDB (gateway/services.py), for a sweep of batch sizes.
 
 - `ferrogate`: `python -m ferrogate run --role ingest` as a site configures it (shared subscription,
   acknowledgement only once the points are durable, disk spool and dead-letter file configured);
-- `floor`: bench/floor_ingest.py (paho -> line protocol -> /write; acknowledged on receipt).
+- `floor`: bench/floor_ingest.py (paho -> line protocol -> /write; acknowledged on receipt);
+- `baseline` (with `--baseline TREE`): the same ferrogate command, run from another source tree (e.g.
+  main's, `git archive main | tar -x -C TREE`), to measure a change before and after in one run.
 
 The bench publishes the burst (ferrogate/2 batches of 100 readings, QoS 1) once the contender is
 subscribed, and measures from the burst's first message until InfluxDB counts every point: the
@@ -129,21 +131,41 @@ def floor_command(work: Path, root: str, broker_port: int, influx_port: int, dat
     return [sys.executable, "-m", "bench.floor_ingest", str(path)]
 
 
-COMMANDS = {"ferrogate": ferrogate_command, "floor": floor_command}
+COMMANDS = {"ferrogate": ferrogate_command, "floor": floor_command, "baseline": ferrogate_command}
+
+
+def contender_env(contender: str, baseline: Path | None) -> tuple[dict[str, str], Path]:
+    """The environment and working directory of a contender's process: the baseline imports every
+    ferrogate module from its own tree (the shared venv's editable install follows FERROGATE_WORKTREE)."""
+    env = child_env()
+    if contender != "baseline":
+        return env, ROOT
+    if baseline is None:
+        raise RuntimeError("the baseline contender needs a source tree (--baseline TREE)")
+    env["FERROGATE_WORKTREE"] = env["PYTHONPATH"] = str(baseline)
+    return env, baseline
 
 
 @contextlib.contextmanager
 def running(
-    contender: str, batch: int, broker_port: int, influx_port: int, work: Path, root: str, database: str
+    contender: str,
+    batch: int,
+    broker_port: int,
+    influx_port: int,
+    work: Path,
+    root: str,
+    database: str,
+    baseline: Path | None = None,
 ) -> Iterator[tuple[subprocess.Popen, Publisher]]:
     """The contender's process, subscribed (its probe answered), and a publisher beside it."""
     work.mkdir(parents=True, exist_ok=True)
     create_database(influx_port, database)
+    env, cwd = contender_env(contender, baseline)
     log = open(work / f"{contender}.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         COMMANDS[contender](work, root, broker_port, influx_port, database, batch),
-        cwd=ROOT,
-        env=child_env(),
+        cwd=cwd,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -171,12 +193,14 @@ def measure(
     work: Path,
     run: int,
     profile_to: Path | None = None,
+    baseline: Path | None = None,
 ) -> dict[str, object]:
-    """One contender, one batch size; `profile_to`: also sample it with py-spy over the burst."""
+    """One contender, one batch size; `profile_to`: also sample it with py-spy over the burst;
+    `baseline`: the source tree the `baseline` contender runs from."""
     root = f"ingest{run}/ferrogate/v1"  # a topic root per run: no earlier session shares its messages
     database = f"bench_{contender}_{run}"
     messages = burst(root, total_points)
-    with running(contender, batch, broker_port, influx_port, work, root, database) as (proc, publisher):
+    with running(contender, batch, broker_port, influx_port, work, root, database, baseline) as (proc, publisher):
         user0, sys0 = cpu_times(proc.pid)
         wall0 = time.monotonic()
         sampler = py_spy(proc.pid, profile_to) if profile_to is not None else None
@@ -195,6 +219,8 @@ def measure(
         "wall_s": wall,
         "points_per_s": total_points / wall,
         "cpu_s": cpu,
+        "user_s": user - user0,
+        "sys_s": system - sys0,
         "points_per_cpu_s": total_points / cpu if cpu else None,
         "peak_rss_mb": peak,
     }

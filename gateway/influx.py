@@ -6,6 +6,10 @@ answered by 1.x, by 2.x (DBRP mapping) and by 3.x, so they are the portable pair
 
 from __future__ import annotations
 
+import asyncio
+import json
+import urllib.parse
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -13,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from ferrogate.gateway.config import InfluxConfig
+from ferrogate.gateway.influx_post import PlainPost, plain_http
 
 
 class ErrorKind(Enum):
@@ -73,19 +78,34 @@ class Series:
         return [dict(zip(self.columns, row, strict=True)) for row in self.values]
 
 
+def _series_of(doc: dict[str, Any]) -> list[Series]:
+    """The series of a /query answer (or of one of its chunks); InfluxError for an error in it."""
+    if "error" in doc:  # a chunked answer that failed after it began
+        raise InfluxError(f"query error: {doc['error']}", 200, False)
+    out: list[Series] = []
+    for result in doc.get("results", []):
+        if "error" in result:
+            raise InfluxError(f"query error: {result['error']}", 200, False)
+        for s in result.get("series", []):
+            out.append(Series(s.get("name", ""), s.get("tags", {}) or {}, s["columns"], s["values"]))
+    return out
+
+
 class InfluxV1Client:
     def __init__(self, config: InfluxConfig, credentials: tuple[str, str] | None = None) -> None:
         """`credentials` (user, password) override the config's user, e.g. for an admin task."""
         self.config = config
-        auth = None
-        if credentials is not None:
-            auth = httpx.BasicAuth(*credentials)
-        elif config.username is not None:
-            auth = httpx.BasicAuth(config.username, config.resolve_password() or "")
+        if credentials is None and config.username is not None:
+            credentials = (config.username, config.resolve_password() or "")
+        auth = httpx.BasicAuth(*credentials) if credentials is not None else None
         self._http = httpx.AsyncClient(base_url=config.url, auth=auth, timeout=config.timeout_s)
+        # writes, the hot path, skip httpx where they can (gateway/influx_post.py)
+        self._post = PlainPost(config.url, config.timeout_s, credentials) if plain_http(config.url) else None
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._post is not None:
+            await self._post.aclose()
 
     async def ping(self) -> str:
         """The server's version; raises InfluxError when it does not answer."""
@@ -104,18 +124,18 @@ class InfluxV1Client:
             params["rp"] = retention_policy or self.config.retention_policy
         body = "\n".join(lines).encode()
         try:
-            resp = await self._http.post("/write", params=params, content=body)
-        except httpx.HTTPError as exc:
+            if self._post is not None:
+                status, answer = await self._post.post(f"/write?{urllib.parse.urlencode(params)}", body)
+                text = answer.decode("utf-8", "replace")
+            else:
+                resp = await self._http.post("/write", params=params, content=body)
+                status, text = resp.status_code, resp.text
+        except (httpx.HTTPError, OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             raise InfluxError(f"write failed: {exc!r}", None, True) from exc
-        if resp.status_code == 204:
+        if status == 204:
             return
-        kind = error_kind(resp.status_code)
-        raise InfluxError(
-            f"write answered {resp.status_code}: {resp.text.strip()}",
-            resp.status_code,
-            kind is ErrorKind.UNAVAILABLE,
-            kind,
-        )
+        kind = error_kind(status)
+        raise InfluxError(f"write answered {status}: {text.strip()}", status, kind is ErrorKind.UNAVAILABLE, kind)
 
     async def query(self, q: str, *, epoch: str | None = "ns", db: bool = True) -> list[Series]:
         """Run one InfluxQL statement; SELECT/SHOW go as GET, everything else as POST with the
@@ -137,14 +157,25 @@ class InfluxV1Client:
             raise InfluxError(
                 f"query answered {resp.status_code}: {resp.text.strip()}", resp.status_code, resp.status_code >= 500
             )
-        doc = resp.json()
-        out: list[Series] = []
-        for result in doc.get("results", []):
-            if "error" in result:
-                raise InfluxError(f"query error: {result['error']}", 200, False)
-            for s in result.get("series", []):
-                out.append(Series(s.get("name", ""), s.get("tags", {}) or {}, s["columns"], s["values"]))
-        return out
+        return _series_of(resp.json())
+
+    async def query_chunks(self, q: str, chunk_size: int) -> AsyncIterator[list[Series]]:
+        """A SELECT's series as InfluxDB streams them (`chunked=true`): pieces of at most
+        `chunk_size` rows each, a series' pieces in order, so a long span is read in one query
+        (cheaper for influxd than many short ones) without holding its whole answer."""
+        params = {"db": self.config.database, "epoch": "ns", "q": q, "chunked": "true", "chunk_size": str(chunk_size)}
+        try:
+            async with self._http.stream("GET", "/query", params=params) as resp:
+                if resp.status_code != 200:
+                    text = (await resp.aread()).decode(errors="replace").strip()
+                    raise InfluxError(
+                        f"query answered {resp.status_code}: {text}", resp.status_code, resp.status_code >= 500
+                    )
+                async for line in resp.aiter_lines():
+                    if line.strip():
+                        yield _series_of(json.loads(line))
+        except httpx.HTTPError as exc:
+            raise InfluxError(f"query failed: {exc!r}", None, True) from exc
 
     async def ensure_database(self) -> None:
         """The database and its retention policies (`raw` default, `long` for derived series);

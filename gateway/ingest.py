@@ -34,7 +34,8 @@ from ferrogate.gateway.episodes import Episode
 from ferrogate.gateway.influx import ErrorKind, InfluxError, InfluxV1Client, LineSink
 from ferrogate.gateway.ingest_flow import ReadPause
 from ferrogate.gateway.lineprotocol import batch_lines, columns_lines, device_status_line
-from ferrogate.gateway.mqtt import Backoff, _first_of, ack, connection_lost, make_client
+from ferrogate.gateway.mqtt import Backoff, _first_of, connection_lost, make_client, received
+from ferrogate.gateway.mqtt_acks import PubackBatch
 from ferrogate.gateway.payload import (
     PayloadError,
     check_size,
@@ -625,7 +626,9 @@ class IngestWorker:
             try:
                 async with client:
                     self._client = client
-                    reader = ReadPause(client)
+                    reader = ReadPause(client, READ_AHEAD)
+                    reader.take_over()
+                    pubacks = PubackBatch(client)
                     # QoS 0: no manual PUBACK to send; the retained marks arrive now, others' as they move
                     for mark_filter in mark_filters:
                         granted = await client.subscribe(mark_filter, qos=0)
@@ -639,13 +642,13 @@ class IngestWorker:
                     self.subscribed.set()
                     self._marks_moved.set()  # marks that moved while disconnected
                     backoff.reset()
-                    async for message in client.messages:
+                    async for message in received(client):
                         topic = message.topic.value
                         if mark_prefixes and topic.startswith(mark_prefixes):
                             if isinstance(message.payload, bytes):
                                 self._on_mark(topic, message.payload)
                         else:
-                            acker: Ack | None = self._acker(client, message)
+                            acker: Ack | None = self._acker(client, pubacks, message)
                             tag = read_tag(message.properties)
                             if tag is not None:
                                 acker = self._durable(topic, acker, tag)
@@ -677,12 +680,12 @@ class IngestWorker:
         elif queued <= READ_AHEAD // 4:  # never paused with nothing left to take: reading resumes first
             reader.resume()
 
-    def _acker(self, client: aiomqtt.Client, message: aiomqtt.Message) -> Ack:
+    def _acker(self, client: aiomqtt.Client, pubacks: PubackBatch, message: aiomqtt.Message) -> Ack:
         def send() -> None:
             # a message id is only meaningful on the connection that delivered it; after a
             # reconnect the broker redelivers whatever was not acknowledged
             if self._client is client:
-                ack(client, message)
+                pubacks.ack(message)
 
         return send
 

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -248,6 +248,19 @@ def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
     """Send the PUBACK of a message received with `manual_ack` (QoS 0 needs none)."""
     if message.qos > 0:
         client._client.ack(message.mid, message.qos)
+
+
+async def received(client: aiomqtt.Client) -> AsyncIterator[aiomqtt.Message]:
+    """`client.messages`, but a message already queued is taken at once: aiomqtt 2.5 (pinned) makes
+    a task and an `asyncio.wait` for every message, queued or not, and hands it over a turn of the
+    event loop later. A dropped connection ends the iteration (MqttError) once the queue is empty,
+    as aiomqtt's does (it, too, hands out a message that is there)."""
+    queue, messages = client._queue, client.messages
+    while True:
+        if queue.qsize():
+            yield queue.get_nowait()
+        else:
+            yield await anext(messages)
 
 
 def connection_lost(client: aiomqtt.Client) -> asyncio.Future[None]:

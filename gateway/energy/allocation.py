@@ -9,12 +9,12 @@ in proportion to their own energy in that interval.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from ferrogate.gateway.energy.counters import Flag, Interval, worst
+from ferrogate.gateway.energy.counters import Columns, Flag, Mark, worst
 from ferrogate.gateway.energy.events import Amount, Curve, scaled
 from ferrogate.gateway.reading import Quality
 
@@ -38,6 +38,16 @@ def fixed_shares(shared: Windowed, shares: Mapping[str, float]) -> dict[str, Sha
     return {target: Share(shared, fraction) for target, fraction in shares.items()}
 
 
+def windows(curve: Windowed, t0s: Sequence[int], t1s: Sequence[int]) -> tuple[list[float], list[Quality]]:
+    """`curve.between(t0, t1)`'s value and quality for each window (in time order), in one pass
+    where the curve can (`Curve.windows`, `Summed.windows`)."""
+    many = getattr(curve, "windows", None)
+    if many is not None:
+        return many(t0s, t1s)  # type: ignore[no-any-return]
+    amounts = [curve.between(t0, t1) for t0, t1 in zip(t0s, t1s, strict=True)]
+    return [a.value for a in amounts], [a.quality for a in amounts]
+
+
 def pro_rata_remainder(shared: Curve, own: Mapping[str, Windowed], tolerance: float = 0.01) -> dict[str, Curve]:
     """Split `shared - sum(own)` over each of the shared meter's intervals pro rata to `own`.
 
@@ -46,30 +56,52 @@ def pro_rata_remainder(shared: Curve, own: Mapping[str, Windowed], tolerance: fl
     sub-meters read more than the main: allocated as measured, Uncertain and flagged.
     """
     names = list(own)
-    parts: dict[str, list[Interval]] = {n: [] for n in names}
-    for iv in shared.intervals:
-        amounts = {n: own[n].between(iv.start_ns, iv.end_ns) for n in names}
-        total_own = sum(a.value for a in amounts.values())
-        quality = iv.quality
-        for a in amounts.values():
-            quality = worst(quality, a.quality)
-        flags = set(iv.flags)
-        if iv.amount is None:
-            for n in names:
-                parts[n].append(Interval(iv.start_ns, iv.end_ns, None, Quality.BAD, tuple(flags)))
+    if not names:
+        return {}
+    starts, ends, amounts = shared.starts, shared.ends, shared.amounts
+    good = Quality.GOOD
+    measured = [windows(own[n], starts, ends) for n in names]
+    totals = [sum(values) for values in zip(*(values for values, _ in measured), strict=True)]
+    own_quality = [good] * len(amounts)  # the worst of the targets' windows, interval by interval
+    for _, qualities in measured:
+        if any(q is not good for q in qualities):
+            own_quality = [worst(a, b) for a, b in zip(own_quality, qualities, strict=True)]
+    remainders = [None if a is None else a - t for a, t in zip(amounts, totals, strict=True)]
+    equal = 1.0 / len(names)
+    shares = [
+        [
+            None if r is None else r * (v / t if t > 0 else equal)
+            for r, v, t in zip(remainders, values, totals, strict=True)
+        ]
+        for values, _ in measured
+    ]
+    # quality and flags only where a part may not be a plain Good interval (rare)
+    special_shared = shared.special
+    odd = [
+        i
+        for i, (a, r, t, q) in enumerate(zip(amounts, remainders, totals, own_quality, strict=True))
+        if a is None or r is None or q is not good or not t > 0 or r < -tolerance * max(a, 0.0) or i in special_shared
+    ]
+    special: dict[int, Mark] = {}  # the same for every part: one map, shared
+    marks: dict[tuple[Quality, tuple[str, ...]], Mark] = {}  # one mark per kind, shared by every part
+    for i in odd:
+        shared_mark = special_shared.get(i)
+        quality = worst(good if shared_mark is None else shared_mark.quality, own_quality[i])
+        flags = set() if shared_mark is None else set(shared_mark.flags)
+        amount, remainder = amounts[i], remainders[i]
+        if amount is None or remainder is None:
+            special[i] = Mark(Quality.BAD, tuple(flags))
             continue
-        remainder = iv.amount - total_own
-        if remainder < -tolerance * max(iv.amount, 0.0):
+        if remainder < -tolerance * max(amount, 0.0):
             quality = worst(quality, Quality.UNCERTAIN)
             flags.add(Flag.negative_remainder)
-        if total_own > 0:
-            weights = {n: amounts[n].value / total_own for n in names}
-        else:
-            weights = dict.fromkeys(names, 1.0 / len(names))
+        if not totals[i] > 0:
             flags.add(Flag.idle_equal_split)
-        for n in names:
-            parts[n].append(Interval(iv.start_ns, iv.end_ns, remainder * weights[n], quality, tuple(sorted(flags))))
-    return {n: Curve(ivs) for n, ivs in parts.items()}
+        if quality is good and not flags:
+            continue
+        tags = tuple(sorted(flags))
+        special[i] = marks.setdefault((quality, tags), Mark(quality, tags))
+    return {n: Curve(Columns(starts, ends, amounts_of, special)) for n, amounts_of in zip(names, shares, strict=True)}
 
 
 class BalanceStatus(StrEnum):

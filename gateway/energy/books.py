@@ -18,13 +18,20 @@ from typing import Any
 
 from ferrogate.gateway.energy import reference as ref
 from ferrogate.gateway.energy.aggregate import Period, PeriodKind, Totals, totals_by_period
-from ferrogate.gateway.energy.allocation import Balance, Windowed, balance, fixed_shares, pro_rata_remainder
+from ferrogate.gateway.energy.allocation import (
+    Balance,
+    Windowed,
+    balance,
+    fixed_shares,
+    pro_rata_remainder,
+    windows,
+)
 from ferrogate.gateway.energy.benchmark import BenchmarkResult, assess
 from ferrogate.gateway.energy.carbon import carbon
 from ferrogate.gateway.energy.config import AllocationRule, ProductionKind
-from ferrogate.gateway.energy.counters import counter_intervals, power_intervals, worst
-from ferrogate.gateway.energy.crosscheck import Readings, cross_check
-from ferrogate.gateway.energy.events import Amount, Curve, bridge
+from ferrogate.gateway.energy.counters import counter_columns, power_intervals, worst
+from ferrogate.gateway.energy.crosscheck import Readings, checked
+from ferrogate.gateway.energy.events import Amount, Curve, bridged
 from ferrogate.gateway.energy.indicators import green_share, waste_heat_share, water_reuse_rate
 from ferrogate.gateway.energy.kgce import comprehensive
 from ferrogate.gateway.energy.model import AccountingModel, EnergySource, Meter, UnitModel
@@ -60,6 +67,17 @@ class Summed:
         for part in self.parts:
             out.add(part.between(t0_ns, t1_ns))
         return out
+
+    def windows(self, t0s: Sequence[int], t1s: Sequence[int]) -> tuple[list[float], list[Quality]]:
+        """`between`'s value and quality for many windows in time order (as `Curve.windows`)."""
+        values = [0.0] * len(t0s)
+        qualities = [Quality.GOOD] * len(t0s)
+        for part in self.parts:
+            part_values, part_qualities = windows(part, t0s, t1s)
+            values = [v + p for v, p in zip(values, part_values, strict=True)]  # Amount.add's sum, in order
+            if any(p is not Quality.GOOD for p in part_qualities):
+                qualities = [worst(q, p) for q, p in zip(qualities, part_qualities, strict=True)]
+        return values, qualities
 
 
 @dataclass(slots=True)
@@ -137,11 +155,11 @@ class Books:
     ) -> Curve:
         """A counter's curve; with the asset's active power, intervals that disagree with its
         integral are flagged (`crosscheck`) and those the counter could not account are bridged."""
-        ivs = counter_intervals(*_scaled(store.get(meter.key, _EMPTY), meter.to_base), meter.spec)
+        cols = counter_columns(*_scaled(store.get(meter.key, _EMPTY), meter.to_base), meter.spec)
         gap_ns = int(self.model.config.interpolation_gap_s * NS_PER_S)
         if power_readings is not None:
-            ivs = cross_check(ivs, power_readings, meter.spec, self.model.config.power_check_tolerance, gap_ns)
-        return Curve(bridge(ivs, power, gap_ns), gap_ns)
+            cols = checked(cols, power_readings, meter.spec, self.model.config.power_check_tolerance, gap_ns)
+        return Curve(bridged(cols, power, gap_ns), gap_ns)
 
     def power_curve(self, readings: Readings) -> Curve:
         return Curve(power_intervals(*readings, self.model.config.power_gap_s))

@@ -11,8 +11,10 @@ exists, and an interval longer than the allowed gap is Uncertain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from ferrogate.gateway.reading import Quality
 
@@ -62,11 +64,56 @@ def worst(a: Quality, b: Quality) -> Quality:
     return Quality.GOOD
 
 
+class Mark(NamedTuple):
+    """What an interval carries besides its span and amount, where it is not plain Good."""
+
+    quality: Quality
+    flags: tuple[str, ...] = ()
+    raw_delta: float | None = None
+
+
+class Columns(NamedTuple):
+    """Intervals as columns: a day of 1-second readings is about 86,400 intervals per meter, nearly all
+    plain (Good, no flags, amount known), so only the others have a `Mark`, by index (one mark may
+    serve many intervals)."""
+
+    starts: list[int]
+    ends: list[int]
+    amounts: list[float | None]
+    special: dict[int, Mark]
+
+    @classmethod
+    def of(cls, intervals: Sequence[Interval]) -> Columns:
+        intervals = list(intervals)
+        good = Quality.GOOD
+        special = {
+            i: Mark(iv.quality, iv.flags, iv.raw_delta)
+            for i, iv in enumerate(intervals)
+            if iv.amount is None or iv.flags or iv.quality is not good or iv.raw_delta is not None
+        }
+        return cls(
+            [iv.start_ns for iv in intervals], [iv.end_ns for iv in intervals], [iv.amount for iv in intervals], special
+        )
+
+    def intervals(self) -> list[Interval]:
+        special, good = self.special, Quality.GOOD
+        return [
+            Interval(s, e, a, *special[i]) if i in special else Interval(s, e, a, good)  # type: ignore[arg-type]
+            for i, (s, e, a) in enumerate(zip(self.starts, self.ends, self.amounts, strict=True))
+        ]
+
+
 def counter_intervals(
     times: list[int], values: list[float], qualities: list[Quality], spec: CounterSpec
 ) -> list[Interval]:
     """One interval per pair of consecutive usable readings (inputs: `series.usable`)."""
-    out: list[Interval] = []
+    return counter_columns(times, values, qualities, spec).intervals()
+
+
+def counter_columns(times: list[int], values: list[float], qualities: list[Quality], spec: CounterSpec) -> Columns:
+    """`counter_intervals` as columns, with no object per plain interval."""
+    amounts: list[float | None] = []
+    special: dict[int, Mark] = {}
     modulus, rate = spec.modulus, spec.max_rate_per_h
     slack = 1.0 + spec.tolerance
     good = Quality.GOOD
@@ -77,23 +124,23 @@ def counter_intervals(
         limit = rate * (t1 - t0) / NS_PER_HOUR * slack + spec.resolution if rate is not None else None
         quality = good if qualities[i - 1] is good and qualities[i] is good else Quality.UNCERTAIN
         if delta >= 0 and (limit is None or delta <= limit):
-            if quality is good:
-                out.append(Interval(t0, t1, delta, good))
-            else:
-                out.append(Interval(t0, t1, delta, quality, (Flag.uncertain_reading,), delta))
+            amounts.append(delta)
+            if quality is not good:
+                special[i - 1] = Mark(quality, (Flag.uncertain_reading,), delta)
             continue
+        amount: float | None
         if delta >= 0:  # above what the meter can physically count in the time
-            out.append(Interval(t0, t1, None, Quality.BAD, (Flag.implausible_jump,), delta))
-            continue
-        if modulus is not None and _is_rollover(v0, v1, delta + modulus, modulus, limit):
-            out.append(Interval(t0, t1, delta + modulus, quality, (Flag.rollover,), delta))
-            continue
-        # reset or replacement: a meter that restarted from zero has counted v1 since
-        if v1 >= 0 and (limit is None or v1 <= limit):
-            out.append(Interval(t0, t1, v1, Quality.UNCERTAIN, (Flag.counter_reset,), delta))
+            amount, mark = None, Mark(Quality.BAD, (Flag.implausible_jump,), delta)
+        elif modulus is not None and _is_rollover(v0, v1, delta + modulus, modulus, limit):
+            amount, mark = delta + modulus, Mark(quality, (Flag.rollover,), delta)
+        elif v1 >= 0 and (limit is None or v1 <= limit):
+            # reset or replacement: a meter that restarted from zero has counted v1 since
+            amount, mark = v1, Mark(Quality.UNCERTAIN, (Flag.counter_reset,), delta)
         else:
-            out.append(Interval(t0, t1, None, Quality.BAD, (Flag.counter_reset,), delta))
-    return out
+            amount, mark = None, Mark(Quality.BAD, (Flag.counter_reset,), delta)
+        amounts.append(amount)
+        special[i - 1] = mark
+    return Columns(times[:-1], times[1:], amounts, special)
 
 
 def _is_rollover(v0: float, v1: float, wrapped: float, modulus: float, limit: float | None) -> bool:

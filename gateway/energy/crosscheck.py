@@ -22,42 +22,53 @@ Pure: readings in, intervals out.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
 
-from ferrogate.gateway.energy.counters import NS_PER_HOUR, CounterSpec, Flag, Interval
+from ferrogate.gateway.energy.counters import NS_PER_HOUR, Columns, CounterSpec, Flag, Interval, Mark
 from ferrogate.gateway.reading import Quality
 
 Readings = tuple[list[int], list[float], list[Quality]]  # usable power readings (kW), as `series.usable` gives
 
 
 def cross_check(
-    intervals: list[Interval], power: Readings, spec: CounterSpec, tolerance: float, max_gap_ns: int
+    intervals: Sequence[Interval], power: Readings, spec: CounterSpec, tolerance: float, max_gap_ns: int
 ) -> list[Interval]:
-    """`intervals` (a counter's, in time order, energy in kWh) with those that disagree with the power
+    """`checked` on a list of intervals."""
+    return checked(Columns.of(intervals), power, spec, tolerance, max_gap_ns).intervals()
+
+
+def checked(counter: Columns, power: Readings, spec: CounterSpec, tolerance: float, max_gap_ns: int) -> Columns:
+    """A counter's intervals (in time order, energy in kWh) with those that disagree with the power
     integral marked Uncertain and `power_mismatch`. Without a rated power nothing is checked."""
     rated = spec.max_rate_per_h
     times, values, _ = power
     if rated is None or len(times) < 2:
-        return intervals
-    out: list[Interval] = []
+        return counter
+    starts, ends, amounts, marks = counter
+    special: dict[int, Mark] | None = None  # copied on the first mismatch
+    per_ns = tolerance * rated / NS_PER_HOUR
     j = 1  # times[j - 1] <= start < times[j]: the power reading pair bracketing an interval's start
     n = len(times)
-    for iv in intervals:
-        t0, t1 = iv.start_ns, iv.end_ns
+    for i, t0 in enumerate(starts):
         while j < n and times[j] <= t0:
             j += 1
-        if iv.amount is None or Flag.counter_reset in iv.flags or j >= n or times[j - 1] > t0:
-            out.append(iv)  # not counted (bridged later), or power does not bracket the start
-            continue
+        amount = amounts[i]
+        if j >= n:
+            break  # power ends here: nothing further to check against
+        if amount is None or times[j - 1] > t0:
+            continue  # not counted (bridged later), or power does not bracket the start
+        mark = marks.get(i)
+        if mark is not None and Flag.counter_reset in mark.flags:
+            continue  # the new meter's reading is a lower bound; bridged later
+        t1 = ends[i]
         expected, step = _integral(times, values, j, t0, t1, max_gap_ns)
-        if expected is None:
-            out.append(iv)
+        if expected is None or abs(amount - expected) <= step + per_ns * (t1 - t0) + spec.resolution:
             continue
-        allowed = step + tolerance * rated * (t1 - t0) / NS_PER_HOUR + spec.resolution
-        if abs(iv.amount - expected) > allowed:
-            iv = replace(iv, quality=Quality.UNCERTAIN, flags=(*iv.flags, Flag.power_mismatch))
-        out.append(iv)
-    return out
+        if special is None:
+            special = dict(marks)
+        flags = (*mark.flags, Flag.power_mismatch) if mark is not None else (Flag.power_mismatch,)
+        special[i] = Mark(Quality.UNCERTAIN, flags, mark.raw_delta if mark is not None else None)
+    return counter if special is None else Columns(starts, ends, amounts, special)
 
 
 def _integral(

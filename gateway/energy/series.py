@@ -12,6 +12,7 @@ make every other meter look silent, and its readings pruned as too old).
 from __future__ import annotations
 
 from bisect import bisect_left
+from operator import lt
 
 from ferrogate.gateway.reading import Quality
 
@@ -73,6 +74,32 @@ class Series:
         i = max(0, bisect_left(self.times, t_ns) - 1)
         if i:
             del self.times[:i], self.values[:i], self.qualities[:i]
+
+    def extend(self, times: list[int], values: list[float | None], qualities: list[Quality]) -> None:
+        """Readings newer than every one held, in strictly ascending time (a read-back from InfluxDB),
+        appended at once; anything else goes through `add`, one by one."""
+        if not times:
+            return
+        if (self.times and times[0] <= self.times[-1]) or not all(map(lt, times, times[1:])):
+            for t, value, quality in zip(times, values, qualities, strict=True):
+                self.add(t, value, quality)
+            return
+        self.times.extend(times)
+        self.values.extend(values)
+        self.qualities.extend(qualities)
+        for i in range(len(times) - 1, -1, -1):
+            if values[i] is not None and qualities[i] is not Quality.BAD:
+                self.last_usable_ns = times[i]  # newer than any held: it is the newest usable one
+                break
+
+    def drop_before(self, t_ns: int) -> None:
+        """Forget every reading older than `t_ns` (no baseline kept, unlike `prune_before`): the series
+        then holds what reading it back from `t_ns` on would give."""
+        i = bisect_left(self.times, t_ns)
+        if i:
+            del self.times[:i], self.values[:i], self.qualities[:i]
+        if self.last_usable_ns is not None and self.last_usable_ns < t_ns:
+            self.last_usable_ns = None  # it was the newest usable one: none is left
 
     def since(self, t_ns: int) -> Series:
         """A copy holding the readings from `t_ns` on, plus those from the last usable one before it
