@@ -46,7 +46,7 @@ def checked(counter: Columns, power: Readings, spec: CounterSpec, tolerance: flo
         return counter
     starts, ends, amounts, marks = counter
     special: dict[int, Mark] | None = None  # copied on the first mismatch
-    per_ns = tolerance * rated / NS_PER_HOUR
+    per_ns, resolution = tolerance * rated / NS_PER_HOUR, spec.resolution
     j = 1  # times[j - 1] <= start < times[j]: the power reading pair bracketing an interval's start
     n = len(times)
     for i, t0 in enumerate(starts):
@@ -61,8 +61,14 @@ def checked(counter: Columns, power: Readings, spec: CounterSpec, tolerance: flo
         if mark is not None and Flag.counter_reset in mark.flags:
             continue  # the new meter's reading is a lower bound; bridged later
         t1 = ends[i]
-        expected, step = _integral(times, values, j, t0, t1, max_gap_ns)
-        if expected is None or abs(amount - expected) <= step + per_ns * (t1 - t0) + spec.resolution:
+        if times[j - 1] == t0 and times[j] == t1 and t1 - t0 <= max_gap_ns:
+            # the usual case, power read in the counter's scan: one trapezoid, inlined (once per reading)
+            p0, p1 = values[j - 1], values[j]
+            dt_h = (t1 - t0) / NS_PER_HOUR
+            expected, step = (p0 + p1) / 2 * dt_h, abs(p1 - p0) / 2 * dt_h
+        else:
+            expected, step = _integral(times, values, j, t0, t1, max_gap_ns)
+        if expected is None or abs(amount - expected) <= step + per_ns * (t1 - t0) + resolution:
             continue
         if special is None:
             special = dict(marks)
