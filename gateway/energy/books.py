@@ -30,6 +30,7 @@ from ferrogate.gateway.energy.benchmark import BenchmarkResult, assess
 from ferrogate.gateway.energy.carbon import carbon
 from ferrogate.gateway.energy.config import AllocationRule, ProductionKind
 from ferrogate.gateway.energy.counters import counter_columns, power_intervals, worst
+from ferrogate.gateway.energy.crosscheck import Readings, checked
 from ferrogate.gateway.energy.events import Amount, Curve, bridged
 from ferrogate.gateway.energy.indicators import green_share, waste_heat_share, water_reuse_rate
 from ferrogate.gateway.energy.kgce import comprehensive
@@ -149,19 +150,25 @@ class Books:
 
     # --- stage 1: readings -> curves -> buckets and records --------------------------------------
 
-    def counter_curve(self, store: Store, meter: Meter, power: Curve | None = None) -> Curve:
+    def counter_curve(
+        self, store: Store, meter: Meter, power: Curve | None = None, power_readings: Readings | None = None
+    ) -> Curve:
+        """A counter's curve; with the asset's active power, intervals that disagree with its
+        integral are flagged (`crosscheck`) and those the counter could not account are bridged."""
         cols = counter_columns(*_scaled(store.get(meter.key, _EMPTY), meter.to_base), meter.spec)
         gap_ns = int(self.model.config.interpolation_gap_s * NS_PER_S)
+        if power_readings is not None:
+            cols = checked(cols, power_readings, meter.spec, self.model.config.power_check_tolerance, gap_ns)
         return Curve(bridged(cols, power, gap_ns), gap_ns)
 
-    def power_curve(self, store: Store, meter: Meter) -> Curve:
-        times, values, qualities = _scaled(store.get(meter.key, _EMPTY), meter.to_base)
-        return Curve(power_intervals(times, values, qualities, self.model.config.power_gap_s))
+    def power_curve(self, readings: Readings) -> Curve:
+        return Curve(power_intervals(*readings, self.model.config.power_gap_s))
 
     def energy_curve(self, store: Store, src: EnergySource) -> tuple[Curve, str]:
-        power = self.power_curve(store, src.power) if src.power is not None else None
+        readings = _scaled(store.get(src.power.key, _EMPTY), src.power.to_base) if src.power is not None else None
+        power = self.power_curve(readings) if readings is not None else None
         if src.counter is not None:
-            return self.counter_curve(store, src.counter, power), "counter"
+            return self.counter_curve(store, src.counter, power, readings), "counter"
         assert power is not None
         return power, "power"
 

@@ -208,6 +208,12 @@ class AccountingConfig(_Section):
     benchmark_edition: Literal["auto", "2021", "2023"] = "auto"
     interval_s: int = Field(900, description="bucket of the derived interval-energy series")
     jump_tolerance: float = Field(0.10, ge=0, le=10, description="counter delta allowed above rated x elapsed")
+    power_check_tolerance: float = Field(
+        0.10,
+        ge=0,
+        le=10,
+        description="counter vs integrated active power: disagreement allowed beyond a load step, x rated x elapsed",
+    )
     power_gap_s: float = Field(120.0, gt=0, description="power integration: a longer gap is Uncertain")
     interpolation_gap_s: float = Field(
         300.0, gt=0, description="a heat or bucket edge interpolated inside a longer counter gap is Uncertain"

@@ -31,6 +31,7 @@ class Flag(StrEnum):
     negative_remainder = "negative_remainder"
     idle_equal_split = "idle_equal_split"
     interpolated_gap = "interpolated_gap"
+    power_mismatch = "power_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
