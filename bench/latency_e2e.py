@@ -141,10 +141,15 @@ def influx_points(port: int) -> int:
     return series[0]["values"][0][1] if series else 0
 
 
-def poll_influx(port: int, out: Latencies, stop: threading.Event) -> None:
+def poll_influx(port: int, out: Latencies, stop: threading.Event, cycles: list[tuple[float, float]]) -> None:
+    """`cycles`: (asked, seconds since the previous ask): how much of InfluxDB's figure is the polling."""
     query = f"SELECT last(value) FROM reading WHERE point = '{CLOCK_POINT}' AND time > now() - 1m GROUP BY device"
+    previous = None
     while not stop.wait(POLL_S):
         asked = time.time()
+        if previous is not None:
+            cycles.append((asked, asked - previous))
+        previous = asked
         try:
             series = influx_query(port, query)
         except OSError:
@@ -186,6 +191,7 @@ def measure(
     plant_file = plant(work, workload, farm, broker_port, influx_port, keys_file)
     command = [sys.executable, "-m", "ferrogate", "run", "--plant", str(plant_file), "--api-port", str(api_port)]
     observers = {"mqtt": Latencies(), "influxdb": Latencies(), "api": Latencies()}
+    poll_cycles: list[tuple[float, float]] = []
     mqtt_latencies = observers["mqtt"]
     subscriber = Subscriber(broker_port, "")
     prefix = f"{ROOT_TOPIC}/{SITE}/telemetry/"
@@ -212,7 +218,9 @@ def measure(
         wait_for(lambda: _api_up(api_port), 60, "the API")
         assets = [f"a{device}" for device in sorted(counts.devices)]
         threads = [
-            threading.Thread(target=poll_influx, args=(influx_port, observers["influxdb"], stop), daemon=True),
+            threading.Thread(
+                target=poll_influx, args=(influx_port, observers["influxdb"], stop, poll_cycles), daemon=True
+            ),
             threading.Thread(target=read_stream, args=(api_port, key, assets, observers["api"], stop), daemon=True),
         ]
         for thread in threads:
@@ -242,6 +250,10 @@ def measure(
         "backlog_end_points": backlog_end,
         "poll_s": POLL_S,
     }
+    cycles = [cycle for asked, cycle in poll_cycles if start <= asked < end]
+    for q in QUANTILES:  # the poll's own cycle (POLL_S + the query), part of InfluxDB's figure
+        value = percentile(cycles, q)
+        result[f"influxdb_poll_cycle_p{round(q * 100)}_ms"] = None if value is None else 1000 * value
     for name, latencies in observers.items():
         values = latencies.window(start, end)
         result[f"{name}_changes"] = len(values)

@@ -99,6 +99,9 @@ class InfluxConfig(Credentials):
     token_file: Path | None = None
     batch_size: int = Field(5000, ge=1, le=100_000)
     flush_interval_s: float = Field(1.0, gt=0, le=60)
+    # write what waits once no message came for this long (a scan's burst is over; 0: off), so the
+    # tail of a burst is not held for the interval: latency to InfluxDB at a few more writes a second
+    flush_idle_s: float = Field(0.05, ge=0, le=60)
     timeout_s: float = Field(10.0, gt=0, le=300)
     # a batch that cannot be written (5xx, timeout, unreachable) is retried this often with
     # exponential backoff, then spooled to disk and retried from there until the database is back

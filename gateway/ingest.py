@@ -76,7 +76,8 @@ def open_sink(config: InfluxConfig) -> LineSink:
 
 
 class InfluxWriter:
-    """Batches lines by size (`batch_size`) and time (`flush_interval_s`) and makes each batch durable.
+    """Batches lines by size (`batch_size`) and time (`flush_interval_s`, or `flush_idle_s` without a
+    new message: a scan's burst is over) and makes each batch durable.
 
     A batch is written; or, after `max_retries` failed tries, spooled to disk and replayed in order
     once the database answers again (new batches queue behind the spool meanwhile); or, rejected
@@ -106,6 +107,7 @@ class InfluxWriter:
         self._stuck: tuple[list[list[str]], list[Ack | None]] | None = None
         self.faults = SpoolFaults(self.spool, "batches not acknowledged (the broker and the collectors keep them)")
         self.buffered_lines = 0
+        self._added_at = 0.0  # monotonic time of the last message handed over
         self.added = 0  # entries (messages) handed over
         self.peak_pending = 0  # the most messages held at once (handed over, not yet acknowledged)
         self.done = 0  # entries made durable and acknowledged
@@ -118,7 +120,8 @@ class InfluxWriter:
         self.database_down = False
         self._backoff = Backoff(config.retry_initial_s, config.retry_max_s)
         self._retry_at = 0.0
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # write now: a full batch, or `flush`
+        self._nudge = asyncio.Event()  # the run loop looks again: `_wake`, or a first message waits
         self._progress = asyncio.Condition()
         self._room = asyncio.Event()  # set whenever the writer takes or acknowledges messages
         self.holds = HoldLog()  # batches held for want of a durable place
@@ -144,10 +147,14 @@ class InfluxWriter:
         self.buffer.append((lines, ack))
         self.buffered_lines += len(lines)
         self.added += 1
+        self._added_at = time.monotonic()
         if self.added - self.done > self.peak_pending:
             self.peak_pending = self.added - self.done
         if self.buffered_lines >= self.config.batch_size or len(self.buffer) >= self.max_pending:
             self._wake.set()
+            self._nudge.set()
+        elif len(self.buffer) == 1:  # the idle flush's clock starts (`_until_batch`)
+            self._nudge.set()
 
     def crowded(self) -> bool:
         """More held than writing needs: `max_pending` messages, or the lines of two full writes
@@ -174,11 +181,7 @@ class InfluxWriter:
             timeout = self.config.flush_interval_s
             if self.spool.rows or (self._stuck is not None and self.database_down):
                 timeout = min(timeout, max(0.0, self._retry_at - loop.time()))
-            if not self._wake.is_set():
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(timeout):
-                        await self._wake.wait()
+            await self._until_batch(timeout)
             self._wake.clear()
             await self._flush_buffer()
             if self.spool.rows and loop.time() >= self._retry_at:
@@ -186,10 +189,33 @@ class InfluxWriter:
             async with self._progress:
                 self._progress.notify_all()
 
+    async def _until_batch(self, within_s: float) -> None:
+        """Wait for a full batch (`add` wakes), `within_s`, or, with messages waiting, `flush_idle_s`
+        without a new one. Scans arrive as a burst each second: the burst's tail would otherwise wait
+        for the next burst to fill a batch, or for the interval (a second of latency to InfluxDB)."""
+        deadline = time.monotonic() + within_s
+        idle = self.config.flush_idle_s
+        while not self._wake.is_set():
+            now = time.monotonic()
+            wait = deadline - now
+            if idle and self.buffer and self._stuck is None:  # a held batch waits for its retry instead
+                quiet_at = self._added_at + idle
+                if quiet_at <= now:
+                    return
+                wait = min(wait, quiet_at - now)
+            if wait <= 0:
+                return
+            self._nudge.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._nudge.wait()
+
     async def flush(self) -> None:
         """Wait until everything added so far is durable (written, spooled or dead-lettered)."""
         target = self.added
         self._wake.set()
+        self._nudge.set()
         async with self._progress:
             await self._progress.wait_for(lambda: self.done >= target)
 

@@ -1,6 +1,7 @@
 """The InfluxDB writer's batching against the real InfluxDB: a write goes out when `batch_size` lines
-are waiting, when `max_pending` messages wait for their ack (the broker's Receive Maximum), or
-when `flush_interval_s` has passed; whole messages per write, acks in order after the write."""
+are waiting, when `max_pending` messages wait for their ack (the broker's Receive Maximum), when
+`flush_interval_s` has passed, or `flush_idle_s` after the last message; whole messages per write,
+acks in order after the write."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def messages(count: int) -> list[list[str]]:
 
 
 async def test_batch_size_triggers_writes_of_whole_messages(database: InfluxConfig) -> None:
-    config = database.model_copy(update={"batch_size": 4, "flush_interval_s": SLOW})
+    config = database.model_copy(update={"batch_size": 4, "flush_interval_s": SLOW, "flush_idle_s": 0})
     writer, task = await run_writer(config)
     acked: list[int] = []
     try:
@@ -64,7 +65,7 @@ async def test_batch_size_triggers_writes_of_whole_messages(database: InfluxConf
 
 
 async def test_messages_waiting_for_their_ack_trigger_a_write(database: InfluxConfig) -> None:
-    config = database.model_copy(update={"batch_size": 1000, "flush_interval_s": SLOW})
+    config = database.model_copy(update={"batch_size": 1000, "flush_interval_s": SLOW, "flush_idle_s": 0})
     writer, task = await run_writer(config, max_pending=3)
     try:
         for lines in messages(3):
@@ -80,11 +81,30 @@ async def test_messages_waiting_for_their_ack_trigger_a_write(database: InfluxCo
 
 
 async def test_the_flush_interval_writes_what_waits(database: InfluxConfig) -> None:
-    config = database.model_copy(update={"batch_size": 1000, "flush_interval_s": 0.2})
+    config = database.model_copy(update={"batch_size": 1000, "flush_interval_s": 0.2, "flush_idle_s": 0})
     writer, task = await run_writer(config)
     try:
         writer.add(messages(1)[0])
         await asyncio.wait_for(writer.flush(), 30)
         assert (writer.written_batches, writer.written_lines, writer.pending) == (1, 2, 0)
+    finally:
+        await stop_writer(writer, task)
+
+
+async def test_a_burst_is_written_once_it_is_over(database: InfluxConfig) -> None:
+    """No full batch and an interval no test waits for: the idle flush writes the burst, whole."""
+    config = database.model_copy(update={"batch_size": 1000, "flush_interval_s": SLOW, "flush_idle_s": 0.05})
+    writer, task = await run_writer(config)
+    try:
+        for _ in range(3):  # the writer's task runs up to its wait: nothing waits to be written yet
+            await asyncio.sleep(0)
+        for lines in messages(3):  # then one burst, handed over before the writer runs again
+            writer.add(lines)
+
+        async def written() -> bool:  # not writer.flush(): that wakes the writer itself
+            return writer.pending == 0
+
+        await eventually(written, "the burst written without a full batch or the interval", within_s=SLOW / 4)
+        assert (writer.written_batches, writer.written_lines, writer.pending) == (1, 6, 0)
     finally:
         await stop_writer(writer, task)
