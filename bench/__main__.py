@@ -532,7 +532,7 @@ def _fmt(value: object, spec: str) -> str:
 def _progress(run: dict[str, object]) -> str:
     return (
         f"  {run['workload']:<14} {run['contender']:<10} #{run['repeat']}: "
-        f"{_fmt(run['points_per_cpu_s'], ',.0f')} points/CPU-s ({run['sys_share']:.0%} sys), "
+        f"{_fmt(run['points_per_cpu_s'], ',.0f')} points/CPU-s ({_fmt(run['sys_share'], '.0%')} sys), "
         f"{_fmt(run['peak_rss_mb'], '.0f')} MiB, "
         f"load {run['load_average'][0]}"
     )

@@ -32,7 +32,12 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def cpu_times(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds so far of process `pid` with all its threads and its children: the
     live descendants' own times plus what the reaped ones left in their parents' cutime/cstime
-    (a peer may run helpers in processes of its own)."""
+    (a peer may run helpers in processes of its own).
+
+    /proc/PID/stat counts in ticks (10 ms): a contender that needs 4 ms a second reads 0 or 1 tick
+    in a smoke window of 3 s. Each live thread's run time in /proc/PID/task/TID/schedstat (ns)
+    gives the total; the ticks split it into user and system, and stand in where they are more
+    (a thread that exited: its time stays in the process's ticks only)."""
     user = system = 0.0
     for member in _tree(pid):
         try:
@@ -40,9 +45,28 @@ def cpu_times(pid: int) -> tuple[float, float]:
         except OSError:  # exited meanwhile: its time is in its parent's cutime once reaped
             continue
         # utime, stime, cutime, cstime: fields 14-17 of proc(5), 3.. after the command name
-        user += (int(fields[11]) + int(fields[13])) / CLOCK_TICKS
-        system += (int(fields[12]) + int(fields[14])) / CLOCK_TICKS
+        own_user, own_system = int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+        ticks = own_user + own_system
+        total = max(ticks, _run_time_s(member))
+        system_share = own_system / ticks if ticks else 0.0
+        user += total * (1 - system_share) + int(fields[13]) / CLOCK_TICKS
+        system += total * system_share + int(fields[14]) / CLOCK_TICKS
     return user, system
+
+
+def _run_time_s(pid: int) -> float:
+    """The CPU seconds of process `pid`'s live threads, from the scheduler's nanosecond counts."""
+    total_ns = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in threads:
+        try:
+            total_ns += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # the thread exited meanwhile
+            continue
+    return total_ns / 1e9
 
 
 def peak_rss_mb(pid: int) -> float:
