@@ -56,9 +56,13 @@ SITES = ("plant_a", "plant_b", "plant_c")
 CUT = "plant_b"  # the plant whose WAN is cut
 PASSWORD_ENV = "FERROGATE_TEST_CENTER_INGEST_PW"
 SCAN_S = 0.2
-# each read advances the meters' clocks by 30 s: a run of some 100 reads covers several 15-minute
-# buckets of the books, so months have energy, tonnes and carbon
+# each read advances the meters' clocks by 30 s, so a few seconds of scans cover 15-minute buckets
+# of the books and months have energy, tonnes and carbon
 METER_STEP_MS = 30_000
+# the books make a bucket only once a reading at or past its end has come: before the plants stop,
+# every meter must have served this many whole buckets of its clock (counted in reads, not seconds:
+# on a quiet box the phases below take fewer reads than one bucket holds)
+WHOLE_BUCKETS = 2
 KEY, STORED = new_key("group-test", Role.viewer)
 LIMITED_KEY, LIMITED = new_key("plant-a-only", Role.viewer, sites=("plant_a",))
 # every figure of a month the plant's API shows (completeness is the plant's own reading of its intervals)
@@ -252,6 +256,18 @@ async def freeze(plant: Plant) -> None:
         await energy.wait_cycle()
 
 
+async def whole_buckets_served(stack: GroupStack) -> bool:
+    """Whether every plant's meters have served reads past the end of its books' first
+    `WHOLE_BUCKETS` buckets (read n is stamped START_MS + n x METER_STEP_MS, buckets start at START_MS)."""
+    for plant in stack.plants.values():
+        energy = plant.gateway.energy
+        assert energy is not None
+        needed = WHOLE_BUCKETS * energy.books.interval_ns // (METER_STEP_MS * 1_000_000)
+        if any(meter.reads < needed for meter in plant.meters):
+            return False
+    return True
+
+
 def month_figures(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["label"]: {f: p.get(f) for f in MONTH_FIELDS if f in p} for p in body["periods"]}
 
@@ -280,6 +296,9 @@ async def test_three_plants_reach_the_center_whole_through_a_wan_cut(group_stack
     assert len(central) <= len(local) - 100, "the cut held nothing back: the center got the plant's readings anyway"
     await cut.proxy.restore()
 
+    await eventually(
+        lambda: whole_buckets_served(stack), f"every meter to serve {WHOLE_BUCKETS} whole buckets", within_s=120
+    )
     for plant in stack.plants.values():
         await freeze(plant)
 
