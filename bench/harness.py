@@ -37,7 +37,8 @@ def cpu_times(pid: int) -> tuple[float, float]:
     /proc/PID/stat counts in ticks (10 ms): a contender that needs 4 ms a second reads 0 or 1 tick
     in a smoke window of 3 s. Each live thread's run time in /proc/PID/task/TID/schedstat (ns)
     gives the total; the ticks split it into user and system, and stand in where they are more
-    (a thread that exited: its time stays in the process's ticks only)."""
+    (a thread that exited: its time stays in the process's ticks only). Both undercount, never
+    over (the ticks are truncated, the threads' sum misses exited ones), so the larger is the nearer."""
     user = system = 0.0
     for member in _tree(pid):
         try:

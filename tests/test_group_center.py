@@ -61,7 +61,8 @@ SCAN_S = 0.2
 METER_STEP_MS = 30_000
 # the books make a bucket only once a reading at or past its end has come: before the plants stop,
 # every meter must have served this many whole buckets of its clock (counted in reads, not seconds:
-# on a quiet box the phases below take fewer reads than one bucket holds)
+# on a quiet box the phases below take fewer reads than one bucket holds). Two, not one: a read the
+# meter served after the collector's timeout is no reading, so the last one served may be missing
 WHOLE_BUCKETS = 2
 KEY, STORED = new_key("group-test", Role.viewer)
 LIMITED_KEY, LIMITED = new_key("plant-a-only", Role.viewer, sites=("plant_a",))
