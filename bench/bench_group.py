@@ -38,6 +38,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.harness import cpu_times
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.influx import InfluxV1Client
 from ferrogate.gateway.mqtt import has_subscribers, make_client
@@ -45,14 +46,12 @@ from ferrogate.gateway.payload import encode_batch, ingest_probe_topic, telemetr
 from ferrogate.gateway.reading import Reading, ScanBatch
 from ferrogate.gateway.services import InfluxDB, Mosquitto, start_influxdb, start_mosquitto
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NS = 1_000_000_000
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (and its waited-for children), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / CLOCK_TICKS
+    """User + system CPU seconds of a process and its children (the other suites' reading)."""
+    return sum(cpu_times(pid))
 
 
 def pid_of(service: Mosquitto | InfluxDB) -> int:
