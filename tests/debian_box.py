@@ -8,17 +8,22 @@ why not when they are missing."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 MIRROR = "http://deb.debian.org/debian"
 # what a bare Debian 12 install boots with; everything else the walkthrough must install itself
 BASE_PACKAGES = "systemd,systemd-sysv,dbus,ca-certificates"
 NSPAWN_RUNTIME = Path("/run/systemd/nspawn")
+# one box per host at a time: it shares the host's network and its machine name
+HOST_LOCK = Path("/run/lock/ferrogate-debian-box.lock")
 
 
 def unavailable() -> str | None:
@@ -29,6 +34,16 @@ def unavailable() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (scripts/setup.sh installs debootstrap and systemd-container)"
     return None
+
+
+@contextmanager
+def one_box_per_host() -> Iterator[None]:
+    """Waits while another test suite on this host has its box up (two checkouts tested at once),
+    instead of failing on the ports and machine name the two would share."""
+    HOST_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with HOST_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 class DebianBox:

@@ -99,23 +99,31 @@ def copy_checkout(destination: Path) -> None:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[debian_box.DebianBox]:
-    reason = debian_box.unavailable() or ports_in_use()
+    reason = debian_box.unavailable()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"the deployment walkthrough must run in CI: {reason}")
-        pytest.skip(reason)
-    directory = tmp_path_factory.mktemp("debian12")
-    machine = debian_box.DebianBox(directory)
-    machine.bootstrap()
-    machine.trust_host_network()
-    copy_checkout(machine.root / "usr/local/src/ferrogate")
-    pip_cache = Path.home() / ".cache" / "pip"  # wheels the suite's own set-up already fetched
-    try:
-        machine.boot(binds={pip_cache: "/root/.cache/pip"} if pip_cache.is_dir() else None)
-        yield machine
-    finally:
-        machine.stop()
-        shutil.rmtree(directory, ignore_errors=True)  # about 1 GB
+        fail_in_ci_or_skip(reason)
+    with debian_box.one_box_per_host():
+        reason = ports_in_use()  # by something other than another suite's box
+        if reason:
+            fail_in_ci_or_skip(reason)
+        directory = tmp_path_factory.mktemp("debian12")
+        machine = debian_box.DebianBox(directory)
+        machine.bootstrap()
+        machine.trust_host_network()
+        copy_checkout(machine.root / "usr/local/src/ferrogate")
+        pip_cache = Path.home() / ".cache" / "pip"  # wheels the suite's own set-up already fetched
+        try:
+            machine.boot(binds={pip_cache: "/root/.cache/pip"} if pip_cache.is_dir() else None)
+            yield machine
+        finally:
+            machine.stop()
+            shutil.rmtree(directory, ignore_errors=True)  # about 1 GB
+
+
+def fail_in_ci_or_skip(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"the deployment walkthrough must run in CI: {reason}")
+    pytest.skip(reason)
 
 
 class Walkthrough:
