@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from ferrogate.gateway.config import InfluxConfig, MqttConfig
 from ferrogate.gateway.energy import wire
@@ -32,6 +32,7 @@ from ferrogate.gateway.energy.series import Series
 from ferrogate.gateway.energy.session_gaps import Gap, SessionGaps
 from ferrogate.gateway.influx import InfluxError, InfluxV1Client
 from ferrogate.gateway.influx_setup import DERIVED_POLICY
+from ferrogate.gateway.lineprotocol import reading_whole
 from ferrogate.gateway.mqtt import Backoff, Message, Outbox, follow_telemetry
 from ferrogate.gateway.plant_file import PlantFile
 from ferrogate.gateway.reading import Quality, ScanBatch
@@ -521,14 +522,35 @@ class AccountingService:
             )
             async for chunk in self.influx.query_chunks(q, RAW_QUERY_CHUNK_ROWS):
                 for s in chunk:
+                    key = (s.tags["device"], s.tags["point"])
                     rows = s.values  # [time, value, quality], in time order
-                    store[(s.tags["device"], s.tags["point"])].extend(
+                    values, qualities = [row[1] for row in rows], [row[2] for row in rows]
+                    if None in qualities or None in values:  # scans at C speed; rows with a None checked
+                        await self._reread_torn(key, rows, values, qualities)
+                    store[key].extend(
                         [int(row[0]) for row in rows],
-                        [None if row[1] is None else float(row[1]) for row in rows],
-                        [_QUALITY.get(row[2]) or Quality(row[2] or "bad") for row in rows],
+                        [None if v is None else float(v) for v in values],
+                        [_QUALITY.get(q) or Quality(q or "bad") for q in qualities],
                     )
             t = t1
         return store
+
+    async def _reread_torn(
+        self, key: tuple[str, str], rows: list[list[Any]], values: list[Any], qualities: list[Any]
+    ) -> None:
+        """Reads again, one by one, the rows of a series caught half written (InfluxDB 1.x commits a
+        point's fields one at a time: a read beside ingest's write can see a value without its
+        quality), in place; InfluxError if one stays torn (gateway/influx.py)."""
+        device, point = key
+        for i, row in enumerate(rows):
+            if reading_whole(values[i], qualities[i]):
+                continue
+            q = (
+                f"SELECT value, quality FROM reading WHERE site='{_q(self.site)}' AND device='{_q(device)}' "
+                f"AND point='{_q(point)}' AND time = {int(row[0])}"
+            )
+            found = [r for s in await self.influx.query_whole(q, _reading_row_whole) for r in s.rows()]
+            values[i], qualities[i] = (found[0]["value"], found[0]["quality"]) if found else (None, None)
 
     @property
     def bracket_ns(self) -> int:
@@ -626,16 +648,22 @@ async def read_derived(
 ) -> tuple[list[ProductionRecord], list[IntervalRow]]:
     """The books' records (by end) and buckets (by start) stored in [start_ns, end_ns); InfluxError if unreadable."""
     where = f"site='{_q(site)}' AND time >= {start_ns} AND time < {end_ns}"
-    records = await influx.query(
-        f'SELECT * FROM "{DERIVED_POLICY}".{wire.RECORD} WHERE {where} GROUP BY asset, product, kind'
+    records = await influx.query_whole(
+        f'SELECT * FROM "{DERIVED_POLICY}".{wire.RECORD} WHERE {where} GROUP BY asset, product, kind',
+        wire.RECORD_WHOLE,
     )
-    rows = await influx.query(
-        f'SELECT * FROM "{DERIVED_POLICY}".{wire.INTERVAL} WHERE {where} GROUP BY asset, role, source, unit'
+    rows = await influx.query_whole(
+        f'SELECT * FROM "{DERIVED_POLICY}".{wire.INTERVAL} WHERE {where} GROUP BY asset, role, source, unit',
+        wire.INTERVAL_WHOLE,
     )
     return (
         [wire.record_from_row(s.tags, row, material_units) for s in records for row in s.rows()],
         [wire.interval_from_row(s.tags, row, interval_ns) for s in rows for row in s.rows()],
     )
+
+
+def _reading_row_whole(row: Mapping[str, Any]) -> bool:
+    return reading_whole(row.get("value"), row.get("quality"))
 
 
 def _partial(flags: Iterable[str]) -> bool:

@@ -83,8 +83,9 @@ class CostExtension:
             del self.costs[rid]
 
     async def load(self, influx: InfluxV1Client, where: str) -> None:
-        series = await influx.query(
-            f'SELECT * FROM "{DERIVED_POLICY}".{wire.RECORD} WHERE {where} GROUP BY asset, product, kind'
+        series = await influx.query_whole(
+            f'SELECT * FROM "{DERIVED_POLICY}".{wire.RECORD} WHERE {where} GROUP BY asset, product, kind',
+            wire.RECORD_WHOLE,
         )
         for s in series:
             for row in s.rows():

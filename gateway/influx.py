@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -18,6 +18,13 @@ import httpx
 
 from ferrogate.gateway.config import InfluxConfig
 from ferrogate.gateway.influx_post import PlainPost, plain_http
+
+# InfluxDB 1.x commits (and deletes) a point's fields one at a time, not as one transaction
+# (influxdata/influxdb#7262, #8546, "wontfix"): a query running beside the write or DELETE of a point
+# can return it with only some of its fields. Readers that need whole rows read again, this often,
+# pausing 0.02 s, then twice as long each time (about 5 s in all): a write takes milliseconds.
+WHOLE_READ_ATTEMPTS = 9
+WHOLE_READ_PAUSE_S = 0.02
 
 
 class ErrorKind(Enum):
@@ -158,6 +165,22 @@ class InfluxV1Client:
                 f"query answered {resp.status_code}: {resp.text.strip()}", resp.status_code, resp.status_code >= 500
             )
         return _series_of(resp.json())
+
+    async def query_whole(self, q: str, whole: Callable[[dict[str, Any]], bool]) -> list[Series]:
+        """A SELECT whose every row `whole` accepts (the fields its writer always writes are there),
+        read again while a row is caught half written or half deleted (see WHOLE_READ_ATTEMPTS);
+        InfluxError, not retryable, if some row still lacks them: stored that way, not in passing."""
+        torn = 0
+        for attempt in range(WHOLE_READ_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(WHOLE_READ_PAUSE_S * 2 ** (attempt - 1))
+            series = await self.query(q)
+            torn = sum(1 for s in series for row in s.rows() if not whole(row))
+            if not torn:
+                return series
+        raise InfluxError(
+            f"{torn} rows lack fields their writer always writes, in {WHOLE_READ_ATTEMPTS} reads: {q[:300]}", 200, False
+        )
 
     async def query_chunks(self, q: str, chunk_size: int) -> AsyncIterator[list[Series]]:
         """A SELECT's series as InfluxDB streams them (`chunked=true`): pieces of at most

@@ -10,6 +10,9 @@ fields, so a later delivery of the same series and timestamp overwrites instead 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from ferrogate.gateway.reading import Columns, Quality, ScanBatch
 
 MEASUREMENT = "reading"
@@ -47,6 +50,18 @@ def series_key(site: str, device: str, point: str, asset: str | None, unit: str)
             _series_cache.clear()
         _series_cache[key] = series
     return series
+
+
+def written_whole(always: tuple[str, ...]) -> Callable[[Mapping[str, Any]], bool]:
+    """A test of a row read back (InfluxV1Client.query_whole): does it hold every field its writer
+    always writes? InfluxDB 1.x can return a point caught half written or half deleted."""
+    return lambda row: all(row.get(name) is not None for name in always)
+
+
+def reading_whole(value: Any, quality: Any) -> bool:
+    """A reading row as `_fields` writes it: a quality always, a value unless the reading is bad
+    (a good one always has one; an uncertain one may not, e.g. a non-finite number)."""
+    return quality is not None and (value is not None or quality != Quality.GOOD.value)
 
 
 def _fields(value: float | None, quality: Quality, reason: str | None) -> str:

@@ -13,7 +13,7 @@ from ferrogate.gateway.cost.books import CostPeriod, MonthDemand, MonthSurcharge
 from ferrogate.gateway.cost.config import TouPeriod
 from ferrogate.gateway.cost.surcharge import SurchargeResult
 from ferrogate.gateway.cost.tou import TouSplit
-from ferrogate.gateway.energy.wire import clean, dumps, flags_text, line, period_doc
+from ferrogate.gateway.energy.wire import clean, dumps, flags_text, line, period_doc, written_whole
 from ferrogate.gateway.reading import Quality
 from ferrogate.gateway.timeutil import iso_utc
 
@@ -23,6 +23,8 @@ PERIOD = "cost_period"
 DEMAND = "cost_demand"
 SURCHARGE = "cost_surcharge"
 MEASUREMENTS = (RECORD, PERIOD, DEMAND, SURCHARGE)
+# a cost record read back whole: the fields record_line always writes
+RECORD_WHOLE = written_whole(("id", "start_ns", "electricity_kwh", "cost_yuan", "quality", "flags"))
 
 
 # --- InfluxDB ----------------------------------------------------------------------------------

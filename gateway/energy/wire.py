@@ -16,7 +16,7 @@ from typing import Any
 from ferrogate.gateway.energy.aggregate import Period
 from ferrogate.gateway.energy.books import BalanceRow, IntervalRow, Kpi
 from ferrogate.gateway.energy.production import ProductionRecord
-from ferrogate.gateway.lineprotocol import escape_tag, quote_field
+from ferrogate.gateway.lineprotocol import escape_tag, quote_field, written_whole
 from ferrogate.gateway.reading import Quality
 from ferrogate.gateway.timeutil import iso_utc
 
@@ -27,6 +27,9 @@ KPI = "energy_kpi"
 BALANCE = "energy_balance"
 MEASUREMENTS = (INTERVAL, RECORD, KPI, BALANCE)
 _INT_FIELDS = frozenset({"records", "excluded_records", "grid_year", "start_ns"})
+# rows read back whole: the fields record_line and interval_line always write
+RECORD_WHOLE = written_whole(("id", "start_ns", "electricity_kwh", "waste_heat_kwh", "quality", "flags"))
+INTERVAL_WHOLE = written_whole(("value", "quality", "flags"))
 # the KPI fields by theme (§6) are in kpi_fields.py
 
 
