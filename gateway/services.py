@@ -8,6 +8,7 @@ the reason and the tail of the service's own log, never a silent skip.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -142,8 +143,14 @@ def start_mosquitto(
         if os.geteuid() == 0:
             lines.append("user root")
         conf.write_text("\n".join(lines) + "\n" + extra_config)
+        # ready once every listener accepts: the ones `extra_config` adds (a TLS listener) open after
+        # the first, and a client of one was refused on a loaded box (full run 32 of issue 14)
+        ports = [chosen, *(int(p) for p in re.findall(r"^\s*listener\s+(\d+)", extra_config, re.M))]
         proc = ManagedProcess(
-            "mosquitto", [binary, "-c", str(conf)], directory / "mosquitto.log", lambda p=chosen: port_accepts(p)
+            "mosquitto",
+            [binary, "-c", str(conf)],
+            directory / "mosquitto.log",
+            lambda ports=ports: all(port_accepts(p) for p in ports),
         )
         try:
             proc.start()
