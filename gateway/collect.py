@@ -253,9 +253,11 @@ class DeviceScanner:
             started = time.monotonic()
             late = started - slept_from - max(0.0, wait) + min(max(0.0, -wait), interval)  # behind the slot
             batch = await self.scan_once(cls)
-            raise_if_cancelled()  # a driver's wait_for may have swallowed the cancellation (3.11)
             if batch.readings:  # an all-suppressed scan (report by exception) has nothing to say
                 self.sink(batch)
+            # a driver's wait_for may have swallowed a cancellation that came with the answer (3.11);
+            # raise it only now: the device served this scan, so its readings go out first
+            raise_if_cancelled()
             slot, skipped = next_slot(slot, wall(), interval)
             # slots the scan itself ran into (measured on the monotonic clock), not those a forward
             # step of the wall clock jumped over
