@@ -114,6 +114,12 @@ class Mosquitto:
     process: ManagedProcess
 
 
+def listener_ports(config: str) -> list[int]:
+    """The TCP ports of the `listener` lines in a Mosquitto configuration. `listener 0 <path>` is a
+    unix socket, with no port to wait for."""
+    return [int(port) for port in re.findall(r"^\s*listener\s+(\d+)", config, re.M) if int(port)]
+
+
 def start_mosquitto(
     directory: Path, port: int | None = None, extra_config: str = "", anonymous: bool = True
 ) -> Mosquitto:
@@ -145,7 +151,7 @@ def start_mosquitto(
         conf.write_text("\n".join(lines) + "\n" + extra_config)
         # ready once every listener accepts: the ones `extra_config` adds (a TLS listener) open after
         # the first, and a client of one was refused on a loaded box (full run 32 of issue 14)
-        ports = [chosen, *(int(p) for p in re.findall(r"^\s*listener\s+(\d+)", extra_config, re.M))]
+        ports = [chosen, *listener_ports(extra_config)]
         proc = ManagedProcess(
             "mosquitto",
             [binary, "-c", str(conf)],

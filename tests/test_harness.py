@@ -92,3 +92,24 @@ def test_a_free_port_taken_before_the_start_is_replaced(tmp_path: Path, monkeypa
         monkeypatch.undo()
         with pytest.raises(services.PortTaken):
             start_mosquitto(tmp_path / "fixed", port=busy)
+
+
+def test_listener_ports_are_the_tcp_listeners() -> None:
+    config = "listener 8883 127.0.0.1\ncafile /x\n  listener 9001\nlistener 0 /run/mosquitto.sock\n# listener 7\n"
+    assert services.listener_ports(config) == [8883, 9001]
+
+
+def test_a_broker_with_a_unix_socket_listener_starts(tmp_path: Path) -> None:
+    """Readiness waits for every TCP listener the extra configuration adds, and not for a port 0 (a
+    unix socket): the start returns with both of them open."""
+    tcp = socket_port()
+    path = tmp_path / "mqtt.sock"
+    broker = start_mosquitto(
+        tmp_path / "broker", extra_config=f"listener {tcp} {services.LOOPBACK}\nlistener 0 {path}\n"
+    )
+    try:
+        assert services.port_accepts(tcp)
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(str(path))
+    finally:
+        broker.process.stop()
